@@ -1,0 +1,127 @@
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { BootportError, isBootportError } from '../format/errors.js';
+import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
+
+/** Exit codes, documented in the README. */
+export const EXIT = { OK: 0, BAD_BUNDLE: 1, USAGE: 2, REFUSED: 3, FAILED: 4 } as const;
+
+export interface CliIO {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface GlobalOptions {
+  json?: boolean;
+  engine?: EngineChoice;
+  store?: string;
+  ids?: string;
+  all?: boolean;
+}
+
+export class Ctx {
+  exitCode: number = EXIT.OK;
+  constructor(readonly io: CliIO) {}
+
+  out(text: string): void {
+    this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+  err(text: string): void {
+    this.io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+  json(value: unknown): void {
+    this.out(JSON.stringify(value, null, 2));
+  }
+
+  engines(opts: GlobalOptions): Promise<Engines> {
+    return loadEngines(opts.engine ?? (this.io.env.BOOTPORT_ENGINE as EngineChoice | undefined) ?? 'auto');
+  }
+
+  /**
+   * Wraps a command action: it returns an exit code instead of exiting, and every failure is
+   * reported once, with its code, as text or as JSON on stdout when --json was given.
+   */
+  action<A extends unknown[]>(fn: (opts: GlobalOptions & Record<string, unknown>, cmd: Command, ...args: A) => Promise<number>) {
+    return async (...raw: unknown[]): Promise<void> => {
+      const cmd = raw[raw.length - 1] as Command;
+      const opts = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+      const args = raw.slice(0, -2) as A;
+      try {
+        this.exitCode = await fn(opts, cmd, ...args);
+      } catch (e) {
+        this.exitCode = this.report(e, opts.json === true);
+      }
+    };
+  }
+
+  report(e: unknown, json: boolean): number {
+    const err = isBootportError(e) ? e : wrapUnknown(e);
+    if (json) this.json({ ok: false, error: err.toJSON() });
+    else this.err(`bootport: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`);
+    return exitCodeFor(err);
+  }
+}
+
+function wrapUnknown(e: unknown): BootportError {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+    return new BootportError('ERR_IO', `${err.message}`, {}, err.code === 'ENOSPC' ? 'free space on the target file system' : undefined);
+  }
+  return new BootportError('ERR_IO', `unexpected failure: ${err?.message ?? String(e)}`);
+}
+
+export function exitCodeFor(e: BootportError): number {
+  if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
+  if (e.code === 'ERR_USAGE') return EXIT.USAGE;
+  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code)) return EXIT.REFUSED;
+  return EXIT.FAILED;
+}
+
+export function usage(message: string, hint?: string): BootportError {
+  return new BootportError('ERR_USAGE', message, {}, hint);
+}
+
+/** Copies a byte stream into `dest` honouring its backpressure, without ending it (stdout stays open). */
+export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
+  for await (const chunk of src) {
+    if (!dest.write(chunk)) await once(dest, 'drain');
+  }
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
+
+/** "4M", "4MiB", "65536": binary units, because chunk sizes are powers of two. */
+export function parseSize(v: string): number {
+  const m = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(v.trim());
+  if (!m) throw usage(`${JSON.stringify(v)} is not a size`, 'write it as 4M, 64K or a number of bytes');
+  const n = Number(m[1]) * (UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
+  if (!Number.isSafeInteger(n)) throw usage(`${v} is too large`);
+  return n;
+}
+
+export function parseIntOption(v: string, what: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw usage(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}

@@ -1,0 +1,66 @@
+import { digestString, toHex } from '../format/bytes.js';
+import type { Manifest } from '../format/manifest.js';
+import type { TrailerEntry } from '../format/trailer.js';
+import { humanBytes, table } from './context.js';
+
+/** One view of a bundle for inspect and verify, as JSON and as text. */
+export interface BundleView {
+  bundle_id: string;
+  created: string;
+  tool: string;
+  source: string;
+  size: number;
+  header_hash: string;
+  bundle_digest: string;
+  boot_config: Manifest['boot_config'];
+  entries: { role: string; name: string; size: number; compressed: number; ratio: number; chunks: number; chunk_size: number; level: number; digest: string; meta?: Record<string, string> }[];
+}
+
+export function bundleView(manifest: Manifest, entries: TrailerEntry[], headerHash: Uint8Array, bundleDigest: Uint8Array, size: number): BundleView {
+  return {
+    bundle_id: manifest.bundle_id,
+    created: manifest.created,
+    tool: `${manifest.tool.name} ${manifest.tool.version}`,
+    source: manifest.source,
+    size,
+    header_hash: digestString(headerHash),
+    bundle_digest: digestString(bundleDigest),
+    boot_config: manifest.boot_config,
+    entries: manifest.entries.map((e, i) => {
+      const t = entries[i]!;
+      return {
+        role: e.role,
+        name: e.name,
+        size: t.rawBytes,
+        compressed: t.compBytes,
+        ratio: t.compBytes === 0 ? 0 : Math.round((t.rawBytes / t.compBytes) * 100) / 100,
+        chunks: t.chunks,
+        chunk_size: e.chunk_size,
+        level: e.level,
+        digest: digestString(t.contentDigest),
+        ...(e.meta ? { meta: e.meta } : {}),
+      };
+    }),
+  };
+}
+
+export function viewText(v: BundleView): string {
+  const bc = v.boot_config;
+  const lines = [
+    `bundle       ${v.bundle_id}  (${humanBytes(v.size)})`,
+    `created      ${v.created} by ${v.tool} on ${v.source}`,
+    `boot config  ${bc.name}  style ${bc.boot_style}${bc.release ? `  release ${bc.release}` : ''}`,
+    `cmdline      ${bc.cmdline || '(empty)'}`,
+    ...(bc.description ? [`description  ${bc.description}`] : []),
+    `digest       ${v.bundle_digest}`,
+    '',
+    table([
+      ['ROLE', 'NAME', 'SIZE', 'COMPRESSED', 'RATIO', 'CHUNKS', 'CONTENT DIGEST'],
+      ...v.entries.map((e) => [e.role, e.name, humanBytes(e.size), humanBytes(e.compressed), `${e.ratio.toFixed(2)}x`, String(e.chunks), `blake3:${e.digest.slice(7, 23)}…`]),
+    ]),
+  ];
+  if (!v.entries.some((e) => e.role === 'image')) lines.push('', 'no image in this bundle (exported with --no-recurse)');
+  return lines.join('\n');
+}
+
+export { toHex };

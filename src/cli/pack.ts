@@ -1,0 +1,82 @@
+import { open } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
+import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
+import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
+import { checkName } from '../format/names.js';
+import { fileSize, inputSource, writeFileAtomic } from '../stream/files.js';
+import { newManifest } from '../stream/pack.js';
+import { createBundleStream, type WriteSummary } from '../stream/writer.js';
+import { copyTo, Ctx, EXIT, humanBytes, parseIntOption, parseSize, usage } from './context.js';
+
+export async function readHead(path: string, n = KERNEL_HEADER_BYTES): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const b = new Uint8Array(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+export function registerPack(program: Command, ctx: Ctx): void {
+  program
+    .command('pack')
+    .description('build a bundle from plain files (no store needed)')
+    .requiredOption('-o, --output <file>', 'bundle to write, or - for stdout')
+    .requiredOption('--name <name>', 'boot config name')
+    .requiredOption('--kernel <file>', 'kernel file')
+    .requiredOption('--initramfs <file>', 'initramfs file')
+    .option('--image <file>', 'root file system image, or - for stdin')
+    .option('--image-name <name>', 'image name (default: the image file name)')
+    .option('--cmdline <str>', 'kernel command line', '')
+    .option('--description <str>', 'boot config description', '')
+    .option('--boot-style <style>', `one of ${BOOT_STYLES.join(', ')}`, 'rwram')
+    .option('--level <n>', `zstd level ${MIN_LEVEL}-${MAX_LEVEL}`)
+    .option('--chunk-size <size>', 'uncompressed chunk size, a power of two from 64K to 16M')
+    .option('--force', 'overwrite the output file')
+    .action(
+      ctx.action(async (o) => {
+        const opts = o as Record<string, string | boolean | undefined> & { json?: boolean };
+        const style = String(opts.bootStyle);
+        if (!(BOOT_STYLES as readonly string[]).includes(style)) throw usage(`--boot-style must be one of ${BOOT_STYLES.join(', ')}`);
+        const imageArg = opts.image as string | undefined;
+        if (imageArg === '-' && opts.output === '-') throw usage('the image and the output cannot both be standard streams');
+        const kernel = resolve(ctx.io.cwd, String(opts.kernel));
+        const initramfs = resolve(ctx.io.cwd, String(opts.initramfs));
+        const image = imageArg && imageArg !== '-' ? resolve(ctx.io.cwd, imageArg) : imageArg;
+        const imageName = (opts.imageName as string | undefined) ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
+        const release = kernelRelease(await readHead(kernel));
+        const manifest = newManifest({
+          bootConfig: {
+            name: checkName(opts.name, 'boot config name', 'ERR_USAGE'),
+            cmdline: String(opts.cmdline),
+            description: String(opts.description),
+            boot_style: style as BootStyle,
+            ...(release ? { release } : {}),
+          },
+          entries: [
+            { role: 'kernel', name: checkName(basename(kernel), 'kernel file name', 'ERR_USAGE'), size: await fileSize(kernel) },
+            { role: 'initramfs', name: checkName(basename(initramfs), 'initramfs file name', 'ERR_USAGE'), size: await fileSize(initramfs) },
+            ...(image ? [{ role: 'image' as const, name: checkName(imageName, 'image name', 'ERR_USAGE'), ...(image !== '-' ? { size: await fileSize(image) } : {}) }] : []),
+          ],
+          ...(opts.chunkSize ? { chunkSize: parseSize(String(opts.chunkSize)) } : {}),
+          ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
+        });
+        const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
+        let summary: WriteSummary | undefined;
+        const stream = createBundleStream(manifest, sources, { engines: await ctx.engines(opts) }, (s) => (summary = s));
+        const out = String(opts.output);
+        if (out === '-') await copyTo(stream, ctx.io.stdout);
+        else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);
+        const report = { ok: true, output: out, bundle_id: manifest.bundle_id, ...summary! };
+        // With the bundle on stdout, the report goes to stderr so it cannot corrupt the stream.
+        const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
+        if (opts.json) say(JSON.stringify(report, null, 2));
+        else say(`packed ${manifest.boot_config.name} into ${out}: ${humanBytes(report.bytes)}, ${report.bundleDigest}`);
+        return EXIT.OK;
+      }),
+    );
+}

@@ -1,0 +1,25 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { inputSource } from '../stream/files.js';
+import { unpackBundle } from '../stream/unpack.js';
+import { Ctx, EXIT, humanBytes, usage } from './context.js';
+
+export function registerUnpack(program: Command, ctx: Ctx): void {
+  program
+    .command('unpack')
+    .description('write kernel, initramfs, image and bootconfig.json into a directory, once the whole bundle verified')
+    .argument('<bundle>', 'bundle file, or - for stdin')
+    .option('-C, --directory <dir>', 'target directory')
+    .option('--force', 'overwrite files of the same names in the directory')
+    .action(
+      ctx.action(async (opts, _cmd, bundle: string) => {
+        if (!opts.directory) throw usage('unpack needs -C DIR');
+        const dir = resolve(ctx.io.cwd, String(opts.directory));
+        const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+        const r = await unpackBundle(input, dir, { engines: await ctx.engines(opts), force: opts.force === true });
+        if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e) });
+        else ctx.out(`unpacked ${r.header.manifest.boot_config.name} into ${dir}: ${r.files.length} files, ${humanBytes(r.entries.reduce((a, e) => a + e.rawBytes, 0))}`);
+        return EXIT.OK;
+      }),
+    );
+}

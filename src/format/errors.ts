@@ -1,0 +1,98 @@
+/**
+ * Every failure bootport reports carries one of these stable codes. Scripts match on the code,
+ * never on the message; the README and FORMAT.md list them.
+ */
+export const ERROR_CODES = {
+  ERR_BUNDLE_BAD_MAGIC: 'the input is not a bootport bundle (preamble or footer magic is wrong)',
+  ERR_BUNDLE_UNSUPPORTED: 'the bundle needs a newer bootport (major version or required feature bit)',
+  ERR_BUNDLE_TRUNCATED: 'the input ended before the footer',
+  ERR_BUNDLE_TRAILING_DATA: 'there are bytes after the footer',
+  ERR_BUNDLE_LIMIT: 'a length field exceeds a decoder limit or the bytes that remain',
+  ERR_BUNDLE_MANIFEST: 'the manifest is not valid canonical JSON of the documented shape',
+  ERR_BUNDLE_NAME: 'a name is not a safe label',
+  ERR_BUNDLE_RECORD: 'a record has an unknown tag, a non-zero reserved field or an unknown flag',
+  ERR_BUNDLE_SEQUENCE: 'a chunk is out of place (wrong entry, sequence number or final flag)',
+  ERR_BUNDLE_DIGEST_MISMATCH: 'a BLAKE3 digest does not match the bytes',
+  ERR_BUNDLE_CORRUPT_CHUNK: 'a chunk is not exactly one zstd frame of its declared size',
+  ERR_BUNDLE_SIZE_MISMATCH: 'a declared size or digest disagrees with the real content',
+  ERR_BUNDLE_TRAILER: 'the trailer or footer disagrees with what was read',
+  ERR_SOURCE: 'a payload source failed or changed while it was being read',
+  ERR_CODEC: 'the compressor or hasher failed',
+  ERR_USAGE: 'the command line is wrong',
+  ERR_IO: 'a file could not be read or written',
+  ERR_EXISTS: 'the output exists and --force was not given',
+  ERR_STORE: 'the store is damaged or not a bootport store',
+  ERR_STORE_LOCKED: 'another bootport process holds the store lock',
+  ERR_NOT_FOUND: 'no object matches the selector',
+  ERR_AMBIGUOUS: 'a selector matches more than one object',
+  ERR_CONFLICT: 'a name is already taken in the store',
+  ERR_FROZEN: 'the object is frozen',
+  ERR_IN_USE: 'the object is still referenced',
+  ERR_INVALID: 'a field value is not valid',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where in a bundle a failure was found; every field is optional because not all apply. */
+export interface ErrorLocation {
+  /** Entry index in the manifest, or its role/name when known. */
+  entry?: number | string;
+  /** Chunk sequence number within the entry. */
+  chunk?: number;
+  /** Byte offset from the start of the bundle. */
+  offset?: number;
+}
+
+export class BootportError extends Error {
+  readonly code: ErrorCode;
+  readonly location: ErrorLocation;
+  /** What the user can do about it. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, location: ErrorLocation = {}, hint?: string, options?: { cause?: unknown }) {
+    super(formatMessage(message, location), options);
+    this.name = 'BootportError';
+    this.code = code;
+    this.location = location;
+    this.hint = hint;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.location, ...(this.hint ? { hint: this.hint } : {}) };
+  }
+}
+
+function formatMessage(message: string, loc: ErrorLocation): string {
+  const where: string[] = [];
+  if (loc.entry !== undefined) where.push(`entry ${loc.entry}`);
+  if (loc.chunk !== undefined) where.push(`chunk ${loc.chunk}`);
+  if (loc.offset !== undefined) where.push(`byte offset ${loc.offset}`);
+  return where.length ? `${message} (${where.join(', ')})` : message;
+}
+
+export function isBootportError(e: unknown): e is BootportError {
+  return e instanceof BootportError;
+}
+
+/** Shorthand for the common "the bundle is damaged" failures. */
+export function bundleError(code: ErrorCode, message: string, location: ErrorLocation = {}, hint?: string): BootportError {
+  return new BootportError(code, message, location, hint ?? defaultHint(code));
+}
+
+function defaultHint(code: ErrorCode): string | undefined {
+  switch (code) {
+    case 'ERR_BUNDLE_TRUNCATED':
+      return 'the copy is incomplete: transfer the bundle again and compare its size with the source';
+    case 'ERR_BUNDLE_DIGEST_MISMATCH':
+    case 'ERR_BUNDLE_CORRUPT_CHUNK':
+    case 'ERR_BUNDLE_TRAILER':
+    case 'ERR_BUNDLE_SEQUENCE':
+      return 'the bundle is damaged or was altered: export it again on the source cluster';
+    case 'ERR_BUNDLE_UNSUPPORTED':
+      return 'upgrade bootport on this machine';
+    case 'ERR_BUNDLE_TRAILING_DATA':
+      return 'something appended data to the bundle: transfer it again';
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,68 @@
+import { encodeChunkFields, type ChunkHeader } from '../format/chunk.js';
+import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../format/constants.js';
+import { equalBytes } from '../format/bytes.js';
+import { bundleError, type ErrorLocation } from '../format/errors.js';
+import { FrameError, inspectZstdFrame } from '../format/zstd-frame.js';
+import type { Engines } from './engines.js';
+
+/**
+ * The per-chunk work, kept apart from the stream plumbing so a worker pool can run it:
+ * sealing compresses and digests one chunk; opening checks one chunk and, if asked, inflates it.
+ */
+export interface SealJob {
+  headerHash: Uint8Array;
+  entry: number;
+  seq: number;
+  final: boolean;
+  level: number;
+  raw: Uint8Array;
+}
+
+export interface Sealed {
+  /** The 52-byte chunk header, digest included. */
+  header: Uint8Array;
+  payload: Uint8Array;
+}
+
+export function sealChunk(engines: Engines, job: SealJob): Sealed {
+  const payload = engines.codec.compress(job.raw, job.level);
+  const fields = encodeChunkFields({ final: job.final, entry: job.entry, rawLength: job.raw.length, compLength: payload.length, seq: job.seq });
+  const header = new Uint8Array(CHUNK_HEADER_SIZE);
+  header.set(fields, 0);
+  header.set(engines.hash.digestOf([job.headerHash, fields, payload]), CHUNK_FIELDS_SIZE);
+  return { header, payload };
+}
+
+export interface OpenJob {
+  headerHash: Uint8Array;
+  /** The raw 52 header bytes as read. */
+  headerBytes: Uint8Array;
+  header: ChunkHeader;
+  payload: Uint8Array;
+  offset: number;
+  inflate: boolean;
+}
+
+/**
+ * Checks the digest first: a chunk whose bytes are not what the writer sealed is reported as a
+ * digest mismatch, and no codec ever sees it. The frame is inspected even when not inflating, so
+ * a hostile but correctly-digested bomb fails `verify` too.
+ */
+export function openChunk(engines: Engines, job: OpenJob): Uint8Array | undefined {
+  const { header: h } = job;
+  const loc: ErrorLocation = { entry: h.entry, chunk: h.seq, offset: job.offset };
+  const fields = job.headerBytes.subarray(0, CHUNK_FIELDS_SIZE);
+  if (!equalBytes(engines.hash.digestOf([job.headerHash, fields, job.payload]), h.digest)) {
+    throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'chunk digest does not match its bytes', loc);
+  }
+  try {
+    const info = inspectZstdFrame(job.payload);
+    if (info.frameSize !== job.payload.length) throw new FrameError(`frame is ${info.frameSize} bytes, the chunk holds ${job.payload.length}`);
+    if (info.contentSize !== h.rawLength) throw new FrameError(`frame declares ${info.contentSize} bytes, the chunk ${h.rawLength}`);
+    if (!job.inflate) return undefined;
+    return engines.codec.decompress(job.payload, h.rawLength);
+  } catch (e) {
+    if (e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_BUNDLE')) throw e;
+    throw bundleError('ERR_BUNDLE_CORRUPT_CHUNK', `chunk is not one zstd frame of ${h.rawLength} bytes: ${(e as Error).message}`, loc);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Cuts a byte source into chunks of exactly `size` bytes, the last one shorter, and tells which
+ * chunk is final. One chunk of lookahead is the price of knowing that without knowing the length
+ * in advance (the image may come from a pipe). An empty source yields one empty final chunk.
+ */
+export interface Piece {
+  data: Uint8Array;
+  final: boolean;
+}
+
+export async function* chunked(source: AsyncIterable<Uint8Array | string>, size: number): AsyncGenerator<Piece> {
+  let pending: Uint8Array | undefined;
+  let cur = new Uint8Array(size);
+  let fill = 0;
+  for await (const input of source) {
+    if (typeof input === 'string') throw new TypeError('payload sources must yield bytes');
+    let at = 0;
+    while (at < input.length) {
+      if (pending) {
+        yield { data: pending, final: false };
+        pending = undefined;
+      }
+      const take = Math.min(size - fill, input.length - at);
+      cur.set(input.subarray(at, at + take), fill);
+      fill += take;
+      at += take;
+      if (fill === size) {
+        pending = cur;
+        cur = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (pending && fill === 0) yield { data: pending, final: true };
+  else {
+    if (pending) yield { data: pending, final: false };
+    yield { data: cur.subarray(0, fill), final: true };
+  }
+}

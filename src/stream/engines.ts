@@ -1,0 +1,43 @@
+import { zstdCodecCodec, nativeCodec, type ChunkCodec } from './codec.js';
+import { hashWasmEngine, nativeHashEngine, type HashEngine } from './hash.js';
+
+export type EngineChoice = 'auto' | 'native' | 'fallback';
+
+export interface Engines {
+  hash: HashEngine;
+  codec: ChunkCodec;
+}
+
+/** `BOOTPORT_ENGINE=fallback` forces the pure-wasm path, as `--engine fallback` does. */
+export function engineFromEnv(env: NodeJS.ProcessEnv = process.env): EngineChoice {
+  const v = env.BOOTPORT_ENGINE;
+  return v === 'native' || v === 'fallback' ? v : 'auto';
+}
+
+const cache = new Map<EngineChoice, Promise<Engines>>();
+
+/**
+ * Native modules are the fast path; hash-wasm and zstd-codec always load and read everything the
+ * native path writes. `native` fails loudly instead of falling back, for benchmarks and tests.
+ */
+export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Engines> {
+  let p = cache.get(choice);
+  if (!p) {
+    p = (async () => {
+      const tryNative = <T>(f: () => T): T | undefined => {
+        if (choice === 'fallback') return undefined;
+        try {
+          return f();
+        } catch (e) {
+          if (choice === 'native') throw e;
+          return undefined;
+        }
+      };
+      const hash = tryNative(nativeHashEngine) ?? (await hashWasmEngine());
+      const codec = tryNative(nativeCodec) ?? (await zstdCodecCodec());
+      return { hash, codec };
+    })();
+    cache.set(choice, p);
+  }
+  return p;
+}

@@ -1,0 +1,64 @@
+import { open } from 'node:fs/promises';
+import { DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_FIXED_SIZE } from '../format/constants.js';
+import { equalBytes } from '../format/bytes.js';
+import { bundleError } from '../format/errors.js';
+import { decodeFooter } from '../format/footer.js';
+import { decodeManifest, type Manifest } from '../format/manifest.js';
+import { decodePreamble, type Preamble } from '../format/preamble.js';
+import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../format/trailer.js';
+import { loadEngines, type Engines } from './engines.js';
+
+export interface EndsView {
+  preamble: Preamble;
+  manifest: Manifest;
+  headerHash: Uint8Array;
+  trailer: Trailer;
+  size: number;
+}
+
+/**
+ * Reads only the two ends of a seekable bundle: the preamble and manifest from the front, the
+ * footer and trailer from the back. It checks that both ends belong to the same bundle (the
+ * trailer's header hash), but proves nothing about the chunks in between: that is `verify`.
+ */
+export async function readEnds(path: string, engines?: Engines): Promise<EndsView> {
+  const eng = engines ?? (await loadEngines());
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const at = async (pos: number, n: number): Promise<Uint8Array> => {
+      const b = new Uint8Array(n);
+      const { bytesRead } = await fh.read(b, 0, n, pos);
+      if (bytesRead !== n) throw bundleError('ERR_BUNDLE_TRUNCATED', `file ends at ${pos + bytesRead}, needed ${n} bytes at ${pos}`, { offset: pos + bytesRead });
+      return b;
+    };
+    const pre = await at(0, Math.min(PREAMBLE_SIZE, size));
+    const preamble = decodePreamble(pre);
+    if (PREAMBLE_SIZE + preamble.manifestLength + FOOTER_SIZE > size) {
+      throw bundleError('ERR_BUNDLE_TRUNCATED', `a ${preamble.manifestLength} byte manifest and a footer do not fit in ${size} bytes`, { offset: size });
+    }
+    const manifestBytes = await at(PREAMBLE_SIZE, preamble.manifestLength);
+    const manifest = decodeManifest(manifestBytes);
+    const headerHash = eng.hash.digestOf([pre, manifestBytes]);
+    const footerAt = size - FOOTER_SIZE;
+    const footer = decodeFooter(await at(footerAt, FOOTER_SIZE), footerAt);
+    const start = PREAMBLE_SIZE + preamble.manifestLength;
+    if (footer.trailerOffset < start || footer.trailerLength < TRAILER_FIXED_SIZE + 2 * DIGEST_SIZE || footer.trailerOffset + footer.trailerLength > footerAt) {
+      throw bundleError('ERR_BUNDLE_TRAILER', `footer places the trailer at ${footer.trailerOffset}+${footer.trailerLength}, outside the bundle`, { offset: footerAt });
+    }
+    const counts = decodeTrailerCounts(await at(footer.trailerOffset, TRAILER_FIXED_SIZE), footer.trailerOffset);
+    if (trailerSize(counts.entryCount, counts.chunkCount) !== footer.trailerLength) {
+      throw bundleError('ERR_BUNDLE_TRAILER', 'footer trailer length disagrees with the trailer counts', { offset: footerAt });
+    }
+    const trailer = decodeTrailer(await at(footer.trailerOffset, footer.trailerLength), footer.trailerOffset);
+    if (!equalBytes(trailer.headerHash, headerHash)) {
+      throw bundleError('ERR_BUNDLE_TRAILER', 'the trailer belongs to a different header: the file was spliced or damaged', { offset: footer.trailerOffset });
+    }
+    if (trailer.entries.length !== manifest.entries.length) {
+      throw bundleError('ERR_BUNDLE_TRAILER', `trailer has ${trailer.entries.length} entries, the manifest ${manifest.entries.length}`, { offset: footer.trailerOffset });
+    }
+    return { preamble, manifest, headerHash, trailer, size };
+  } finally {
+    await fh.close();
+  }
+}

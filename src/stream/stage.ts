@@ -1,0 +1,76 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestString } from '../format/bytes.js';
+import { BootportError } from '../format/errors.js';
+import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from './reader.js';
+
+export interface StagedEntry {
+  index: number;
+  path: string;
+  rawBytes: number;
+  compBytes: number;
+  chunks: number;
+  digest: string;
+}
+
+export interface Staged {
+  header: HeaderEvent;
+  entries: StagedEntry[];
+  end: EndEvent;
+}
+
+export interface StageOptions extends ReadOptions {
+  /** Called with the manifest before any payload byte is written; throw to refuse the bundle. */
+  decide?: (header: HeaderEvent) => void | Promise<void>;
+  /** Entries whose bytes are read and verified but not kept (import --no-recurse). */
+  discard?: (index: number) => boolean;
+}
+
+/**
+ * Streams every entry of a bundle into its own file under `dir`, fsyncing each, and returns only
+ * once the footer has verified. The files hold exactly the bytes that were hashed on the way in,
+ * so nobody has to re-read them to trust them. On failure the caller removes `dir`.
+ */
+export async function stageBundle(input: AsyncIterable<Uint8Array | string>, dir: string, opts: StageOptions = {}): Promise<Staged> {
+  let header: HeaderEvent | undefined;
+  const entries: StagedEntry[] = [];
+  let fh: FileHandle | undefined;
+  try {
+    for await (const ev of readBundle(input, { ...opts, inflate: true })) {
+      switch (ev.type) {
+        case 'header':
+          header = ev;
+          await opts.decide?.(ev);
+          break;
+        case 'chunk': {
+          if (opts.discard?.(ev.entry)) break;
+          if (ev.seq === 0) fh = await open(join(dir, String(ev.entry)), 'wx', 0o644);
+          const data = ev.data!;
+          let at = 0;
+          while (at < data.length) at += (await fh!.write(data, at, data.length - at)).bytesWritten;
+          break;
+        }
+        case 'entry-end': {
+          if (fh) {
+            await fh.sync();
+            await fh.close();
+            fh = undefined;
+          }
+          if (!opts.discard?.(ev.entry)) {
+            entries.push({ index: ev.entry, path: join(dir, String(ev.entry)), rawBytes: ev.rawBytes, compBytes: ev.compBytes, chunks: ev.chunks, digest: digestString(ev.contentDigest!) });
+          }
+          break;
+        }
+        case 'end':
+          return { header: header!, entries, end: ev };
+      }
+    }
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+  throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
+}
+
+export async function removeQuietly(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true }).catch(() => {});
+}
