@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
 import { BootportError, isBootportError } from '../format/errors.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
 
@@ -100,6 +101,15 @@ export function parseSize(v: string): number {
   if (!m) throw usage(`${JSON.stringify(v)} is not a size`, 'write it as 4M, 64K or a number of bytes');
   const n = Number(m[1]) * (UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
   if (!Number.isSafeInteger(n)) throw usage(`${v} is too large`);
+  return n;
+}
+
+/** A chunk size the format accepts, checked here so a bad flag is a usage error, not a bad bundle. */
+export function parseChunkSize(v: string): number {
+  const n = parseSize(v);
+  if (n < MIN_CHUNK_SIZE || n > MAX_CHUNK_SIZE || (n & (n - 1)) !== 0) {
+    throw usage(`--chunk-size ${v} must be a power of two from 64K to 16M`);
+  }
   return n;
 }
 

@@ -8,7 +8,7 @@ import { checkName } from '../format/names.js';
 import { fileSize, inputSource, writeFileAtomic } from '../stream/files.js';
 import { newManifest } from '../stream/pack.js';
 import { createBundleStream, type WriteSummary } from '../stream/writer.js';
-import { copyTo, Ctx, EXIT, humanBytes, parseIntOption, parseSize, usage } from './context.js';
+import { copyTo, Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 
 export async function readHead(path: string, n = KERNEL_HEADER_BYTES): Promise<Uint8Array> {
   const fh = await open(path, 'r');
@@ -62,7 +62,7 @@ export function registerPack(program: Command, ctx: Ctx): void {
             { role: 'initramfs', name: checkName(basename(initramfs), 'initramfs file name', 'ERR_USAGE'), size: await fileSize(initramfs) },
             ...(image ? [{ role: 'image' as const, name: checkName(imageName, 'image name', 'ERR_USAGE'), ...(image !== '-' ? { size: await fileSize(image) } : {}) }] : []),
           ],
-          ...(opts.chunkSize ? { chunkSize: parseSize(String(opts.chunkSize)) } : {}),
+          ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
           ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
