@@ -1,0 +1,14 @@
+/** Writes fixtures/vectors/: `npm run vectors`. */
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadEngines } from '../src/stream/engines.js';
+import { makeVectors } from './vectors.js';
+
+const dir = process.argv[2] ?? 'fixtures/vectors';
+await mkdir(dir, { recursive: true });
+for (const f of await readdir(dir)) if (f.endsWith('.bpb') || f.endsWith('.expect.json')) await rm(join(dir, f));
+for (const v of await makeVectors(await loadEngines('native'))) {
+  await writeFile(join(dir, `${v.name}.bpb`), v.bytes);
+  await writeFile(join(dir, `${v.name}.expect.json`), JSON.stringify({ description: v.description, ...v.expect, size: v.bytes.length }, null, 2) + '\n');
+  console.log(`${v.name.padEnd(32)} ${String(v.bytes.length).padStart(7)} bytes  verify=${v.expect.verify} deep=${v.expect.deep}`);
+}

@@ -1,0 +1,163 @@
+/**
+ * The golden test vectors: one scenario per file, each named after the result a conforming
+ * reader must give. `npm run vectors` writes them to fixtures/vectors/; the test suite
+ * regenerates them in memory and checks the files are exactly what this code makes.
+ */
+import { concatBytes } from '../src/format/bytes.js';
+import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE, OPT_FEATURE_EXTENSIONS } from '../src/format/constants.js';
+import { encodeExtension } from '../src/format/extension.js';
+import type { Manifest, ManifestEntry } from '../src/format/manifest.js';
+import type { Engines } from '../src/stream/engines.js';
+import { bundleBytes } from '../src/stream/writer.js';
+import { forgeBundle, type ForgedChunk } from './forge.js';
+
+export interface Vector {
+  name: string;
+  description: string;
+  /** The verdict of `verify` (digests only) and of `verify --deep`: "ok" or an error code. */
+  expect: { verify: string; deep: string };
+  bytes: Uint8Array;
+}
+
+const CS = MIN_CHUNK_SIZE;
+
+/** Deterministic content: 4 KiB text-like runs (the same for every seed) alternating with 4 KiB LCG runs. */
+function content(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = i % 8192 < 4096 ? 0x61 + (i % 23) : x >>> 24;
+  }
+  return out;
+}
+
+function manifest(entries: { role: ManifestEntry['role']; name: string; size?: number }[], name = 'vecBoot'): Manifest {
+  return {
+    bundle_id: '6f1d2c3b-0000-4000-8000-00000000b007',
+    created: '2026-11-25T00:00:00Z',
+    tool: { name: 'bootport', version: 'vectors' },
+    source: 'fixtures',
+    boot_config: { name, cmdline: 'console=ttyS0,115200 rd.shell=0', description: 'golden vector', boot_style: 'rwram', attributes: {} },
+    entries: entries.map((e) => ({ ...e, chunk_size: CS, codec: 'zstd', level: 3 })),
+  };
+}
+
+async function write(e: Engines, m: Manifest, contents: Uint8Array[]): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  async function* one(b: Uint8Array): AsyncGenerator<Uint8Array> {
+    yield b;
+  }
+  for await (const p of bundleBytes(m, contents.map(one), { engines: e })) parts.push(p.slice());
+  return concatBytes(parts);
+}
+
+/** Offsets of each chunk record in a bundle written by this module. */
+function chunkStarts(b: Uint8Array): number[] {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let at = 24 + dv.getUint32(20, true);
+  const out: number[] = [];
+  while (b[at] === 0x43) {
+    out.push(at);
+    at += CHUNK_HEADER_SIZE + dv.getUint32(at + 8, true);
+  }
+  return out;
+}
+
+export async function makeVectors(e: Engines): Promise<Vector[]> {
+  const K = content(3000, 1);
+  const I = content(CS + 100, 2);
+  const full = [
+    { role: 'kernel' as const, name: 'vmlinuz-6.1.0', size: K.length },
+    { role: 'initramfs' as const, name: 'initramfs-6.1.0.img', size: I.length },
+  ];
+  const withImage = (img: Uint8Array) => [...full, { role: 'image' as const, name: 'vecImage', size: img.length }];
+  const v: Vector[] = [];
+  const ok = (name: string, description: string, bytes: Uint8Array) => v.push({ name, description, expect: { verify: 'ok', deep: 'ok' }, bytes });
+  const bad = (name: string, code: string, description: string, bytes: Uint8Array, deep = code) => v.push({ name, description, expect: { verify: code, deep }, bytes });
+
+  const img3 = content(3 * CS, 3);
+  const base = await write(e, manifest(withImage(img3)), [K, I, img3]);
+  ok('ok-image-exact-multiple', 'an image of exactly three chunks: no empty final chunk follows', base);
+  ok('ok-no-image', 'a bundle exported with --no-recurse: kernel and initramfs only', await write(e, manifest(full), [K, I]));
+  ok('ok-empty-image', 'an empty image: one final chunk of 0 bytes', await write(e, manifest(withImage(new Uint8Array(0))), [K, I, new Uint8Array(0)]));
+  ok('ok-one-byte-image', 'a one-byte image', await write(e, manifest(withImage(Uint8Array.of(0x42))), [K, I, Uint8Array.of(0x42)]));
+  const img2 = content(2 * CS + 1, 4);
+  ok('ok-image-one-over', 'an image one byte over two chunks: the third chunk holds 1 byte', await write(e, manifest(withImage(img2)), [K, I, img2]));
+
+  const chunks: ForgedChunk[] = [
+    { entry: 0, seq: 0, final: true, rawLength: K.length, payload: e.codec.compress(K, 3) },
+    { entry: 1, seq: 0, final: false, rawLength: CS, payload: e.codec.compress(I.subarray(0, CS), 3) },
+    { entry: 1, seq: 1, final: true, rawLength: 100, payload: e.codec.compress(I.subarray(CS), 3) },
+  ];
+  const m2 = manifest(full);
+  ok('ok-unknown-optional-feature', 'optional feature bits this reader does not know, with one extension record', forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { optional: OPT_FEATURE_EXTENSIONS | 0x40000000 }, extensions: [encodeExtension(9, Uint8Array.of(1, 2, 3))] }));
+
+  bad('bad-magic', 'ERR_BUNDLE_BAD_MAGIC', 'the first byte is 0x88 instead of 0x89', Uint8Array.from(base, (x, i) => (i === 0 ? 0x88 : x)));
+  const major = base.slice();
+  major[8] = 2;
+  bad('unsupported-major-version', 'ERR_BUNDLE_UNSUPPORTED', 'major version 2', major);
+  bad('unsupported-required-feature', 'ERR_BUNDLE_UNSUPPORTED', 'required feature bit 0 set', forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { required: 1 } }));
+  bad('truncated-before-footer', 'ERR_BUNDLE_TRUNCATED', 'the last byte of the footer is missing', base.subarray(0, base.length - 1));
+  bad('truncated-mid-chunk', 'ERR_BUNDLE_TRUNCATED', 'the input ends inside the second chunk payload', base.subarray(0, (chunkStarts(base)[1] ?? 0) + CHUNK_HEADER_SIZE + 10));
+  bad('trailing-byte', 'ERR_BUNDLE_TRAILING_DATA', 'one zero byte after the footer', concatBytes([base, Uint8Array.of(0)]));
+
+  const flip = base.slice();
+  const s1 = chunkStarts(base)[1]!;
+  flip[s1 + CHUNK_HEADER_SIZE + 5]! ^= 0x01;
+  bad('payload-bit-flip', 'ERR_BUNDLE_DIGEST_MISMATCH', 'one bit flipped inside the initramfs chunk 0 payload', flip);
+
+  const starts = chunkStarts(base);
+  const [a, b2, c] = [starts[2]!, starts[3]!, starts[4]!];
+  const swapped = base.slice();
+  swapped.set(base.subarray(b2, c), a);
+  swapped.set(base.subarray(a, b2), a + (c - b2));
+  bad('swapped-chunks', 'ERR_BUNDLE_SEQUENCE', 'initramfs chunk 1 and image chunk 0 swapped', swapped);
+
+  const other = await write(e, manifest(withImage(img3), 'othBoot'), [K, I, img3]);
+  const spliced = base.slice();
+  const os = chunkStarts(other);
+  spliced.set(other.subarray(os[3]!, os[4]!), starts[3]!);
+  bad('spliced-chunk', 'ERR_BUNDLE_DIGEST_MISMATCH', 'image chunk 0 replaced by the same chunk of another bundle (same content, other header hash)', spliced);
+
+  const bombPayload = e.codec.compress(new Uint8Array(4 << 20), 19);
+  const looseM = manifest([{ role: 'kernel', name: 'vmlinuz-6.1.0' }, { role: 'initramfs', name: 'initramfs-6.1.0.img', size: I.length }]);
+  bad('decompression-bomb', 'ERR_BUNDLE_CORRUPT_CHUNK', 'a chunk declared as 60000 bytes whose frame inflates to 4 MiB (digest valid)', forgeBundle(e.hash, looseM, [{ ...chunks[0]!, rawLength: 60000, payload: bombPayload }, chunks[1]!, chunks[2]!], { contents: [K, I] }));
+
+  const liar = forgeBundle(e.hash, m2, chunks, { contents: [new Uint8Array(K.length), I] });
+  bad('content-digest-lie', 'ok', 'the trailer content digest of the kernel is wrong; only --deep can tell', liar, 'ERR_BUNDLE_DIGEST_MISMATCH');
+
+  const totals = forgeBundle(e.hash, m2, chunks, { contents: [K, I], trailerEntries: (t) => t.map((x, i) => (i === 0 ? { ...x, rawBytes: x.rawBytes + 1 } : x)) });
+  bad('trailer-totals-lie', 'ERR_BUNDLE_TRAILER', 'the trailer claims one more kernel byte than its chunks hold (digest valid)', totals);
+
+  const sizeM = manifest([{ role: 'kernel', name: 'vmlinuz-6.1.0', size: K.length + 1 }, full[1]!]);
+  bad('size-claim-lie', 'ERR_BUNDLE_SIZE_MISMATCH', 'the manifest declares one more kernel byte than the bundle holds', forgeBundle(e.hash, sizeM, chunks, { contents: [K, I] }));
+
+  const enc = new TextEncoder();
+  const evil = manifest(full);
+  evil.boot_config.name = 'PLACEHOLDER';
+  const evilBytes = forgeBundle(e.hash, evil, chunks, { contents: [K, I] });
+  const at = indexOf(evilBytes, enc.encode('"PLACEHOLDER"'));
+  evilBytes.set(enc.encode('"../../etc/x"'), at); // same length as the placeholder
+  bad('name-traversal', 'ERR_BUNDLE_NAME', 'the boot config name is "../../etc/x" (refused while decoding the manifest)', evilBytes);
+
+  const spaced = forgeBundle(e.hash, m2, chunks, { contents: [K, I] });
+  const colon = indexOf(spaced, enc.encode('"bundle_id":'));
+  spaced[colon + 11] = 0x20; // ':' -> ' ' leaves invalid JSON at the same length
+  bad('manifest-not-json', 'ERR_BUNDLE_MANIFEST', 'the manifest has a space where a colon belongs', spaced);
+
+  const huge = forgeBundle(e.hash, m2, chunks, { contents: [K, I] });
+  const hs = chunkStarts(huge)[0]!;
+  new DataView(huge.buffer, huge.byteOffset).setUint32(hs + 8, 0xfffffff0, true);
+  bad('chunk-length-over-cap', 'ERR_BUNDLE_LIMIT', 'chunk 0 claims a 4 GiB compressed length: rejected before any allocation', huge);
+
+  return v;
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  throw new Error('needle not found');
+}
