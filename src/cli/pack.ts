@@ -43,7 +43,6 @@ export function registerPack(program: Command, ctx: Ctx): void {
         const style = String(opts.bootStyle);
         if (!(BOOT_STYLES as readonly string[]).includes(style)) throw usage(`--boot-style must be one of ${BOOT_STYLES.join(', ')}`);
         const imageArg = opts.image as string | undefined;
-        if (imageArg === '-' && opts.output === '-') throw usage('the image and the output cannot both be standard streams');
         const kernel = resolve(ctx.io.cwd, String(opts.kernel));
         const initramfs = resolve(ctx.io.cwd, String(opts.initramfs));
         const image = imageArg && imageArg !== '-' ? resolve(ctx.io.cwd, imageArg) : imageArg;

@@ -4,6 +4,7 @@ import { Ctx, EXIT, type CliIO } from './context.js';
 import { registerInspect } from './inspect.js';
 import { registerPack } from './pack.js';
 import { registerUnpack } from './unpack.js';
+import { registerSample } from './sample.js';
 import { registerVerify } from './verify.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
@@ -23,6 +24,7 @@ export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
   registerUnpack(program, ctx);
   registerInspect(program, ctx);
   registerVerify(program, ctx);
+  registerSample(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
   return { program, ctx };
 }

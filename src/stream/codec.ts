@@ -27,13 +27,17 @@ export function nativeCodec(): ChunkCodec {
   const b = req('zstd-napi/binding') as NapiBinding;
   const cctx = new b.CCtx();
   const dctx = new b.DCtx();
+  let scratch = new Uint8Array(0);
   return {
     name: 'zstd-napi',
     maxCompressChunk: Number.MAX_SAFE_INTEGER,
     compress(raw, level) {
-      const dst = new Uint8Array(zstdCompressBound(raw.length));
-      const n = cctx.compress(dst, raw, level);
-      return dst.subarray(0, n);
+      // One scratch buffer, reused: a fresh compress-bound buffer per chunk was pure garbage that
+      // the returned view kept alive, and it showed up as peak RSS growing with the payload.
+      const bound = zstdCompressBound(raw.length);
+      if (scratch.length < bound) scratch = new Uint8Array(bound);
+      const n = cctx.compress(scratch, raw, level);
+      return scratch.slice(0, n);
     },
     decompress(frame, rawLength) {
       // A destination of exactly rawLength bytes: libzstd fails rather than write past it.

@@ -59,6 +59,14 @@ describe('pack / inspect / verify / unpack', () => {
     expect(await readFile(join(dir, 'piped', 'image'))).toEqual(image);
   });
 
+  it('reads the image from stdin while writing the bundle to stdout', async () => {
+    const p = await cli(['pack', '-o', '-', '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--image', '-', '--image-name', 'piped'], { cwd: dir, stdin: image });
+    expect(p.code, p.stderr).toBe(0);
+    const u = await cli(['unpack', '-', '-C', 'both-pipes'], { cwd: dir, stdin: p.bytes });
+    expect(u.code, u.stderr).toBe(0);
+    expect(await readFile(join(dir, 'both-pipes', 'image'))).toEqual(image);
+  });
+
   it('refuses to overwrite without --force', async () => {
     await writeFile(join(dir, 'taken.export'), 'precious');
     const p = await pack('taken.export');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { EngineChoice } from '../../src/stream/engines.js';
 import { encodeExtension } from '../../src/format/extension.js';
 import { OPT_FEATURE_EXTENSIONS } from '../../src/format/constants.js';
 import { forgeBundle, type ForgedChunk } from '../../spec/forge.js';
@@ -7,7 +8,7 @@ import { ENGINES, engines, manifestFor, sampleBytes, verdict } from '../helpers.
 const K = sampleBytes(100);
 const I = sampleBytes(50);
 
-async function honestChunks(choice: 'native' | 'fallback' = 'native'): Promise<ForgedChunk[]> {
+async function honestChunks(choice: EngineChoice = 'native'): Promise<ForgedChunk[]> {
   const e = await engines(choice);
   return [
     { entry: 0, seq: 0, final: true, rawLength: K.length, payload: e.codec.compress(K, 3) },

@@ -1,0 +1,20 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { writeSample } from '../stream/sample.js';
+import { Ctx, EXIT, parseSize } from './context.js';
+
+export function registerSample(program: Command, ctx: Ctx): void {
+  program
+    .command('sample')
+    .description('write sample boot files (vmlinuz, initramfs.img, rootfs.tar) to try bootport with')
+    .option('-C, --directory <dir>', 'where to write them', 'bootport-sample')
+    .option('--image-size <size>', 'approximate size of rootfs.tar', '64M')
+    .action(
+      ctx.action(async (opts) => {
+        const files = await writeSample({ dir: resolve(ctx.io.cwd, String(opts.directory)), imageSize: parseSize(String(opts.imageSize)) });
+        if (opts.json) ctx.json({ ok: true, ...files });
+        else ctx.out(`wrote ${files.kernel}, ${files.initramfs} and ${files.image}`);
+        return EXIT.OK;
+      }),
+    );
+}
