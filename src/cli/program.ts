@@ -5,6 +5,10 @@ import { registerInspect } from './inspect.js';
 import { registerPack } from './pack.js';
 import { registerUnpack } from './unpack.js';
 import { registerSample } from './sample.js';
+import { registerBootConfig } from './bootconfig.js';
+import { registerImage } from './image.js';
+import { registerNode } from './node.js';
+import { registerTransfer } from './transfer.js';
 import { registerVerify } from './verify.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
@@ -14,18 +18,29 @@ export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
     .description('move boot configurations (kernel, initramfs, cmdline, image) between clusters')
     .version(TOOL_VERSION)
     .option('--json', 'machine-readable output')
+    .option('--store <dir>', 'store directory (default: $BOOTPORT_STORE, /var/lib/bootport for root, else the XDG data dir)')
+    .option('-i, --ids <names>', 'boot configs by name or uid prefix, comma-separated')
+    .option('-a, --all', 'all boot configs')
     .addOption(new Option('--engine <engine>', 'codec and hash implementation').choices(['auto', 'native', 'fallback']))
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
       writeErr: (s) => void io.stderr.write(s),
     });
+  registerBootConfig(program, ctx);
+  registerTransfer(program, ctx);
+  registerImage(program, ctx);
+  registerNode(program, ctx);
   registerPack(program, ctx);
   registerUnpack(program, ctx);
   registerInspect(program, ctx);
   registerVerify(program, ctx);
   registerSample(program, ctx);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+  const quiet = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+    c.commands.forEach(quiet);
+  };
+  program.commands.forEach(quiet);
   return { program, ctx };
 }
 

@@ -57,9 +57,13 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
     const contentHasher = await engines.hash.create();
     let seq = 0;
     let rawBytes = 0;
+    const spare: Uint8Array[] = [];
+    const alloc = () => spare.pop() ?? new Uint8Array(entry.chunk_size);
+    const buffers = new Map<number, Uint8Array>();
     const jobs = async function* (): AsyncGenerator<SealJob> {
       try {
-        for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size)) {
+        for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, alloc)) {
+          buffers.set(seq, piece.buffer);
           // Hash the content here, in order, before the raw bytes go off to be compressed.
           contentHasher.update(piece.data);
           rawBytes += piece.data.length;
@@ -72,7 +76,12 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
     };
     let compBytes = 0;
     let chunks = 0;
+    let done = 0;
     for await (const s of orderedWindow(jobs(), seal, width)) {
+      // The chunk is compressed: its raw buffer can take the next chunk.
+      const buf = buffers.get(done);
+      buffers.delete(done++);
+      if (buf && spare.length < width + 2) spare.push(buf);
       seekTable.push(offset);
       bundleHasher.update(s.header);
       offset += s.header.length + s.payload.length;

@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import { BootportError } from '../format/errors.js';
+import { clearNodeAttributes, createNodes, deleteNodes, expandNames, nodeView, resolveMany, setNodeAttributes, type NodeRow } from '../store/catalog.js';
+import { Ctx, EXIT, table, usage } from './context.js';
+import { parseFields, selection, withStore } from './store-cmd.js';
+
+export function registerNode(program: Command, ctx: Ctx): void {
+  const node = program.command('node').description('manage compute nodes: create, ls, set, clear, delete').option('-i, --ids <names>', 'nodes by name, range (n[0-3]) or uid prefix').option('-a, --all', 'all nodes');
+
+  node
+    .command('create')
+    .description('create nodes: name=n[0-3] [mac=…]')
+    .argument('<fields...>')
+    .action(
+      ctx.action(async (opts, _cmd, args: string[]) =>
+        withStore(ctx, opts, async (store) => {
+          const f = parseFields(args, ctx.io.cwd, ['name', 'mac']);
+          const spec = f.get('name')?.value;
+          if (!spec) throw usage('node create needs name=NAME or name=n[0-3]');
+          const rows = createNodes(store, expandNames(spec), f.get('mac')?.value);
+          if (opts.json) ctx.json(rows.map(nodeView));
+          else ctx.out(`created ${rows.length} node(s): ${rows.map((r) => r.name).join(', ')}`);
+          return EXIT.OK;
+        }),
+      ),
+    );
+
+  node
+    .command('ls')
+    .option('-l, --long', 'show attributes')
+    .action(
+      ctx.action(async (opts) =>
+        withStore(ctx, opts, async (store) => {
+          const sel = selection(opts);
+          const rows = sel.ids || sel.all ? resolveMany<NodeRow>(store, 'nodes', sel.ids, sel.all) : (store.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]);
+          const views = rows.map(nodeView);
+          if (opts.json) ctx.json(views);
+          else if (views.length && opts.long) {
+            ctx.out(table([['NAME', 'UID', 'MAC', '_BOOT_CONFIG', 'ATTRIBUTES'], ...views.map((v) => {
+              const { _boot_config: bc, ...rest } = v.attributes;
+              return [v.name, v.uid.slice(0, 12), v.mac ?? '', bc ?? '', Object.entries(rest).map(([k, x]) => `${k}=${x}`).join(' ')];
+            })]));
+          } else if (views.length) ctx.out(views.map((v) => v.name).join('\n'));
+          return EXIT.OK;
+        }),
+      ),
+    );
+
+  node
+    .command('set')
+    .description('set attributes on the selected nodes: -i n[0-3] set _boot_config=B')
+    .argument('<fields...>')
+    .action(
+      ctx.action(async (opts, _cmd, args: string[]) =>
+        withStore(ctx, opts, async (store) => {
+          const sel = selection(opts);
+          const targets = resolveMany<NodeRow>(store, 'nodes', sel.ids, sel.all);
+          const attrs = Object.fromEntries([...parseFields(args, ctx.io.cwd).values()].map((f) => {
+            if (f.file) throw new BootportError('ERR_INVALID', `node attributes take values, not files (${f.key})`);
+            return [f.key, f.value];
+          }));
+          setNodeAttributes(store, targets.map((t) => t.uid), attrs);
+          if (opts.json) ctx.json({ ok: true, nodes: targets.map((t) => t.name), set: attrs });
+          else ctx.out(`set ${Object.keys(attrs).join(', ')} on ${targets.length} node(s)`);
+          return EXIT.OK;
+        }),
+      ),
+    );
+
+  node
+    .command('clear')
+    .description('remove attributes from the selected nodes: -i n[0-3] clear _boot_config')
+    .argument('<keys...>')
+    .action(
+      ctx.action(async (opts, _cmd, keys: string[]) =>
+        withStore(ctx, opts, async (store) => {
+          const sel = selection(opts);
+          const targets = resolveMany<NodeRow>(store, 'nodes', sel.ids, sel.all);
+          clearNodeAttributes(store, targets.map((t) => t.uid), keys);
+          if (opts.json) ctx.json({ ok: true, nodes: targets.map((t) => t.name), cleared: keys });
+          else ctx.out(`cleared ${keys.join(', ')} on ${targets.length} node(s)`);
+          return EXIT.OK;
+        }),
+      ),
+    );
+
+  node.command('delete').action(
+    ctx.action(async (opts) =>
+      withStore(ctx, opts, async (store) => {
+        const sel = selection(opts);
+        const targets = resolveMany<NodeRow>(store, 'nodes', sel.ids, sel.all);
+        deleteNodes(store, targets.map((t) => t.uid));
+        if (opts.json) ctx.json({ ok: true, deleted: targets.map((t) => t.name) });
+        else ctx.out(`deleted ${targets.length} node(s)`);
+        return EXIT.OK;
+      }),
+    ),
+  );
+}

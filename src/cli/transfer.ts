@@ -1,0 +1,80 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
+import { resolveMany, type BootConfigRow } from '../store/catalog.js';
+import { exportSources, importBundle, type ImportPlan } from '../store/transfer.js';
+import { inputSource, writeFileAtomic } from '../stream/files.js';
+import { createBundleStream, type WriteSummary } from '../stream/writer.js';
+import { copyTo, Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { selection, withStore } from './store-cmd.js';
+
+function planText(p: ImportPlan): string {
+  const lines = [`boot config ${p.boot_config.name}: ${p.boot_config.action}`];
+  if (p.image) lines.push(`image ${p.image.name}: ${p.image.action}`);
+  for (const e of p.entries) lines.push(`  ${e.role.padEnd(9)} ${e.name}: ${e.action}${e.size !== null ? ` (${humanBytes(e.size)})` : ''}`);
+  lines.push(`bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}`);
+  for (const pr of p.problems) lines.push(`REJECT ${pr.code}: ${pr.message}${pr.hint ? ` (${pr.hint})` : ''}`);
+  return lines.join('\n');
+}
+
+export function registerTransfer(program: Command, ctx: Ctx): void {
+  program
+    .command('export')
+    .description('write the selected boot config, its kernel, initramfs and image to one bundle: -i B export [-o FILE|-]')
+    .option('-o, --output <file>', 'bundle to write, or - for stdout (default: NAME.export)')
+    .option('--no-recurse', 'leave the image out')
+    .option('--level <n>', `zstd level ${MIN_LEVEL}-${MAX_LEVEL}`)
+    .option('--chunk-size <size>', 'uncompressed chunk size, a power of two from 64K to 16M')
+    .option('--force', 'overwrite the output file')
+    .action(
+      ctx.action(async (opts) =>
+        withStore(ctx, opts, async (store) => {
+          const sel = selection(opts);
+          const [bc, ...more] = resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all);
+          if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
+          const { manifest, sources } = exportSources(store, bc, {
+            noRecurse: opts.recurse === false,
+            ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
+            ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
+          });
+          let summary: WriteSummary | undefined;
+          const stream = createBundleStream(manifest, sources, { engines: await ctx.engines(opts) }, (s) => (summary = s));
+          const out = opts.output ? String(opts.output) : `${bc.name}.export`;
+          if (out === '-') await copyTo(stream, ctx.io.stdout);
+          else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);
+          const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
+          if (opts.json) say(JSON.stringify({ ok: true, output: out, boot_config: bc.name, bundle_id: manifest.bundle_id, ...summary! }, null, 2));
+          else say(`exported ${bc.name} to ${out}: ${humanBytes(summary!.bytes)}, ${summary!.bundleDigest}`);
+          return EXIT.OK;
+        }),
+      ),
+    );
+
+  program
+    .command('import')
+    .description('merge a bundle into this store, atomically')
+    .argument('<bundle>', 'bundle file, or - for stdin')
+    .option('--image <name>', 'store the embedded image under this name')
+    .option('--boot-config <name>', 'create the boot config under this name')
+    .option('--no-recurse', 'do not store the embedded image (its bytes are still verified)')
+    .option('--dry-run', 'say what would be created, reused or rejected, and change nothing')
+    .action(
+      ctx.action(async (opts, _cmd, bundle: string) =>
+        withStore(ctx, opts, async (store) => {
+          const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+          const r = await importBundle(store, input, {
+            engines: await ctx.engines(opts),
+            ...(opts.image ? { image: String(opts.image) } : {}),
+            ...(opts.bootConfig ? { bootConfig: String(opts.bootConfig) } : {}),
+            noRecurse: opts.recurse === false,
+            dryRun: opts.dryRun === true,
+          });
+          const { problems, ...plan } = r.plan;
+          const code = problems.length ? EXIT.REFUSED : EXIT.OK;
+          if (opts.json) ctx.json({ ok: problems.length === 0, committed: r.committed, dry_run: opts.dryRun === true, ...plan, problems: problems.map((p) => p.toJSON()), ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}) });
+          else ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}`);
+          return code;
+        }),
+      ),
+    );
+}
