@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { BootportError } from '../format/errors.js';
 import { defaultStoreDir } from '../store/paths.js';
-import { Store, type StagedBlob } from '../store/store.js';
+import { liveStaging, Store, type StagedBlob } from '../store/store.js';
 import { removeQuietly } from '../stream/stage.js';
 import type { Engines } from '../stream/engines.js';
 import { readHead } from './pack.js';
@@ -79,7 +79,10 @@ export class FileIngest {
   }
 
   async done(): Promise<void> {
-    if (this.staging) await removeQuietly(this.staging);
+    if (this.staging) {
+      await removeQuietly(this.staging);
+      liveStaging.delete(this.staging);
+    }
   }
 }
 

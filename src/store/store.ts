@@ -94,6 +94,7 @@ export class Store {
   newStaging(): string {
     const dir = join(this.stagingDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     mkdirSync(dir);
+    liveStaging.add(dir);
     return dir;
   }
 
@@ -174,6 +175,14 @@ export class Store {
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(join(this.stagingDir, d), { recursive: true, force: true });
     }
   }
+}
+
+/** Staging directories this process is using, so a signal handler can remove them on Ctrl-C. */
+export const liveStaging = new Set<string>();
+
+export function removeLiveStaging(): void {
+  for (const d of liveStaging) rmSync(d, { recursive: true, force: true });
+  liveStaging.clear();
 }
 
 function alive(pid: number): boolean {

@@ -10,7 +10,7 @@ import type { ReadOptions } from '../stream/reader.js';
 import { removeQuietly, stageBundle, type Staged } from '../stream/stage.js';
 import type { ByteSource } from '../stream/writer.js';
 import { insertImage, newUid, resolveOne, type BootConfigRow, type ImageRow } from './catalog.js';
-import type { Store } from './store.js';
+import { liveStaging, type Store } from './store.js';
 
 // ---- export ----------------------------------------------------------------------------------
 
@@ -212,6 +212,7 @@ export async function importBundle(store: Store, input: AsyncIterable<Uint8Array
     return { plan: plan!, committed: true, boot_config: { uid, name: bcName }, bundle_digest: digestString(staged.end.trailer.bundleDigest) };
   } finally {
     await removeQuietly(staging);
+    liveStaging.delete(staging);
   }
 }
 

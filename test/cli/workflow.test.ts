@@ -295,6 +295,32 @@ describe('import is atomic', () => {
   });
 });
 
+describe('an interrupted import', () => {
+  it('Ctrl-C removes its staging at once and commits nothing', async () => {
+    const dir = await tempDir();
+    await writeSample({ dir: join(dir, 's'), imageSize: 2 << 20 });
+    await cli(['create', 'name=bc', 'kernel=@s/vmlinuz', 'initramfs=@s/initramfs.img', '--store', 'A'], { cwd: dir });
+    await cli(['-i', 'bc', 'export', '-o', 'bc.export', '--store', 'A'], { cwd: dir });
+    const good = await readFile(join(dir, 'bc.export'));
+    const store = join(dir, 'I');
+    await cli(['node', 'create', 'name=i0', '--store', store], { cwd: dir });
+    const snap = await snapshot(dir, store);
+    const child = spawn(process.execPath, [MAIN, 'import', '-', '--store', store], { stdio: ['pipe', 'ignore', 'pipe'] });
+    child.stdin.on('error', () => {});
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.write(good.subarray(0, good.length >> 1));
+    for (let i = 0; i < 200 && !(await readdir(join(store, 'staging')).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 25));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(130);
+    expect(err).toContain('nothing was committed');
+    // Removed by the process itself, not by the next run.
+    expect(await readdir(join(store, 'staging'))).toEqual([]);
+    expect(await snapshot(dir, store)).toBe(snap);
+  });
+});
+
 describe('two processes on one store', () => {
   it('import concurrently without corrupting it, storing shared blobs once', async () => {
     const dir = await tempDir();
