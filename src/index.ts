@@ -9,4 +9,8 @@ export { readEnds, type EndsView } from './stream/inspect.js';
 export { unpackBundle } from './stream/unpack.js';
 export { stageBundle } from './stream/stage.js';
 export { newManifest } from './stream/pack.js';
+export { Store } from './store/store.js';
+export { defaultStoreDir } from './store/paths.js';
+export * from './store/catalog.js';
+export { exportSources, importBundle, planImport, type ImportOptions, type ImportPlan, type ImportResult } from './store/transfer.js';
 export { createProgram, run } from './cli/program.js';

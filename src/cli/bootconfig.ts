@@ -4,12 +4,13 @@ import {
   cloneBootConfig,
   createBootConfig,
   deleteBootConfig,
+  listObjects,
   resolveMany,
   updateBootConfig,
   type BootConfigRow,
   type BootConfigView,
 } from '../store/catalog.js';
-import { Ctx, EXIT, humanBytes, table, usage } from './context.js';
+import { Ctx, EXIT, humanBytes, usage } from './context.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
 
 const BC_FIELDS = ['name', 'kernel', 'initramfs', 'image', 'cmdline', 'description', 'boot_style', 'frozen'] as const;
@@ -41,7 +42,7 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
       ctx.action(async (opts) =>
         withStore(ctx, opts, async (store) => {
           const sel = selection(opts);
-          const rows = sel.ids || sel.all ? resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all) : (store.db.prepare('SELECT * FROM boot_configs ORDER BY name').all() as BootConfigRow[]);
+          const rows = listObjects<BootConfigRow>(store, 'boot_configs', sel);
           const views = rows.map((r) => bootConfigView(store, r));
           if (opts.json) ctx.json(views);
           else if (views.length) ctx.out(bootConfigText(views, opts.long === true));
@@ -153,4 +154,3 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     );
 }
 
-export { table };

@@ -1,4 +1,4 @@
-import { digestString, toHex } from '../format/bytes.js';
+import { digestString } from '../format/bytes.js';
 import type { Manifest } from '../format/manifest.js';
 import type { TrailerEntry } from '../format/trailer.js';
 import { humanBytes, table } from './context.js';
@@ -63,4 +63,3 @@ export function viewText(v: BundleView): string {
   return lines.join('\n');
 }
 
-export { toHex };

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cloneImage, createImage, deleteImage, imageView, resolveMany, updateImage, type ImageRow } from '../store/catalog.js';
+import { cloneImage, createImage, deleteImage, imageView, listObjects, resolveMany, updateImage, type ImageRow } from '../store/catalog.js';
 import { Ctx, EXIT, humanBytes, table, usage } from './context.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
 
@@ -15,7 +15,7 @@ export function registerImage(program: Command, ctx: Ctx): void {
       ctx.action(async (opts) =>
         withStore(ctx, opts, async (store) => {
           const sel = selection(opts);
-          const rows = sel.ids || sel.all ? resolveMany<ImageRow>(store, 'images', sel.ids, sel.all) : (store.db.prepare('SELECT * FROM images ORDER BY name').all() as ImageRow[]);
+          const rows = listObjects<ImageRow>(store, 'images', sel);
           if (opts.json) ctx.json(rows.map(imageView));
           else if (rows.length && opts.long) ctx.out(table([['NAME', 'UID', 'SIZE', 'DISTRO', 'FROZEN', 'CONTENT'], ...rows.map((r) => [r.name, r.uid.slice(0, 12), humanBytes(r.size), r.distro, r.frozen ? 'yes' : '', r.content])]));
           else if (rows.length) ctx.out(rows.map((r) => r.name).join('\n'));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BootportError } from '../format/errors.js';
-import { clearNodeAttributes, createNodes, deleteNodes, expandNames, nodeView, resolveMany, setNodeAttributes, type NodeRow } from '../store/catalog.js';
+import { clearNodeAttributes, createNodes, deleteNodes, expandNames, listObjects, nodeView, resolveMany, setNodeAttributes, type NodeRow } from '../store/catalog.js';
 import { Ctx, EXIT, table, usage } from './context.js';
 import { parseFields, selection, withStore } from './store-cmd.js';
 
@@ -32,7 +32,7 @@ export function registerNode(program: Command, ctx: Ctx): void {
       ctx.action(async (opts) =>
         withStore(ctx, opts, async (store) => {
           const sel = selection(opts);
-          const rows = sel.ids || sel.all ? resolveMany<NodeRow>(store, 'nodes', sel.ids, sel.all) : (store.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]);
+          const rows = listObjects<NodeRow>(store, 'nodes', sel);
           const views = rows.map(nodeView);
           if (opts.json) ctx.json(views);
           else if (views.length && opts.long) {

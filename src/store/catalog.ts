@@ -80,6 +80,12 @@ export function resolveOne<T extends { uid: string; name: string }>(store: Store
   throw new BootportError('ERR_NOT_FOUND', `no ${LABEL[kind]} named ${JSON.stringify(sel)}`, {}, `list them with: bootport ${kind === 'boot_configs' ? '' : `${LABEL[kind]} `}ls`);
 }
 
+/** The selected objects (-i / -a), or every one when nothing is selected; by name. */
+export function listObjects<T extends { uid: string; name: string }>(store: Store, kind: Kind, sel: { ids?: string; all?: boolean }): T[] {
+  if (sel.ids || sel.all) return resolveMany<T>(store, kind, sel.ids, sel.all);
+  return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
+}
+
 export function resolveMany<T extends { uid: string; name: string }>(store: Store, kind: Kind, ids: string | undefined, all: boolean | undefined): T[] {
   if (all) return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
   if (!ids) throw new BootportError('ERR_USAGE', `select ${LABEL[kind]}s with -i NAME[,NAME...] or -a`);
@@ -132,6 +138,15 @@ function checkText(v: string, what: string, multiline = false): string {
   return v;
 }
 
+/** Inserts a complete boot config row whose blobs are already in place. Call inside `tx`. */
+export function insertBootConfig(store: Store, row: BootConfigRow): void {
+  store.db
+    .prepare(
+      `INSERT INTO boot_configs VALUES (@uid, @name, @kernel, @kernel_name, @initramfs, @initramfs_name, @cmdline, @image, @boot_style, @description, @frozen, @release, @attributes, @created, @modified)`,
+    )
+    .run(row);
+}
+
 export function createBootConfig(store: Store, f: BootConfigFields): BootConfigRow {
   if (!f.name || !f.kernel || !f.initramfs) throw new BootportError('ERR_USAGE', 'create needs name=, kernel=@FILE and initramfs=@FILE');
   const { name, kernel, initramfs } = f;
@@ -157,11 +172,7 @@ export function createBootConfig(store: Store, f: BootConfigFields): BootConfigR
       created: t,
       modified: t,
     };
-    store.db
-      .prepare(
-        `INSERT INTO boot_configs VALUES (@uid, @name, @kernel, @kernel_name, @initramfs, @initramfs_name, @cmdline, @image, @boot_style, @description, @frozen, @release, @attributes, @created, @modified)`,
-      )
-      .run(row);
+    insertBootConfig(store, row);
     return row;
   });
 }
@@ -216,11 +227,7 @@ export function cloneBootConfig(store: Store, uid: string, newName: string): Boo
     assertFree(store, 'boot_configs', newName);
     const t = now();
     const row = { ...cur, uid: newUid(), name: newName, frozen: 0, created: t, modified: t };
-    store.db
-      .prepare(
-        `INSERT INTO boot_configs VALUES (@uid, @name, @kernel, @kernel_name, @initramfs, @initramfs_name, @cmdline, @image, @boot_style, @description, @frozen, @release, @attributes, @created, @modified)`,
-      )
-      .run(row);
+    insertBootConfig(store, row);
     return row;
   });
 }

@@ -9,7 +9,7 @@ import { newManifest } from '../stream/pack.js';
 import type { ReadOptions } from '../stream/reader.js';
 import { removeQuietly, stageBundle, type Staged } from '../stream/stage.js';
 import type { ByteSource } from '../stream/writer.js';
-import { insertImage, newUid, resolveOne, type BootConfigRow, type ImageRow } from './catalog.js';
+import { insertBootConfig, insertImage, newUid, type BootConfigRow, type ImageRow } from './catalog.js';
 import { liveStaging, type Store } from './store.js';
 
 // ---- export ----------------------------------------------------------------------------------
@@ -189,25 +189,23 @@ export async function importBundle(store: Store, input: AsyncIterable<Uint8Array
       const kernel = m.entries.find((e) => e.role === 'kernel')!;
       const initramfs = m.entries.find((e) => e.role === 'initramfs')!;
       const bc = m.boot_config;
-      store.db
-        .prepare(
-          `INSERT INTO boot_configs VALUES (@uid, @name, @kernel, @kernel_name, @initramfs, @initramfs_name, @cmdline, @image, @boot_style, @description, 0, @release, @attributes, @t, @t)`,
-        )
-        .run({
-          uid,
-          name: bcName,
-          kernel: digestOf('kernel'),
-          kernel_name: kernel.name,
-          initramfs: digestOf('initramfs'),
-          initramfs_name: initramfs.name,
-          cmdline: bc.cmdline,
-          image: imageUid,
-          boot_style: bc.boot_style,
-          description: bc.description,
-          release: bc.release ?? null,
-          attributes: JSON.stringify(bc.attributes),
-          t,
-        });
+      insertBootConfig(store, {
+        uid,
+        name: bcName,
+        kernel: digestOf('kernel'),
+        kernel_name: kernel.name,
+        initramfs: digestOf('initramfs'),
+        initramfs_name: initramfs.name,
+        cmdline: bc.cmdline,
+        image: imageUid,
+        boot_style: bc.boot_style,
+        description: bc.description,
+        frozen: 0,
+        release: bc.release ?? null,
+        attributes: JSON.stringify(bc.attributes),
+        created: t,
+        modified: t,
+      });
     });
     return { plan: plan!, committed: true, boot_config: { uid, name: bcName }, bundle_digest: digestString(staged.end.trailer.bundleDigest) };
   } finally {
@@ -224,4 +222,3 @@ async function checkSpace(dir: string, need: number): Promise<void> {
   }
 }
 
-export { resolveOne };
