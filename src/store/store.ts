@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engines.js';
+import { writeAll } from '../stream/files.js';
 import { LAYOUT_VERSION, SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 export const LAYOUT_FILE = 'bootport-store.json';
@@ -114,8 +115,7 @@ export class Store {
         if (bytesRead === 0) break;
         const piece = buf.subarray(0, bytesRead);
         hasher.update(piece);
-        let at = 0;
-        while (at < bytesRead) at += (await dst.write(piece, at, bytesRead - at)).bytesWritten;
+        await writeAll(dst, piece);
         size += bytesRead;
       }
       await dst.sync();

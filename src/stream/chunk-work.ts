@@ -1,7 +1,7 @@
 import { encodeChunkFields, type ChunkHeader } from '../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { equalBytes } from '../format/bytes.js';
-import { bundleError, type ErrorLocation } from '../format/errors.js';
+import { bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../format/zstd-frame.js';
 import type { Engines } from './engines.js';
 
@@ -62,7 +62,7 @@ export function openChunk(engines: Engines, job: OpenJob): Uint8Array | undefine
     if (!job.inflate) return undefined;
     return engines.codec.decompress(job.payload, h.rawLength);
   } catch (e) {
-    if (e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_BUNDLE')) throw e;
+    if (isBootportError(e)) throw e;
     throw bundleError('ERR_BUNDLE_CORRUPT_CHUNK', `chunk is not one zstd frame of ${h.rawLength} bytes: ${(e as Error).message}`, loc);
   }
 }

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -51,4 +51,10 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Writes all of `data` at the file position: a single write may be short. */
+export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += (await fh.write(data, at, data.length - at)).bytesWritten;
 }

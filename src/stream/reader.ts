@@ -131,8 +131,7 @@ export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opt
           throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `entry holds more than its declared ${entry.size} bytes`, loc);
         }
         const payload = await r.read(h.compLength, `the payload of entry ${h.entry} chunk ${h.seq}`);
-        // Copy out of the source's buffer so one retained chunk cannot pin a larger read buffer.
-        const job = { headerHash, headerBytes: headerBytes.slice(), header: h, payload: payload.slice(), offset, inflate };
+        const job = { headerHash, headerBytes: own(headerBytes), header: h, payload: own(payload), offset, inflate };
         seekTable.push(offset);
         st.chunks++;
         st.rawBytes += h.rawLength;
@@ -208,6 +207,15 @@ export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opt
   } finally {
     await r.close();
   }
+}
+
+/**
+ * A view into a larger source buffer is copied out, so one retained chunk cannot pin that buffer;
+ * an array the byte reader already assembled is used as it is (copying it again cost a full
+ * memcpy of every chunk).
+ */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
 }
 
 function checkTrailer(manifest: Manifest, t: Trailer, headerHash: Uint8Array, seekTable: number[], states: EntryState[], offset: number): void {

@@ -2,6 +2,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
+import { writeAll } from './files.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from './reader.js';
 
 export interface StagedEntry {
@@ -45,9 +46,7 @@ export async function stageBundle(input: AsyncIterable<Uint8Array | string>, dir
         case 'chunk': {
           if (opts.discard?.(ev.entry)) break;
           if (ev.seq === 0) fh = await open(join(dir, String(ev.entry)), 'wx', 0o644);
-          const data = ev.data!;
-          let at = 0;
-          while (at < data.length) at += (await fh!.write(data, at, data.length - at)).bytesWritten;
+          await writeAll(fh!, ev.data!);
           break;
         }
         case 'entry-end': {
