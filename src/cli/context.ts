@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
 import { BootportError, isBootportError } from '../format/errors.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
+import { defaultThreads } from '../stream/runner.js';
 
 /** Exit codes, documented in the README. */
 export const EXIT = { OK: 0, BAD_BUNDLE: 1, USAGE: 2, REFUSED: 3, FAILED: 4 } as const;
@@ -22,7 +23,11 @@ export interface GlobalOptions {
   store?: string;
   ids?: string;
   all?: boolean;
+  threads?: string;
 }
+
+/** More threads than this only adds memory: each one holds two chunks in flight. */
+export const MAX_THREADS = 64;
 
 export class Ctx {
   exitCode: number = EXIT.OK;
@@ -40,6 +45,13 @@ export class Ctx {
 
   engines(opts: GlobalOptions): Promise<Engines> {
     return loadEngines(opts.engine ?? (this.io.env.BOOTPORT_ENGINE as EngineChoice | undefined) ?? 'auto');
+  }
+
+  /** Engines and thread count for chunk work: --threads, else $BOOTPORT_THREADS, else one per core. */
+  async runOptions(opts: GlobalOptions): Promise<{ engines: Engines; threads: number }> {
+    const given = opts.threads ?? this.io.env.BOOTPORT_THREADS;
+    const threads = given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
+    return { engines: await this.engines(opts), threads };
   }
 
   /**

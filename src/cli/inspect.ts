@@ -13,16 +13,16 @@ export function registerInspect(program: Command, ctx: Ctx): void {
     .argument('<bundle>', 'bundle file, or - for stdin')
     .action(
       ctx.action(async (opts, _cmd, bundle: string) => {
-        const engines = await ctx.engines(opts);
+        const run = await ctx.runOptions(opts);
         let view;
         let verified: 'none' | 'digests';
         if (bundle === '-') {
           // A pipe cannot seek: the whole stream is read, so its digests get checked on the way.
-          const r = await verifyBundle(inputSource('-', ctx.io.stdin), { engines, inflate: false });
+          const r = await verifyBundle(inputSource('-', ctx.io.stdin), { ...run, inflate: false });
           view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
           verified = 'digests';
         } else {
-          const ends = await readEnds(resolve(ctx.io.cwd, bundle), engines);
+          const ends = await readEnds(resolve(ctx.io.cwd, bundle), run.engines);
           view = bundleView(ends.manifest, ends.trailer.entries, ends.headerHash, ends.trailer.bundleDigest, ends.size);
           verified = 'none';
         }

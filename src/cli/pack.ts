@@ -66,7 +66,7 @@ export function registerPack(program: Command, ctx: Ctx): void {
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
         let summary: WriteSummary | undefined;
-        const stream = createBundleStream(manifest, sources, { engines: await ctx.engines(opts) }, (s) => (summary = s));
+        const stream = createBundleStream(manifest, sources, await ctx.runOptions(opts), (s) => (summary = s));
         const out = String(opts.output);
         if (out === '-') await copyTo(stream, ctx.io.stdout);
         else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);

@@ -21,7 +21,8 @@ export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
     .option('--store <dir>', 'store directory (default: $BOOTPORT_STORE, /var/lib/bootport for root, else the XDG data dir)')
     .option('-i, --ids <names>', 'boot configs by name or uid prefix, comma-separated')
     .option('-a, --all', 'all boot configs')
-    .addOption(new Option('--engine <engine>', 'codec and hash implementation').choices(['auto', 'native', 'fallback']))
+    .addOption(new Option('--engine <engine>', 'codec and hash implementation (default: $BOOTPORT_ENGINE, else auto)').choices(['auto', 'native', 'fallback']))
+    .option('--threads <n>', 'worker threads compressing, decompressing and hashing chunks (default: $BOOTPORT_THREADS, else one per core)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),

@@ -38,7 +38,7 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
             ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
           });
           let summary: WriteSummary | undefined;
-          const stream = createBundleStream(manifest, sources, { engines: await ctx.engines(opts) }, (s) => (summary = s));
+          const stream = createBundleStream(manifest, sources, await ctx.runOptions(opts), (s) => (summary = s));
           const out = opts.output ? String(opts.output) : `${bc.name}.export`;
           if (out === '-') await copyTo(stream, ctx.io.stdout);
           else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);
@@ -63,7 +63,7 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
         withStore(ctx, opts, async (store) => {
           const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
           const r = await importBundle(store, input, {
-            engines: await ctx.engines(opts),
+            ...(await ctx.runOptions(opts)),
             ...(opts.image ? { image: String(opts.image) } : {}),
             ...(opts.bootConfig ? { bootConfig: String(opts.bootConfig) } : {}),
             noRecurse: opts.recurse === false,

@@ -16,7 +16,7 @@ export function registerUnpack(program: Command, ctx: Ctx): void {
         if (!opts.directory) throw usage('unpack needs -C DIR');
         const dir = resolve(ctx.io.cwd, String(opts.directory));
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
-        const r = await unpackBundle(input, dir, { engines: await ctx.engines(opts), force: opts.force === true });
+        const r = await unpackBundle(input, dir, { ...(await ctx.runOptions(opts)), force: opts.force === true });
         if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e) });
         else ctx.out(`unpacked ${r.header.manifest.boot_config.name} into ${dir}: ${r.files.length} files, ${humanBytes(r.entries.reduce((a, e) => a + e.rawBytes, 0))}`);
         return EXIT.OK;

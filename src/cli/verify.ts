@@ -19,7 +19,7 @@ export function registerVerify(program: Command, ctx: Ctx): void {
       ctx.action(async (opts, _cmd, bundle: string) => {
         const deep = opts.deep === true;
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
-        const r = await verifyBundle(input, { engines: await ctx.engines(opts), inflate: deep });
+        const r = await verifyBundle(input, { ...(await ctx.runOptions(opts)), inflate: deep });
         const view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
         const proved = `verified ${VERIFY_PROVES}${deep ? ` ${DEEP_PROVES}` : ''}`;
         if (opts.json) ctx.json({ ok: true, deep, proved, ...view });

@@ -67,3 +67,20 @@ export function isAllZero(b: Uint8Array): boolean {
   for (const x of b) if (x !== 0) return false;
   return true;
 }
+
+/**
+ * `b` itself when it spans its whole ArrayBuffer, else a copy. A view into a larger buffer must
+ * not be kept (it pins the rest) nor transferred to a worker (that would detach the rest).
+ */
+export function standalone(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : copyOf(b);
+}
+
+/**
+ * A copy of `b[start, end)` in a new buffer. Not `b.slice()`: on a Node Buffer that is a view of
+ * the same memory, and a view that is kept pins the whole source piece, or, transferred to a
+ * worker, detaches the caller's buffer.
+ */
+export function copyOf(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  return new Uint8Array(b.subarray(start, end));
+}

@@ -1,4 +1,4 @@
-import { readU64, view, writeU64 } from './bytes.js';
+import { copyOf, readU64, view, writeU64 } from './bytes.js';
 import {
   CHUNK_FIELDS_SIZE,
   CHUNK_FLAG_FINAL,
@@ -62,5 +62,5 @@ export function decodeChunkHeader(b: Uint8Array, offset = 0): ChunkHeader {
     throw bundleError('ERR_BUNDLE_LIMIT', `chunk compressed length ${compLength} is outside 1..${zstdCompressBound(MAX_CHUNK_SIZE)}`, loc);
   }
   if (seq >= MAX_CHUNKS) throw bundleError('ERR_BUNDLE_LIMIT', `chunk sequence number ${seq} exceeds ${MAX_CHUNKS - 1}`, loc);
-  return { final: (flags & CHUNK_FLAG_FINAL) !== 0, entry, rawLength, compLength, seq, digest: b.slice(CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE) };
+  return { final: (flags & CHUNK_FLAG_FINAL) !== 0, entry, rawLength, compLength, seq, digest: copyOf(b, CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE) };
 }

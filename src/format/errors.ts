@@ -48,6 +48,8 @@ export class BootportError extends Error {
   readonly location: ErrorLocation;
   /** What the user can do about it. */
   readonly hint: string | undefined;
+  /** The message without its location, so the error can cross a thread and be rebuilt. */
+  readonly detail: string;
 
   constructor(code: ErrorCode, message: string, location: ErrorLocation = {}, hint?: string, options?: { cause?: unknown }) {
     super(formatMessage(message, location), options);
@@ -55,6 +57,7 @@ export class BootportError extends Error {
     this.code = code;
     this.location = location;
     this.hint = hint;
+    this.detail = message;
   }
 
   toJSON(): Record<string, unknown> {

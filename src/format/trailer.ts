@@ -1,4 +1,4 @@
-import { readU64, view, writeU64 } from './bytes.js';
+import { copyOf, readU64, view, writeU64 } from './bytes.js';
 import { DIGEST_SIZE, MAX_CHUNKS, MAX_ENTRIES, TAG_TRAILER, TRAILER_ENTRY_SIZE, TRAILER_FIXED_SIZE } from './constants.js';
 import { bundleError } from './errors.js';
 
@@ -86,7 +86,7 @@ export function decodeTrailer(b: Uint8Array, offset = 0): Trailer {
       chunks: readU64(dv, at, 'entry chunk count', loc),
       rawBytes: readU64(dv, at + 8, 'entry raw bytes', loc),
       compBytes: readU64(dv, at + 16, 'entry compressed bytes', loc),
-      contentDigest: b.slice(at + 24, at + 56),
+      contentDigest: copyOf(b, at + 24, at + 56),
     });
     at += TRAILER_ENTRY_SIZE;
   }
@@ -95,7 +95,7 @@ export function decodeTrailer(b: Uint8Array, offset = 0): Trailer {
     seekTable.push(readU64(dv, at, 'seek table offset', { offset: offset + at }));
     at += 8;
   }
-  const headerHash = b.slice(at, at + DIGEST_SIZE);
-  const bundleDigest = b.slice(at + DIGEST_SIZE, at + 2 * DIGEST_SIZE);
+  const headerHash = copyOf(b, at, at + DIGEST_SIZE);
+  const bundleDigest = copyOf(b, at + DIGEST_SIZE, at + 2 * DIGEST_SIZE);
   return { entries, seekTable, headerHash, bundleDigest };
 }

@@ -1,4 +1,4 @@
-import { createReadStream, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { digestString } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
@@ -8,7 +8,7 @@ import type { Engines } from '../stream/engines.js';
 import { newManifest } from '../stream/pack.js';
 import type { ReadOptions } from '../stream/reader.js';
 import { removeQuietly, stageBundle, type Staged } from '../stream/stage.js';
-import type { ByteSource } from '../stream/writer.js';
+import { fileSource, type ByteSource } from '../stream/source.js';
 import { insertBootConfig, insertImage, newUid, type BootConfigRow, type ImageRow } from './catalog.js';
 import { liveStaging, type Store } from './store.js';
 
@@ -58,7 +58,7 @@ export function exportSources(store: Store, bc: BootConfigRow, opts: ExportOptio
     ...(opts.source ? { source: opts.source } : {}),
   });
   const fds = manifest.entries.map((e) => openSync(store.blobPath(e.digest!), 'r'));
-  return { manifest, sources: fds.map((fd) => createReadStream('', { fd, highWaterMark: 1 << 20 })) };
+  return { manifest, sources: fds.map((fd) => fileSource(fd)) };
 }
 
 // ---- import ----------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class DryRun extends Error {}
  * and only after the footer verifies, move blobs into place and insert the rows in one
  * transaction. Any failure, including a kill at any moment, leaves the catalog as it was.
  */
-export async function importBundle(store: Store, input: AsyncIterable<Uint8Array | string>, opts: ImportOptions): Promise<ImportResult> {
+export async function importBundle(store: Store, input: ByteSource, opts: ImportOptions): Promise<ImportResult> {
   const staging = store.newStaging();
   let plan: ImportPlan | undefined;
   try {

@@ -1,68 +1,122 @@
+import { copyOf } from '../format/bytes.js';
 import { bundleError } from '../format/errors.js';
+import { isDirect, type ByteSource, type DirectSource } from './source.js';
+
+/** Small reads from a direct source (headers, the manifest) are served from blocks of this size. */
+const BLOCK = 1 << 16;
 
 /**
- * Exact-length reads over an async byte source. It pulls only when a read needs more bytes, so
- * what it buffers is bounded by one read plus one incoming piece.
+ * Exact-length reads over a byte source. It pulls only when a read needs more bytes, so what it
+ * buffers is bounded by one read plus one incoming piece. From a file, a large read (a chunk
+ * payload) goes straight into the array it returns: one copy, from the page cache.
  */
 export class ByteReader {
   private pieces: Uint8Array[] = [];
   private buffered = 0;
   private done = false;
-  private readonly it: AsyncIterator<Uint8Array>;
+  private readonly pull: () => Promise<Uint8Array | undefined>;
+  private readonly stop: () => Promise<unknown>;
+  private readonly direct: DirectSource | undefined;
   /** Bytes consumed so far: the offset of the next byte `read` returns. */
   position = 0;
 
-  constructor(source: AsyncIterable<Uint8Array | string>) {
-    const inner = source[Symbol.asyncIterator]();
-    this.it = {
-      next: async () => {
-        const r = await inner.next();
-        if (!r.done && typeof r.value === 'string') throw new TypeError('bundle input must be bytes, not text');
-        return r as IteratorResult<Uint8Array>;
-      },
-      return: async () => (inner.return ? ((await inner.return()) as IteratorResult<Uint8Array>) : { done: true, value: undefined }),
-    };
+  constructor(source: ByteSource) {
+    if (isDirect(source)) {
+      this.direct = source;
+      this.pull = async () => {
+        const b = new Uint8Array(BLOCK);
+        const n = await source.readInto(b, 0, BLOCK);
+        return n === 0 ? undefined : b.subarray(0, n);
+      };
+      this.stop = () => source.close();
+    } else {
+      const it = source[Symbol.asyncIterator]();
+      this.pull = async () => {
+        const r = await it.next();
+        if (r.done) return undefined;
+        if (typeof r.value === 'string') throw new TypeError('bundle input must be bytes, not text');
+        return r.value;
+      };
+      this.stop = async () => it.return?.();
+    }
   }
 
   private async fill(n: number): Promise<boolean> {
     while (this.buffered < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
-      else if (r.value.length > 0) {
-        this.pieces.push(r.value);
-        this.buffered += r.value.length;
+      const piece = await this.pull();
+      if (!piece) this.done = true;
+      else if (piece.length > 0) {
+        this.pieces.push(piece);
+        this.buffered += piece.length;
       }
     }
     return this.buffered >= n;
   }
 
+  private truncated(n: number, what: string, have: number): never {
+    throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside ${what}: needed ${n} bytes at offset ${this.position}, ${have} remain`, {
+      offset: this.position + have,
+    });
+  }
+
+  /** Moves up to `n` buffered bytes into `out` from `at`; returns how many. */
+  private drain(out: Uint8Array, at: number, n: number): number {
+    let moved = 0;
+    while (moved < n && this.pieces.length) {
+      const p = this.pieces[0] as Uint8Array;
+      const take = Math.min(p.length, n - moved);
+      out.set(p.subarray(0, take), at + moved);
+      moved += take;
+      if (take === p.length) this.pieces.shift();
+      else this.pieces[0] = p.subarray(take);
+    }
+    this.buffered -= moved;
+    return moved;
+  }
+
   /** Exactly `n` bytes, or ERR_BUNDLE_TRUNCATED naming `what` and where the input ended. */
   async read(n: number, what: string): Promise<Uint8Array> {
-    if (!(await this.fill(n))) {
-      throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside ${what}: needed ${n} bytes at offset ${this.position}, ${this.buffered} remain`, {
-        offset: this.position + this.buffered,
-      });
-    }
-    let out: Uint8Array;
+    return (await this.take(n, what)).bytes;
+  }
+
+  /**
+   * Like `read`, but the array is this reader's own and spans its whole buffer: never a view of
+   * the caller's bytes or of a larger block. It may be kept or transferred to a worker without
+   * pinning or detaching anything else.
+   */
+  async readOwned(n: number, what: string): Promise<Uint8Array> {
+    const { bytes, own } = await this.take(n, what);
+    return own && bytes.byteLength === bytes.buffer.byteLength ? bytes : copyOf(bytes);
+  }
+
+  private async take(n: number, what: string): Promise<{ bytes: Uint8Array; own: boolean }> {
+    if (this.direct && n - this.buffered >= BLOCK && !this.done) return { bytes: await this.readDirect(this.direct, n, what), own: true };
+    if (!(await this.fill(n))) this.truncated(n, what, this.buffered);
+    this.position += n;
     const first = this.pieces[0] as Uint8Array;
     if (first.length >= n) {
       // Zero-copy when one piece holds the whole read, the common case for chunk headers.
-      out = first.subarray(0, n);
       if (first.length === n) this.pieces.shift();
       else this.pieces[0] = first.subarray(n);
-    } else {
-      out = new Uint8Array(n);
-      let at = 0;
-      while (at < n) {
-        const p = this.pieces[0] as Uint8Array;
-        const take = Math.min(p.length, n - at);
-        out.set(p.subarray(0, take), at);
-        at += take;
-        if (take === p.length) this.pieces.shift();
-        else this.pieces[0] = p.subarray(take);
-      }
+      this.buffered -= n;
+      return { bytes: first.subarray(0, n), own: this.direct !== undefined };
     }
-    this.buffered -= n;
+    const out = new Uint8Array(n);
+    this.drain(out, 0, n);
+    return { bytes: out, own: true };
+  }
+
+  private async readDirect(src: DirectSource, n: number, what: string): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let at = this.drain(out, 0, n);
+    while (at < n) {
+      const got = await src.readInto(out, at, n - at);
+      if (got === 0) {
+        this.done = true;
+        this.truncated(n, what, at);
+      }
+      at += got;
+    }
     this.position += n;
     return out;
   }
@@ -81,7 +135,7 @@ export class ByteReader {
   async close(): Promise<void> {
     if (!this.done) {
       this.done = true;
-      await this.it.return?.();
-    }
+      await this.stop();
+    } else if (this.direct) await this.direct.close();
   }
 }

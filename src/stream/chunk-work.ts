@@ -22,6 +22,8 @@ export interface Sealed {
   /** The 52-byte chunk header, digest included. */
   header: Uint8Array;
   payload: Uint8Array;
+  /** The job's raw bytes, handed back (a worker transfers them back) so the buffer can be reused. */
+  raw: Uint8Array;
 }
 
 export function sealChunk(engines: Engines, job: SealJob): Sealed {
@@ -30,7 +32,7 @@ export function sealChunk(engines: Engines, job: SealJob): Sealed {
   const header = new Uint8Array(CHUNK_HEADER_SIZE);
   header.set(fields, 0);
   header.set(engines.hash.digestOf([job.headerHash, fields, payload]), CHUNK_FIELDS_SIZE);
-  return { header, payload };
+  return { header, payload, raw: job.raw };
 }
 
 export interface OpenJob {

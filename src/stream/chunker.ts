@@ -1,3 +1,5 @@
+import { filler, type ByteSource } from './source.js';
+
 /**
  * Cuts a byte source into chunks of exactly `size` bytes, the last one shorter, and tells which
  * chunk is final. One chunk of lookahead is the price of knowing that without knowing the length
@@ -14,32 +16,27 @@ export interface Piece {
  * `alloc` lets the caller recycle chunk buffers: a fresh multi-MiB allocation per chunk made
  * glibc's heap fragment, and peak RSS crept up with the payload size.
  */
-export async function* chunked(source: AsyncIterable<Uint8Array | string>, size: number, alloc: () => Uint8Array = () => new Uint8Array(size)): AsyncGenerator<Piece> {
-  let pending: Uint8Array | undefined;
-  let cur = alloc();
-  let fill = 0;
-  for await (const input of source) {
-    if (typeof input === 'string') throw new TypeError('payload sources must yield bytes');
-    let at = 0;
-    while (at < input.length) {
-      if (pending) {
-        yield { data: pending, final: false, buffer: pending };
-        pending = undefined;
+export async function* chunked(source: ByteSource, size: number, alloc: () => Uint8Array = () => new Uint8Array(size)): AsyncGenerator<Piece> {
+  const src = filler(source);
+  try {
+    let cur = alloc();
+    let n = await src.fill(cur);
+    for (;;) {
+      if (n < size) {
+        yield { data: cur.subarray(0, n), final: true, buffer: cur };
+        return;
       }
-      const take = Math.min(size - fill, input.length - at);
-      cur.set(input.subarray(at, at + take), fill);
-      fill += take;
-      at += take;
-      if (fill === size) {
-        pending = cur;
-        cur = alloc();
-        fill = 0;
+      const next = alloc();
+      const m = await src.fill(next);
+      if (m === 0) {
+        yield { data: cur, final: true, buffer: cur };
+        return;
       }
+      yield { data: cur, final: false, buffer: cur };
+      cur = next;
+      n = m;
     }
-  }
-  if (pending && fill === 0) yield { data: pending, final: true, buffer: pending };
-  else {
-    if (pending) yield { data: pending, final: false, buffer: pending };
-    yield { data: cur.subarray(0, fill), final: true, buffer: cur };
+  } finally {
+    await src.close();
   }
 }

@@ -41,3 +41,14 @@ export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Eng
   }
   return p;
 }
+
+const HASHES: Record<string, () => Promise<HashEngine>> = { '@napi-rs/blake-hash': async () => nativeHashEngine(), 'hash-wasm': hashWasmEngine };
+const CODECS: Record<string, () => Promise<ChunkCodec>> = { 'zstd-napi': async () => nativeCodec(), 'zstd-codec': zstdCodecCodec };
+
+/** Exactly the engines another thread resolved, so a worker never silently runs a different path. */
+export async function enginesNamed(hash: string, codec: string): Promise<Engines> {
+  const h = HASHES[hash];
+  const c = CODECS[codec];
+  if (!h || !c) throw new Error(`unknown engines ${hash} / ${codec}`);
+  return { hash: await h(), codec: await c() };
+}

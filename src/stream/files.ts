@@ -1,16 +1,14 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { fileSource, type ByteSource } from './source.js';
 import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { BootportError } from '../format/errors.js';
 
-const READ_PIECE = 1 << 20;
-
 /** A file, or standard input for `-`, as a byte source. */
-export function inputSource(path: string, stdin: Readable = process.stdin): Readable {
-  if (path === '-') return stdin;
-  return createReadStream(path, { highWaterMark: READ_PIECE });
+export function inputSource(path: string, stdin: Readable = process.stdin): ByteSource {
+  return path === '-' ? stdin : fileSource(path);
 }
 
 export async function fileSize(path: string): Promise<number> {

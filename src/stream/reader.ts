@@ -1,4 +1,5 @@
-import { digestString, equalBytes, toHex } from '../format/bytes.js';
+import type { ByteSource } from './source.js';
+import { copyOf, digestString, equalBytes, toHex } from '../format/bytes.js';
 import { decodeChunkHeader, type ChunkHeader } from '../format/chunk.js';
 import {
   CHUNK_HEADER_SIZE,
@@ -21,19 +22,16 @@ import { decodeFooter, type Footer } from '../format/footer.js';
 import { decodeManifest, entryLabel, type Manifest } from '../format/manifest.js';
 import { decodePreamble, type Preamble } from '../format/preamble.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../format/trailer.js';
-import { openChunk, type OpenJob } from './chunk-work.js';
+import type { OpenJob } from './chunk-work.js';
 import { ByteReader } from './byte-reader.js';
-import { loadEngines, type Engines } from './engines.js';
+import { loadEngines } from './engines.js';
 import type { Hasher } from './hash.js';
 import { orderedWindow } from './ordered.js';
+import { runnerFor, type RunOptions } from './runner.js';
 
-export interface ReadOptions {
-  engines?: Engines;
+export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */
   inflate?: boolean;
-  /** Runs the per-chunk work; defaults to this thread. */
-  open?: (job: OpenJob) => Promise<Uint8Array | undefined>;
-  width?: number;
 }
 
 export interface HeaderEvent {
@@ -84,11 +82,11 @@ interface EntryState {
  * still wait for the `end` event before trusting the whole: only the trailer proves that nothing
  * was dropped, added or reordered.
  */
-export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opts: ReadOptions = {}): AsyncGenerator<BundleEvent> {
+export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): AsyncGenerator<BundleEvent> {
   const engines = opts.engines ?? (await loadEngines());
   const inflate = opts.inflate ?? true;
-  const open = opts.open ?? (async (job: OpenJob) => openChunk(engines, job));
   const r = new ByteReader(input);
+  let closeRunner: (() => Promise<void>) | undefined;
   try {
     const preBytes = await r.read(PREAMBLE_SIZE, 'the preamble');
     const preamble = decodePreamble(preBytes);
@@ -130,8 +128,9 @@ export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opt
         if (entry.size !== undefined && st.rawBytes + h.rawLength > entry.size) {
           throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `entry holds more than its declared ${entry.size} bytes`, loc);
         }
-        const payload = await r.read(h.compLength, `the payload of entry ${h.entry} chunk ${h.seq}`);
-        const job = { headerHash, headerBytes: own(headerBytes), header: h, payload: own(payload), offset, inflate };
+        // The payload goes to a worker, transferred: it must be an array of the reader's own.
+        const payload = await r.readOwned(h.compLength, `the payload of entry ${h.entry} chunk ${h.seq}`);
+        const job = { headerHash, headerBytes: copyOf(headerBytes), header: h, payload, offset, inflate };
         seekTable.push(offset);
         st.chunks++;
         st.rawBytes += h.rawLength;
@@ -144,8 +143,9 @@ export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opt
       }
     };
 
-    const width = Math.max(1, opts.width ?? 1);
-    const opened = orderedWindow(records(), async (job) => ({ job, data: await open(job) }), width);
+    const { runner, owned } = runnerFor(engines, opts);
+    closeRunner = owned ? () => runner.close() : undefined;
+    const opened = orderedWindow(records(), async (job) => ({ job, data: await runner.open(job) }), runner.width);
     for await (const { job, data } of opened) {
       const h = job.header;
       bundleHasher.update(job.headerBytes);
@@ -205,17 +205,9 @@ export async function* readBundle(input: AsyncIterable<Uint8Array | string>, opt
     if (!(await r.atEnd())) throw bundleError('ERR_BUNDLE_TRAILING_DATA', 'data follows the footer', { offset: r.position });
     yield { type: 'end', trailer, footer, size: r.position, extensions };
   } finally {
+    await closeRunner?.();
     await r.close();
   }
-}
-
-/**
- * A view into a larger source buffer is copied out, so one retained chunk cannot pin that buffer;
- * an array the byte reader already assembled is used as it is (copying it again cost a full
- * memcpy of every chunk).
- */
-function own(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
 }
 
 function checkTrailer(manifest: Manifest, t: Trailer, headerHash: Uint8Array, seekTable: number[], states: EntryState[], offset: number): void {
@@ -241,7 +233,7 @@ function checkTrailer(manifest: Manifest, t: Trailer, headerHash: Uint8Array, se
 }
 
 /** Reads a whole bundle for its verdict, discarding content. Throws the first failure. */
-export async function verifyBundle(input: AsyncIterable<Uint8Array | string>, opts: ReadOptions = {}): Promise<VerifyResult> {
+export async function verifyBundle(input: ByteSource, opts: ReadOptions = {}): Promise<VerifyResult> {
   let header: HeaderEvent | undefined;
   const entries: EntryEndEvent[] = [];
   for await (const ev of readBundle(input, opts)) {

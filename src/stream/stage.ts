@@ -1,3 +1,4 @@
+import type { ByteSource } from './source.js';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../format/bytes.js';
@@ -32,7 +33,7 @@ export interface StageOptions extends ReadOptions {
  * once the footer has verified. The files hold exactly the bytes that were hashed on the way in,
  * so nobody has to re-read them to trust them. On failure the caller removes `dir`.
  */
-export async function stageBundle(input: AsyncIterable<Uint8Array | string>, dir: string, opts: StageOptions = {}): Promise<Staged> {
+export async function stageBundle(input: ByteSource, dir: string, opts: StageOptions = {}): Promise<Staged> {
   let header: HeaderEvent | undefined;
   const entries: StagedEntry[] = [];
   let fh: FileHandle | undefined;

@@ -1,3 +1,4 @@
+import type { ByteSource } from './source.js';
 import { mkdir, mkdtemp, rename, rmdir, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootportError } from '../format/errors.js';
@@ -19,7 +20,7 @@ export interface UnpackOptions extends ReadOptions {
  * staging directory inside `dir` (same file system, so the final renames are atomic), and on any
  * failure `dir` is left as it was, down to removing it if this call created it.
  */
-export async function unpackBundle(input: AsyncIterable<Uint8Array | string>, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[] }> {
+export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[] }> {
   const created = !(await exists(dir));
   await mkdir(dir, { recursive: true });
   const staging = await mkdtemp(join(dir, '.bootport-unpack-'));

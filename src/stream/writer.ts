@@ -7,19 +7,16 @@ import { encodeManifest, entryLabel, type Manifest } from '../format/manifest.js
 import { encodePreamble } from '../format/preamble.js';
 import { encodeTrailerBody, type TrailerEntry } from '../format/trailer.js';
 import { chunked } from './chunker.js';
-import { sealChunk, type Sealed, type SealJob } from './chunk-work.js';
+import type { SealJob } from './chunk-work.js';
 import { loadEngines, type Engines } from './engines.js';
 import { orderedWindow } from './ordered.js';
+import { runnerFor, type RunOptions } from './runner.js';
+import { isDirect, type ByteSource } from './source.js';
 
-export type ByteSource = AsyncIterable<Uint8Array | string>;
+export type { ByteSource };
 
-export interface WriteOptions {
-  engines?: Engines;
-  /** Runs the per-chunk work; defaults to this thread. A worker pool plugs in here. */
-  seal?: (job: SealJob) => Promise<Sealed>;
-  /** Chunks compressing at once; bounds memory at about (width + 2) x chunk size. */
-  width?: number;
-}
+/** Memory is bounded at about (2 x threads + 2) x chunk size of raw bytes, plus their compressed copies. */
+export type WriteOptions = RunOptions;
 
 export interface WriteSummary {
   bytes: number;
@@ -35,8 +32,6 @@ export interface WriteSummary {
 export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSource[], opts: WriteOptions = {}, summary?: (s: WriteSummary) => void): AsyncGenerator<Uint8Array> {
   if (sources.length !== manifest.entries.length) throw new RangeError(`manifest has ${manifest.entries.length} entries, ${sources.length} sources given`);
   const engines = opts.engines ?? (await loadEngines());
-  const seal = opts.seal ?? (async (job: SealJob) => sealChunk(engines, job));
-  const width = Math.max(1, opts.width ?? 1);
   for (const e of manifest.entries) {
     if (e.chunk_size > engines.codec.maxCompressChunk) {
       throw new BootportError('ERR_CODEC', `${engines.codec.name} cannot compress ${e.chunk_size} byte chunks (limit ${engines.codec.maxCompressChunk})`, { entry: e.name }, 'choose a smaller --chunk-size');
@@ -50,54 +45,55 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
   bundleHasher.update(manifestBytes);
   let offset = preamble.length + manifestBytes.length;
   yield concatBytes([preamble, manifestBytes]);
-
   const seekTable: number[] = [];
   const totals: TrailerEntry[] = [];
-  for (const [i, entry] of manifest.entries.entries()) {
-    const contentHasher = await engines.hash.create();
-    let seq = 0;
-    let rawBytes = 0;
-    const spare: Uint8Array[] = [];
-    const alloc = () => spare.pop() ?? new Uint8Array(entry.chunk_size);
-    const buffers = new Map<number, Uint8Array>();
-    const jobs = async function* (): AsyncGenerator<SealJob> {
-      try {
-        for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, alloc)) {
-          buffers.set(seq, piece.buffer);
-          // Hash the content here, in order, before the raw bytes go off to be compressed.
-          contentHasher.update(piece.data);
-          rawBytes += piece.data.length;
-          yield { headerHash, entry: i, seq: seq++, final: piece.final, level: entry.level, raw: piece.data };
+  const { runner, owned } = runnerFor(engines, opts);
+  try {
+    for (const [i, entry] of manifest.entries.entries()) {
+      const contentHasher = await engines.hash.create();
+      let seq = 0;
+      let rawBytes = 0;
+      // Raw buffers come back from the runner once compressed and take the next chunk.
+      const spare: Uint8Array[] = [];
+      const alloc = () => spare.pop() ?? new Uint8Array(entry.chunk_size);
+      const jobs = async function* (): AsyncGenerator<SealJob> {
+        try {
+          for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, alloc)) {
+            // Hash the content here, in order, before the raw bytes go off to be compressed.
+            contentHasher.update(piece.data);
+            rawBytes += piece.data.length;
+            yield { headerHash, entry: i, seq: seq++, final: piece.final, level: entry.level, raw: piece.data };
+          }
+        } catch (e) {
+          if (e instanceof BootportError) throw e;
+          throw new BootportError('ERR_SOURCE', `reading the ${entry.role} source failed: ${(e as Error).message}`, { entry: entryLabel(manifest, i) }, undefined, { cause: e });
         }
-      } catch (e) {
-        if (e instanceof BootportError) throw e;
-        throw new BootportError('ERR_SOURCE', `reading the ${entry.role} source failed: ${(e as Error).message}`, { entry: entryLabel(manifest, i) }, undefined, { cause: e });
+      };
+      let compBytes = 0;
+      let chunks = 0;
+      for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.width)) {
+        if (s.raw.buffer.byteLength === entry.chunk_size && spare.length < runner.width + 2) spare.push(new Uint8Array(s.raw.buffer));
+        seekTable.push(offset);
+        bundleHasher.update(s.header);
+        offset += s.header.length + s.payload.length;
+        compBytes += s.payload.length;
+        chunks++;
+        yield s.header;
+        yield s.payload;
       }
-    };
-    let compBytes = 0;
-    let chunks = 0;
-    let done = 0;
-    for await (const s of orderedWindow(jobs(), seal, width)) {
-      // The chunk is compressed: its raw buffer can take the next chunk.
-      const buf = buffers.get(done);
-      buffers.delete(done++);
-      if (buf && spare.length < width + 2) spare.push(buf);
-      seekTable.push(offset);
-      bundleHasher.update(s.header);
-      offset += s.header.length + s.payload.length;
-      compBytes += s.payload.length;
-      chunks++;
-      yield s.header;
-      yield s.payload;
+      const contentDigest = contentHasher.digest();
+      if (entry.size !== undefined && entry.size !== rawBytes) {
+        throw new BootportError('ERR_SOURCE', `the ${entry.role} was declared as ${entry.size} bytes but ${rawBytes} were read; did it change during export?`, { entry: entryLabel(manifest, i) });
+      }
+      if (entry.digest !== undefined && entry.digest !== digestString(contentDigest)) {
+        throw new BootportError('ERR_SOURCE', `the ${entry.role} content does not match its declared digest ${entry.digest}`, { entry: entryLabel(manifest, i) }, 'the stored blob is damaged: run the store check');
+      }
+      totals.push({ chunks, rawBytes, compBytes, contentDigest });
     }
-    const contentDigest = contentHasher.digest();
-    if (entry.size !== undefined && entry.size !== rawBytes) {
-      throw new BootportError('ERR_SOURCE', `the ${entry.role} was declared as ${entry.size} bytes but ${rawBytes} were read; did it change during export?`, { entry: entryLabel(manifest, i) });
-    }
-    if (entry.digest !== undefined && entry.digest !== digestString(contentDigest)) {
-      throw new BootportError('ERR_SOURCE', `the ${entry.role} content does not match its declared digest ${entry.digest}`, { entry: entryLabel(manifest, i) }, 'the stored blob is damaged: run the store check');
-    }
-    totals.push({ chunks, rawBytes, compBytes, contentDigest });
+  } finally {
+    if (owned) await runner.close();
+    // The writer owns its sources: files it never reached (after a failure) are closed here too.
+    await Promise.all(sources.map((s) => (isDirect(s) ? s.close() : undefined)));
   }
 
   const body = encodeTrailerBody({ entries: totals, seekTable, headerHash });

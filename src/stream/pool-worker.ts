@@ -1,0 +1,36 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { standalone } from '../format/bytes.js';
+import { openChunk, sealChunk } from './chunk-work.js';
+import { enginesNamed } from './engines.js';
+import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './pool.js';
+
+const data = workerData as PoolWorkerData;
+const port = parentPort!;
+const ready = enginesNamed(data.hash, data.codec);
+// Keep the promise from being reported as unhandled before the first job awaits it.
+ready.catch(() => {});
+
+port.on('message', (req: PoolRequest) => {
+  void (async () => {
+    let reply: PoolReply;
+    const transfer: ArrayBuffer[] = [];
+    try {
+      const engines = await ready;
+      if (req.kind === 'seal') {
+        const s = sealChunk(engines, req.job);
+        // Only whole buffers are transferred: a codec may hand back a view into its own heap.
+        const sealed = { header: s.header, payload: standalone(s.payload), raw: s.raw };
+        transfer.push(sealed.payload.buffer as ArrayBuffer, sealed.raw.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, sealed };
+      } else {
+        const out = openChunk(engines, req.job);
+        const d = out && standalone(out);
+        if (d) transfer.push(d.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, ...(d ? { data: d } : {}) };
+      }
+    } catch (e) {
+      reply = { id: req.id, ok: false, error: toWireError(e) };
+    }
+    port.postMessage(reply, transfer);
+  })();
+});

@@ -1,0 +1,138 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BootportError, ERROR_CODES, type ErrorCode, type ErrorLocation } from '../format/errors.js';
+import { openChunk, sealChunk, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
+import type { Engines } from './engines.js';
+import type { ChunkRunner } from './runner.js';
+
+export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob };
+export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string };
+export type PoolReply = { id: number; ok: true; sealed?: Sealed; data?: Uint8Array } | { id: number; ok: false; error: WireError };
+export interface PoolWorkerData {
+  hash: string;
+  codec: string;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+}
+
+interface Waiter {
+  slot: Slot;
+  resolve: (r: PoolReply & { ok: true }) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * The worker script. Compiled, it sits next to this module. Under a TypeScript test runner this
+ * module is src/stream/pool.ts and a worker cannot load TypeScript, so the build in dist/ is used
+ * (`npm test` builds first).
+ */
+function workerScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  const script = here.endsWith('.ts') ? here.replace(/([\\/])src([\\/]stream[\\/])pool\.ts$/, '$1dist$2pool-worker.js') : here.replace(/pool\.js$/, 'pool-worker.js');
+  if (!existsSync(script)) throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'run npm run build, or use --threads 1');
+  return script;
+}
+
+/**
+ * A fixed set of worker threads running chunk work with the same engines as the caller. Raw and
+ * compressed bytes are transferred, not copied, both ways. The pool never queues more than the
+ * caller's window: `width` is two jobs per worker, so a worker always has its next chunk waiting
+ * while the main thread reads, hashes and writes.
+ */
+export class WorkerPool implements ChunkRunner {
+  readonly width: number;
+  private slots: Slot[] = [];
+  private readonly waiting = new Map<number, Waiter>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    private readonly engines: Engines,
+    readonly threads: number,
+  ) {
+    this.width = threads * 2;
+  }
+
+  async seal(job: SealJob): Promise<Sealed> {
+    // A lone chunk (a kernel or initramfs of a few MiB) is cheaper here than starting workers.
+    if (job.final && job.seq === 0) return sealChunk(this.engines, job);
+    const r = await this.send({ id: this.nextId++, kind: 'seal', job }, [job.raw.buffer as ArrayBuffer]);
+    return r.sealed!;
+  }
+
+  async open(job: OpenJob): Promise<Uint8Array | undefined> {
+    if (job.header.final && job.header.seq === 0) return openChunk(this.engines, job);
+    const r = await this.send({ id: this.nextId++, kind: 'open', job }, [job.payload.buffer as ArrayBuffer]);
+    return r.data;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots;
+    this.slots = [];
+    this.failAll(new BootportError('ERR_CODEC', 'the worker pool was closed with chunks in flight'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private start(): void {
+    const script = workerScript();
+    const workerData: PoolWorkerData = { hash: this.engines.hash.name, codec: this.engines.codec.name };
+    for (let i = 0; i < this.threads; i++) {
+      // execArgv is cleared so a test runner's loader flags are not inherited by plain JS workers.
+      const worker = new Worker(script, { workerData, execArgv: [] });
+      const slot: Slot = { worker, inFlight: 0 };
+      worker.on('message', (m: PoolReply) => this.settle(m));
+      worker.on('error', (e) => this.failAll(new BootportError('ERR_CODEC', `a compression worker failed: ${e.message}`, {}, undefined, { cause: e })));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.failAll(new BootportError('ERR_CODEC', `a compression worker exited with code ${code}`));
+      });
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  private send(req: PoolRequest, transfer: ArrayBuffer[]): Promise<PoolReply & { ok: true }> {
+    if (this.closed) return Promise.reject(new BootportError('ERR_CODEC', 'the worker pool is closed'));
+    if (!this.slots.length) this.start();
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(req.id, { slot, resolve, reject });
+      // An idle pool must not keep the process alive, but a pending reply must.
+      if (slot.inFlight++ === 0) slot.worker.ref();
+      slot.worker.postMessage(req, transfer);
+    });
+  }
+
+  private settle(m: PoolReply): void {
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    this.waiting.delete(m.id);
+    if (--w.slot.inFlight === 0) w.slot.worker.unref();
+    if (m.ok) w.resolve(m);
+    else w.reject(reviveError(m.error));
+  }
+
+  private failAll(e: Error): void {
+    for (const [id, w] of this.waiting) {
+      this.waiting.delete(id);
+      w.slot.inFlight = 0;
+      w.slot.worker.unref();
+      w.reject(e);
+    }
+  }
+}
+
+export function toWireError(e: unknown): WireError {
+  if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}) };
+  return { detail: e instanceof Error ? e.message : String(e) };
+}
+
+export function reviveError(w: WireError): BootportError {
+  const code = w.code && w.code in ERROR_CODES ? (w.code as ErrorCode) : 'ERR_CODEC';
+  return new BootportError(code, w.detail, w.location ?? {}, w.hint);
+}

@@ -1,0 +1,116 @@
+import { close, open, read } from 'node:fs';
+import { promisify } from 'node:util';
+import { BootportError } from '../format/errors.js';
+
+const openAsync = promisify(open);
+const readAsync = promisify(read);
+const closeAsync = promisify(close);
+
+/**
+ * A source that fills the caller's buffer itself. Files are read this way: straight into the
+ * chunk (or payload) buffer that goes on to a worker, with no stream pieces to copy, concatenate
+ * and collect. At 1 GiB that was a quarter of the export's main-thread time.
+ */
+export interface DirectSource {
+  /** Reads up to `len` bytes into `buf` at `at`; 0 means end of input. */
+  readInto(buf: Uint8Array, at: number, len: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** What payload and bundle readers accept: a pipe or stream yields pieces, a file fills buffers. */
+export type ByteSource = AsyncIterable<Uint8Array | string> | DirectSource;
+
+export function isDirect(s: ByteSource): s is DirectSource {
+  return typeof (s as DirectSource).readInto === 'function';
+}
+
+/**
+ * Reads a file from the start, by path (opened at the first read) or by an open descriptor (which
+ * the source then owns and closes). Reads are positional, so nothing else moves them.
+ */
+export function fileSource(file: string | number): DirectSource {
+  let fd: number | undefined = typeof file === 'number' ? file : undefined;
+  let pos = 0;
+  let closed = false;
+  const fail = (e: unknown): never => {
+    const err = e as NodeJS.ErrnoException;
+    throw new BootportError('ERR_IO', `cannot read ${typeof file === 'string' ? file : `descriptor ${file}`}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
+  };
+  return {
+    async readInto(buf, at, len) {
+      if (closed) return 0;
+      try {
+        fd ??= await openAsync(file as string, 'r');
+        const { bytesRead: n } = await readAsync(fd, buf, at, len, pos);
+        pos += n;
+        return n;
+      } catch (e) {
+        return fail(e);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (fd !== undefined) await closeAsync(fd).catch(() => {});
+    },
+  };
+}
+
+/**
+ * The one way both kinds of source are consumed: `fill` puts up to `buf.length` bytes into `buf`
+ * and returns how many (fewer only at end of input). Pieces from a stream are copied in, and what
+ * does not fit is kept for the next call.
+ */
+export interface Filler {
+  fill(buf: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function filler(source: ByteSource): Filler {
+  if (isDirect(source)) {
+    return {
+      async fill(buf) {
+        let n = 0;
+        while (n < buf.length) {
+          const got = await source.readInto(buf, n, buf.length - n);
+          if (got === 0) break;
+          n += got;
+        }
+        return n;
+      },
+      close: () => source.close(),
+    };
+  }
+  const it = source[Symbol.asyncIterator]();
+  let rest: Uint8Array | undefined;
+  let done = false;
+  return {
+    async fill(buf) {
+      let n = 0;
+      while (n < buf.length) {
+        if (!rest || rest.length === 0) {
+          if (done) break;
+          const r = await it.next();
+          if (r.done) {
+            done = true;
+            break;
+          }
+          if (typeof r.value === 'string') throw new TypeError('byte sources must yield bytes, not text');
+          rest = r.value;
+          continue;
+        }
+        const take = Math.min(rest.length, buf.length - n);
+        buf.set(rest.subarray(0, take), n);
+        rest = rest.subarray(take);
+        n += take;
+      }
+      return n;
+    },
+    async close() {
+      if (!done) {
+        done = true;
+        await it.return?.();
+      }
+    },
+  };
+}

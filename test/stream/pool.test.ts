@@ -1,0 +1,179 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { MIN_CHUNK_SIZE } from '../../src/format/constants.js';
+import { decodeChunkHeader } from '../../src/format/chunk.js';
+import { BootportError } from '../../src/format/errors.js';
+import { openChunk, sealChunk, type Sealed } from '../../src/stream/chunk-work.js';
+import { readBundle, verifyBundle } from '../../src/stream/reader.js';
+import { localRunner, type ChunkRunner } from '../../src/stream/runner.js';
+import { WorkerPool } from '../../src/stream/pool.js';
+import { createBundleStream } from '../../src/stream/writer.js';
+import { ENGINES, engines, fromBytes, makeBundle, manifestFor, sampleBytes, verdict } from '../helpers.js';
+
+const CS = MIN_CHUNK_SIZE;
+const contents = () => ({ kernel: sampleBytes(3 * CS + 11, 2), initramfs: sampleBytes(CS, 3), image: sampleBytes(9 * CS + 5, 4) });
+
+describe.each(ENGINES)('the worker pool on the %s engine', (choice) => {
+  it('writes the same bytes as one thread, whatever the thread count', async () => {
+    const eng = await engines(choice);
+    const one = await makeBundle(contents(), { engines: eng, write: { threads: 1 } });
+    for (const threads of [2, 3]) expect(Buffer.from(await makeBundle(contents(), { engines: eng, write: { threads } }))).toEqual(Buffer.from(one));
+  });
+
+  it('reads back every byte in order, decompressing on the workers', async () => {
+    const eng = await engines(choice);
+    const c = contents();
+    const b = await makeBundle(c, { engines: eng, write: { threads: 2 } });
+    const parts: Uint8Array[][] = [[], [], []];
+    for await (const ev of readBundle(fromBytes(b), { engines: eng, threads: 2 })) if (ev.type === 'chunk') parts[ev.entry]!.push(ev.data!);
+    expect(parts.map((p) => Buffer.concat(p))).toEqual([c.kernel, c.initramfs, c.image].map((x) => Buffer.from(x)));
+  });
+
+  it('reports a corrupt chunk with the same code and location as one thread', async () => {
+    const eng = await engines(choice);
+    const b = await makeBundle(contents(), { engines: eng });
+    const bad = b.slice();
+    bad[bad.length - 600]! ^= 0x40;
+    const fail = (threads: number) => verifyBundle(fromBytes(bad), { engines: eng, threads, inflate: true }).then(() => undefined, (e: BootportError) => e);
+    const one = await fail(1);
+    const two = await fail(2);
+    expect(one?.code).toMatch(/^ERR_BUNDLE_/);
+    expect(two).toBeInstanceOf(BootportError);
+    expect([two?.code, two?.location, two?.message]).toEqual([one?.code, one?.location, one?.message]);
+  });
+});
+
+describe('buffers crossing threads', () => {
+  it("never detaches or alters the caller's bytes: one Buffer holding the whole bundle", async () => {
+    // Regression: Buffer#slice is a view, so "copying" a payload with it and transferring the
+    // copy detached the caller's whole bundle, and the read ended early as a truncation.
+    const eng = await engines();
+    const b = Buffer.from(await makeBundle(contents(), { engines: eng }));
+    const before = Buffer.from(b);
+    await verifyBundle(Readable.from([b]), { engines: eng, threads: 2, inflate: true });
+    expect(b.length).toBe(before.length);
+    expect(b.equals(before)).toBe(true);
+  });
+
+  it("never detaches the caller's source pieces when writing", async () => {
+    const eng = await engines();
+    const image = Buffer.from(sampleBytes(4 * CS, 8));
+    const c = { kernel: sampleBytes(5), initramfs: sampleBytes(5) };
+    const m = manifestFor({ ...c, image });
+    const chunks: Buffer[] = [];
+    for await (const p of createBundleStream(m, [fromBytes(c.kernel), fromBytes(c.initramfs), Readable.from([image])], { engines: eng, threads: 2 })) chunks.push(p as Buffer);
+    expect(image.length).toBe(4 * CS);
+    expect(await verdict(Buffer.concat(chunks), { inflate: true })).toBe('ok');
+  });
+
+  it('decoded digests are copies, not views of a Buffer the caller may reuse', async () => {
+    const eng = await engines();
+    const b = Buffer.from(await makeBundle(contents(), { engines: eng }));
+    const at = b.indexOf(0x43, 24 + b.readUInt32LE(20));
+    const h = decodeChunkHeader(b.subarray(at, at + 52), at);
+    expect(h.digest.buffer).not.toBe(b.buffer);
+  });
+});
+
+describe('ordering and backpressure', () => {
+  /** A runner that finishes jobs in a scrambled order, to prove the window restores it. */
+  function scrambled(base: ChunkRunner, width: number): ChunkRunner & { peak: () => number } {
+    let inFlight = 0;
+    let peak = 0;
+    const delayed = async <T>(f: () => Promise<T>): Promise<T> => {
+      peak = Math.max(peak, ++inFlight);
+      await sleep(Math.floor(Math.random() * 8));
+      try {
+        return await f();
+      } finally {
+        inFlight--;
+      }
+    };
+    return { width, seal: (j) => delayed(() => base.seal(j)), open: (j) => delayed(() => base.open(j)), close: async () => {}, peak: () => peak };
+  }
+
+  it('output order does not depend on the order jobs finish in', async () => {
+    const eng = await engines();
+    const one = await makeBundle(contents(), { engines: eng });
+    const runner = scrambled(localRunner(eng), 5);
+    expect(Buffer.from(await makeBundle(contents(), { engines: eng, write: { runner } }))).toEqual(Buffer.from(one));
+    expect(runner.peak()).toBe(5);
+    const reader = scrambled(localRunner(eng), 4);
+    expect(await verdict(one, { runner: reader, inflate: true })).toBe('ok');
+    expect(reader.peak()).toBe(4);
+  });
+
+  it('a paused consumer stops the source with workers in flight', async () => {
+    const eng = await engines();
+    let pulled = 0;
+    const block = sampleBytes(1 << 16, 5);
+    const total = 256 * CS;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      while (pulled < total) {
+        pulled += block.length;
+        yield block;
+      }
+    }
+    const m = manifestFor({ kernel: sampleBytes(10), initramfs: sampleBytes(10) }, { declareSizes: false });
+    m.entries.push({ role: 'image', name: 'big', chunk_size: CS, codec: 'zstd', level: 1 });
+    const stream = createBundleStream(m, [fromBytes(sampleBytes(10)), fromBytes(sampleBytes(10)), source()], { engines: eng, threads: 2 });
+    let got = 0;
+    for await (const c of stream.iterator({ destroyOnReturn: false })) {
+      got += (c as Buffer).length;
+      if (got > 3 * CS) break;
+    }
+    await sleep(300);
+    const whilePaused = pulled;
+    await sleep(200);
+    expect(pulled).toBe(whilePaused);
+    // Two jobs per worker, one chunk of lookahead, one being cut, and the stream's buffer.
+    expect(whilePaused).toBeLessThan(16 * CS);
+    for await (const c of stream) got += (c as Buffer).length;
+    expect(pulled).toBe(total);
+  });
+});
+
+describe('the pool itself', () => {
+  it('runs a lone chunk on the calling thread and starts no workers for it', async () => {
+    const eng = await engines();
+    const pool = new WorkerPool(eng, 2);
+    try {
+      const raw = sampleBytes(1000);
+      const job = { headerHash: new Uint8Array(32), entry: 0, seq: 0, final: true, level: 3, raw };
+      const s: Sealed = await pool.seal(job);
+      expect(s.header).toEqual(sealChunk(eng, { ...job, raw: sampleBytes(1000) }).header);
+      expect((pool as unknown as { slots: unknown[] }).slots).toHaveLength(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('seals and opens on workers, transferring the raw buffer back for reuse', async () => {
+    const eng = await engines();
+    const pool = new WorkerPool(eng, 2);
+    try {
+      const raw = sampleBytes(CS, 6);
+      const job = { headerHash: new Uint8Array(32).fill(1), entry: 2, seq: 3, final: false, level: 3 };
+      const here = sealChunk(eng, { ...job, raw: raw.slice() });
+      const there = await pool.seal({ ...job, raw: raw.slice() });
+      expect(there.header).toEqual(here.header);
+      expect(there.payload).toEqual(here.payload);
+      expect(there.raw).toEqual(raw);
+      const open = { headerHash: job.headerHash, headerBytes: here.header, header: decodeChunkHeader(here.header, 0), offset: 0, inflate: true };
+      expect(await pool.open({ ...open, payload: here.payload.slice() })).toEqual(openChunk(eng, { ...open, payload: here.payload }));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('rejects jobs once closed, and jobs in flight when closed', async () => {
+    const eng = await engines();
+    const pool = new WorkerPool(eng, 1);
+    const job = { headerHash: new Uint8Array(32), entry: 0, seq: 0, final: false, level: 19, raw: sampleBytes(CS) };
+    const inFlight = expect(pool.seal(job)).rejects.toMatchObject({ code: 'ERR_CODEC' });
+    await pool.close();
+    await inFlight;
+    await expect(pool.seal({ ...job, raw: sampleBytes(CS) })).rejects.toMatchObject({ code: 'ERR_CODEC' });
+  });
+});
