@@ -5,10 +5,10 @@ import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { checkName } from '../format/names.js';
-import { fileSize, inputSource, writeFileAtomic } from '../stream/files.js';
+import { fileSize, inputSource } from '../stream/files.js';
 import { newManifest } from '../stream/pack.js';
-import { createBundleStream, type WriteSummary } from '../stream/writer.js';
-import { copyTo, Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { emitBundle } from './emit.js';
+import { Ctx, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 
 export async function readHead(path: string, n = KERNEL_HEADER_BYTES): Promise<Uint8Array> {
   const fh = await open(path, 'r');
@@ -65,17 +65,8 @@ export function registerPack(program: Command, ctx: Ctx): void {
           ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
-        let summary: WriteSummary | undefined;
-        const stream = createBundleStream(manifest, sources, await ctx.runOptions(opts), (s) => (summary = s));
         const out = String(opts.output);
-        if (out === '-') await copyTo(stream, ctx.io.stdout);
-        else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);
-        const report = { ok: true, output: out, bundle_id: manifest.bundle_id, ...summary! };
-        // With the bundle on stdout, the report goes to stderr so it cannot corrupt the stream.
-        const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
-        if (opts.json) say(JSON.stringify(report, null, 2));
-        else say(`packed ${manifest.boot_config.name} into ${out}: ${humanBytes(report.bytes)}, ${report.bundleDigest}`);
-        return EXIT.OK;
+        return emitBundle(ctx, opts, out, manifest, sources, (s) => ({ json: {}, text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` }));
       }),
     );
 }

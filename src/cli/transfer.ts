@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { resolveMany, type BootConfigRow } from '../store/catalog.js';
 import { exportSources, importBundle, type ImportPlan } from '../store/transfer.js';
-import { inputSource, writeFileAtomic } from '../stream/files.js';
-import { createBundleStream, type WriteSummary } from '../stream/writer.js';
-import { copyTo, Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { inputSource } from '../stream/files.js';
+import { emitBundle } from './emit.js';
+import { Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 import { selection, withStore } from './store-cmd.js';
 
 function planText(p: ImportPlan): string {
@@ -37,15 +37,8 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
             ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
             ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
           });
-          let summary: WriteSummary | undefined;
-          const stream = createBundleStream(manifest, sources, await ctx.runOptions(opts), (s) => (summary = s));
           const out = opts.output ? String(opts.output) : `${bc.name}.export`;
-          if (out === '-') await copyTo(stream, ctx.io.stdout);
-          else await writeFileAtomic(resolve(ctx.io.cwd, out), stream, opts.force === true);
-          const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
-          if (opts.json) say(JSON.stringify({ ok: true, output: out, boot_config: bc.name, bundle_id: manifest.bundle_id, ...summary! }, null, 2));
-          else say(`exported ${bc.name} to ${out}: ${humanBytes(summary!.bytes)}, ${summary!.bundleDigest}`);
-          return EXIT.OK;
+          return emitBundle(ctx, opts, out, manifest, sources, (s) => ({ json: { boot_config: bc.name }, text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` }));
         }),
       ),
     );

@@ -16,6 +16,8 @@ export interface SealJob {
   final: boolean;
   level: number;
   raw: Uint8Array;
+  /** A buffer of at least zstdCompressBound(raw.length) bytes to compress into, if the caller recycles them. */
+  out?: Uint8Array;
 }
 
 export interface Sealed {
@@ -24,15 +26,17 @@ export interface Sealed {
   payload: Uint8Array;
   /** The job's raw bytes, handed back (a worker transfers them back) so the buffer can be reused. */
   raw: Uint8Array;
+  /** The job's `out` buffer, handed back likewise; `payload` may be a view into it. */
+  out?: Uint8Array;
 }
 
 export function sealChunk(engines: Engines, job: SealJob): Sealed {
-  const payload = engines.codec.compress(job.raw, job.level);
+  const payload = engines.codec.compress(job.raw, job.level, job.out);
   const fields = encodeChunkFields({ final: job.final, entry: job.entry, rawLength: job.raw.length, compLength: payload.length, seq: job.seq });
   const header = new Uint8Array(CHUNK_HEADER_SIZE);
   header.set(fields, 0);
   header.set(engines.hash.digestOf([job.headerHash, fields, payload]), CHUNK_FIELDS_SIZE);
-  return { header, payload, raw: job.raw };
+  return { header, payload, raw: job.raw, ...(job.out ? { out: job.out } : {}) };
 }
 
 export interface OpenJob {

@@ -11,7 +11,11 @@ export interface ChunkCodec {
   readonly name: string;
   /** Largest chunk this codec can compress (decompression has no such limit). */
   readonly maxCompressChunk: number;
-  compress(raw: Uint8Array, level: number): Uint8Array;
+  /**
+   * The frame, as a view into `out` when given (at least zstdCompressBound(raw.length) bytes) and
+   * the codec can write there, else in a new array.
+   */
+  compress(raw: Uint8Array, level: number, out?: Uint8Array): Uint8Array;
   decompress(frame: Uint8Array, rawLength: number): Uint8Array;
 }
 
@@ -31,7 +35,8 @@ export function nativeCodec(): ChunkCodec {
   return {
     name: 'zstd-napi',
     maxCompressChunk: Number.MAX_SAFE_INTEGER,
-    compress(raw, level) {
+    compress(raw, level, out) {
+      if (out && out.length >= zstdCompressBound(raw.length)) return out.subarray(0, cctx.compress(out, raw, level));
       // One scratch buffer, reused: a fresh compress-bound buffer per chunk was pure garbage that
       // the returned view kept alive, and it showed up as peak RSS growing with the payload.
       const bound = zstdCompressBound(raw.length);

@@ -1,8 +1,6 @@
-import { createWriteStream } from 'node:fs';
 import { fileSource, type ByteSource } from './source.js';
-import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { BootportError } from '../format/errors.js';
 
@@ -26,17 +24,24 @@ export function ioError(what: string, e: unknown): BootportError {
 
 /**
  * Writes a stream to `path` through a temporary name in the same directory, renamed into place
- * only when complete; a failed export leaves no half-written file under the real name.
+ * only when complete; a failed export leaves no half-written file under the real name. Each piece
+ * is written before the next is asked for, which lets the bundle writer recycle its buffers.
  */
-export async function writeFileAtomic(path: string, data: Readable, force: boolean): Promise<void> {
+export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Array>, force: boolean): Promise<void> {
   if (!force && (await exists(path))) {
     throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite it');
   }
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  let fh: FileHandle | undefined;
   try {
-    await pipeline(data, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    fh = await open(tmp, 'wx', 0o644);
+    // Written piece by piece as produced: no stream in between to buffer, concatenate or copy.
+    for await (const piece of data) await writeAll(fh, piece);
+    await fh.close();
+    fh = undefined;
     await rename(tmp, path);
   } catch (e) {
+    await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
     throw e;
   }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { createBLAKE3, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 /** An incremental BLAKE3 hasher. */
 export interface Hasher {
@@ -17,6 +17,8 @@ export interface HashEngine {
 
 /** The user's choice, pure wasm: always loads. */
 export async function hashWasmEngine(): Promise<HashEngine> {
+  // Loaded on demand: its embedded wasm is parsed by every thread that imports it, fast path or not.
+  const { createBLAKE3 } = await import('hash-wasm');
   const shared = await createBLAKE3();
   const wrap = (h: IHasher): Hasher => ({
     update: (d) => void h.update(d),

@@ -18,9 +18,11 @@ port.on('message', (req: PoolRequest) => {
       const engines = await ready;
       if (req.kind === 'seal') {
         const s = sealChunk(engines, req.job);
-        // Only whole buffers are transferred: a codec may hand back a view into its own heap.
-        const sealed = { header: s.header, payload: standalone(s.payload), raw: s.raw };
-        transfer.push(sealed.payload.buffer as ArrayBuffer, sealed.raw.buffer as ArrayBuffer);
+        // A payload in the caller's `out` buffer goes back with it; any other is made standalone,
+        // because a codec may hand back a view into its own heap, which must not be transferred.
+        const payload = s.out && s.payload.buffer === s.out.buffer ? s.payload : standalone(s.payload);
+        const sealed = { ...s, payload };
+        for (const b of new Set([payload.buffer, s.raw.buffer, s.out?.buffer])) if (b) transfer.push(b as ArrayBuffer);
         reply = { id: req.id, ok: true, sealed };
       } else {
         const out = openChunk(engines, req.job);

@@ -60,7 +60,8 @@ export class WorkerPool implements ChunkRunner {
   async seal(job: SealJob): Promise<Sealed> {
     // A lone chunk (a kernel or initramfs of a few MiB) is cheaper here than starting workers.
     if (job.final && job.seq === 0) return sealChunk(this.engines, job);
-    const r = await this.send({ id: this.nextId++, kind: 'seal', job }, [job.raw.buffer as ArrayBuffer]);
+    const transfer = [job.raw.buffer as ArrayBuffer, ...(job.out ? [job.out.buffer as ArrayBuffer] : [])];
+    const r = await this.send({ id: this.nextId++, kind: 'seal', job }, transfer);
     return r.sealed!;
   }
 
@@ -68,6 +69,10 @@ export class WorkerPool implements ChunkRunner {
     if (job.header.final && job.header.seq === 0) return openChunk(this.engines, job);
     const r = await this.send({ id: this.nextId++, kind: 'open', job }, [job.payload.buffer as ArrayBuffer]);
     return r.data;
+  }
+
+  warm(): void {
+    if (!this.closed && !this.slots.length) this.start();
   }
 
   async close(): Promise<void> {

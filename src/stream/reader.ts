@@ -27,7 +27,7 @@ import { ByteReader } from './byte-reader.js';
 import { loadEngines } from './engines.js';
 import type { Hasher } from './hash.js';
 import { orderedWindow } from './ordered.js';
-import { runnerFor, type RunOptions } from './runner.js';
+import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
 
 export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */
@@ -145,6 +145,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
 
     const { runner, owned } = runnerFor(engines, opts);
     closeRunner = owned ? () => runner.close() : undefined;
+    if (mayNeedThreads(manifest.entries)) runner.warm?.();
     const opened = orderedWindow(records(), async (job) => ({ job, data: await runner.open(job) }), runner.width);
     for await (const { job, data } of opened) {
       const h = job.header;

@@ -12,6 +12,13 @@ export interface ChunkRunner {
   seal(job: SealJob): Promise<Sealed>;
   open(job: OpenJob): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
+  /** A hint that multi-chunk work is coming: start any threads now, while the caller does other things. */
+  warm?(): void;
+}
+
+/** Whether any entry may need more than one chunk, which is when threads pay for their start-up. */
+export function mayNeedThreads(entries: readonly { size?: number; chunk_size: number }[]): boolean {
+  return entries.some((e) => e.size === undefined || e.size > e.chunk_size);
 }
 
 export interface RunOptions {

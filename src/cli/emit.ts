@@ -1,0 +1,31 @@
+import { resolve } from 'node:path';
+import type { Manifest } from '../format/manifest.js';
+import { writeFileAtomic } from '../stream/files.js';
+import type { ByteSource } from '../stream/source.js';
+import { bundleBytes, type WriteSummary } from '../stream/writer.js';
+import { copyTo, EXIT, type Ctx, type GlobalOptions } from './context.js';
+
+/**
+ * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or
+ * stdout, then reports it. With the bundle on stdout, the report goes to stderr so it cannot
+ * corrupt the stream.
+ */
+export async function emitBundle(
+  ctx: Ctx,
+  opts: GlobalOptions & Record<string, unknown>,
+  out: string,
+  manifest: Manifest,
+  sources: readonly ByteSource[],
+  report: (s: WriteSummary) => { json: Record<string, unknown>; text: string },
+): Promise<number> {
+  let summary: WriteSummary | undefined;
+  const run = await ctx.runOptions(opts);
+  const got = (s: WriteSummary) => (summary = s);
+  // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
+  if (out === '-') await copyTo(bundleBytes(manifest, sources, run, got), ctx.io.stdout);
+  else await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true);
+  const r = report(summary!);
+  const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
+  say(opts.json ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary! }, null, 2) : r.text);
+  return EXIT.OK;
+}
