@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engines.js';
@@ -47,7 +48,9 @@ export class Store {
       writeFileSync(layoutPath, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString() }) + '\n', { flag: 'wx' });
     }
     try {
-      this.db = new Database(join(dir, CATALOG_FILE));
+      // Loaded on first use, so commands without a store (pack, verify, inspect) start faster.
+      const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+      this.db = new Sqlite(join(dir, CATALOG_FILE));
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');

@@ -2,8 +2,12 @@ import { copyOf } from '../format/bytes.js';
 import { bundleError } from '../format/errors.js';
 import { isDirect, type ByteSource, type DirectSource } from './source.js';
 
-/** Small reads from a direct source (headers, the manifest) are served from blocks of this size. */
-const BLOCK = 1 << 16;
+/**
+ * Small reads from a direct source (headers, the manifest) are served from blocks of this size.
+ * Small, because what a block reads past a chunk header is the start of a payload that a worker
+ * may read again itself.
+ */
+const BLOCK = 1 << 14;
 
 /**
  * Exact-length reads over a byte source. It pulls only when a read needs more bytes, so what it
@@ -57,6 +61,25 @@ export class ByteReader {
     throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside ${what}: needed ${n} bytes at offset ${this.position}, ${have} remain`, {
       offset: this.position + have,
     });
+  }
+
+  /**
+   * Passes over `n` bytes that another thread will read itself, returning where they are in the
+   * file. Only for a file source and a range of at least a block; otherwise undefined, and
+   * nothing is consumed. A range that runs past the end of the file is a truncation, as for `read`.
+   */
+  async claim(n: number, what: string): Promise<{ fd: number; offset: number } | undefined> {
+    const src = this.direct;
+    if (!src?.locate || !src.skip || n < BLOCK || this.done) return undefined;
+    const { fd, size } = await src.locate();
+    const offset = this.position;
+    if (offset + n > size) this.truncated(n, what, size - offset);
+    // Buffered bytes (less than a block) are the start of the range: drop them, skip the rest.
+    src.skip(n - this.buffered);
+    this.pieces = [];
+    this.buffered = 0;
+    this.position += n;
+    return { fd, offset };
   }
 
   /** Moves up to `n` buffered bytes into `out` from `at`; returns how many. */

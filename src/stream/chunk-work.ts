@@ -1,7 +1,8 @@
 import { encodeChunkFields, type ChunkHeader } from '../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { equalBytes } from '../format/bytes.js';
-import { bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
+import { readSync } from 'node:fs';
+import { BootportError, bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../format/zstd-frame.js';
 import type { Engines } from './engines.js';
 
@@ -44,9 +45,40 @@ export interface OpenJob {
   /** The raw 52 header bytes as read. */
   headerBytes: Uint8Array;
   header: ChunkHeader;
-  payload: Uint8Array;
+  /** The compressed bytes, or where in a file to read them (the thread doing the work reads them). */
+  payload?: Uint8Array;
+  at?: { fd: number; offset: number };
   offset: number;
   inflate: boolean;
+  /** A buffer of at least rawLength bytes to decompress into, if the caller recycles them. */
+  out?: Uint8Array;
+}
+
+/**
+ * The job's payload: as given, or read from the file, into `scratch` when it is large enough.
+ * Reading here, on the thread that hashes it, keeps the bytes in that core's cache between the
+ * copy from the page cache and the hash, as b3sum does.
+ */
+export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
+  if (job.payload) return job.payload;
+  const { fd, offset } = job.at!;
+  const h = job.header;
+  const n = h.compLength;
+  const buf = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    let r: number;
+    try {
+      r = readSync(fd, buf, got, n - got, offset + got);
+    } catch (e) {
+      throw new BootportError('ERR_IO', `cannot read the payload of entry ${h.entry} chunk ${h.seq}: ${(e as Error).message}`, { offset: offset + got }, undefined, { cause: e });
+    }
+    if (r === 0) {
+      throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`, { offset: offset + got });
+    }
+    got += r;
+  }
+  return buf;
 }
 
 /**
@@ -54,19 +86,20 @@ export interface OpenJob {
  * digest mismatch, and no codec ever sees it. The frame is inspected even when not inflating, so
  * a hostile but correctly-digested bomb fails `verify` too.
  */
-export function openChunk(engines: Engines, job: OpenJob): Uint8Array | undefined {
+export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array): Uint8Array | undefined {
   const { header: h } = job;
   const loc: ErrorLocation = { entry: h.entry, chunk: h.seq, offset: job.offset };
   const fields = job.headerBytes.subarray(0, CHUNK_FIELDS_SIZE);
-  if (!equalBytes(engines.hash.digestOf([job.headerHash, fields, job.payload]), h.digest)) {
+  const payload = payloadOf(job, scratch);
+  if (!equalBytes(engines.hash.digestOf([job.headerHash, fields, payload]), h.digest)) {
     throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'chunk digest does not match its bytes', loc);
   }
   try {
-    const info = inspectZstdFrame(job.payload);
-    if (info.frameSize !== job.payload.length) throw new FrameError(`frame is ${info.frameSize} bytes, the chunk holds ${job.payload.length}`);
+    const info = inspectZstdFrame(payload);
+    if (info.frameSize !== payload.length) throw new FrameError(`frame is ${info.frameSize} bytes, the chunk holds ${payload.length}`);
     if (info.contentSize !== h.rawLength) throw new FrameError(`frame declares ${info.contentSize} bytes, the chunk ${h.rawLength}`);
     if (!job.inflate) return undefined;
-    return engines.codec.decompress(job.payload, h.rawLength);
+    return engines.codec.decompress(payload, h.rawLength, job.out);
   } catch (e) {
     if (isBootportError(e)) throw e;
     throw bundleError('ERR_BUNDLE_CORRUPT_CHUNK', `chunk is not one zstd frame of ${h.rawLength} bytes: ${(e as Error).message}`, loc);

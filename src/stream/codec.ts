@@ -16,7 +16,8 @@ export interface ChunkCodec {
    * the codec can write there, else in a new array.
    */
   compress(raw: Uint8Array, level: number, out?: Uint8Array): Uint8Array;
-  decompress(frame: Uint8Array, rawLength: number): Uint8Array;
+  /** Exactly `rawLength` bytes: a view into `out` when given (at least that long) and the codec can write there. */
+  decompress(frame: Uint8Array, rawLength: number, out?: Uint8Array): Uint8Array;
 }
 
 const req = createRequire(import.meta.url);
@@ -44,9 +45,9 @@ export function nativeCodec(): ChunkCodec {
       const n = cctx.compress(scratch, raw, level);
       return scratch.slice(0, n);
     },
-    decompress(frame, rawLength) {
+    decompress(frame, rawLength, out) {
       // A destination of exactly rawLength bytes: libzstd fails rather than write past it.
-      const dst = new Uint8Array(rawLength);
+      const dst = out && out.length >= rawLength ? out.subarray(0, rawLength) : new Uint8Array(rawLength);
       const n = dctx.decompress(dst, frame);
       if (n !== rawLength) throw new Error(`frame produced ${n} bytes, ${rawLength} declared`);
       return dst;

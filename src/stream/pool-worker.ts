@@ -7,6 +7,8 @@ import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } fr
 const data = workerData as PoolWorkerData;
 const port = parentPort!;
 const ready = enginesNamed(data.hash, data.codec);
+// Payloads this worker reads from a file land here, are hashed (and inflated) and never leave.
+let scratch = new Uint8Array(0);
 // Keep the promise from being reported as unhandled before the first job awaits it.
 ready.catch(() => {});
 
@@ -25,8 +27,11 @@ port.on('message', (req: PoolRequest) => {
         for (const b of new Set([payload.buffer, s.raw.buffer, s.out?.buffer])) if (b) transfer.push(b as ArrayBuffer);
         reply = { id: req.id, ok: true, sealed };
       } else {
-        const out = openChunk(engines, req.job);
-        const d = out && standalone(out);
+        const job = req.job;
+        if (!job.payload && scratch.length < job.header.compLength) scratch = new Uint8Array(job.header.compLength);
+        const out = openChunk(engines, job, scratch);
+        // Content in the caller's `out` buffer goes back with it; anything else is made standalone.
+        const d = out && (job.out && out.buffer === job.out.buffer ? out : standalone(out));
         if (d) transfer.push(d.buffer as ArrayBuffer);
         reply = { id: req.id, ok: true, ...(d ? { data: d } : {}) };
       }

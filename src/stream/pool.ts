@@ -45,6 +45,8 @@ function workerScript(): string {
  */
 export class WorkerPool implements ChunkRunner {
   readonly width: number;
+  /** Workers read payloads from files themselves (see payloadOf). */
+  readonly readsFiles = true;
   private slots: Slot[] = [];
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 0;
@@ -67,7 +69,8 @@ export class WorkerPool implements ChunkRunner {
 
   async open(job: OpenJob): Promise<Uint8Array | undefined> {
     if (job.header.final && job.header.seq === 0) return openChunk(this.engines, job);
-    const r = await this.send({ id: this.nextId++, kind: 'open', job }, [job.payload.buffer as ArrayBuffer]);
+    const transfer = [job.payload?.buffer, job.out?.buffer].filter((b): b is ArrayBuffer => b !== undefined);
+    const r = await this.send({ id: this.nextId++, kind: 'open', job }, transfer);
     return r.data;
   }
 

@@ -32,6 +32,11 @@ import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
 export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */
   inflate?: boolean;
+  /**
+   * The consumer is done with a chunk's `data` before it asks for the next event, so the buffer
+   * can be decompressed into again (as the writer recycles its buffers).
+   */
+  recycle?: boolean;
 }
 
 export interface HeaderEvent {
@@ -106,6 +111,12 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     let current = 0;
     let nextSeq = 0;
 
+    const { runner, owned } = runnerFor(engines, opts);
+    closeRunner = owned ? () => runner.close() : undefined;
+    if (mayNeedThreads(manifest.entries)) runner.warm?.();
+    // Decompressed chunk buffers, back from the consumer (with `recycle`).
+    const spare: Uint8Array[] = [];
+
     // Parses and checks chunk records in order; the digest and frame work runs in `open`.
     const records = async function* (): AsyncGenerator<OpenJob & { header: ChunkHeader }> {
       while ((await r.peek()) === TAG_CHUNK) {
@@ -128,9 +139,13 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
         if (entry.size !== undefined && st.rawBytes + h.rawLength > entry.size) {
           throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `entry holds more than its declared ${entry.size} bytes`, loc);
         }
-        // The payload goes to a worker, transferred: it must be an array of the reader's own.
-        const payload = await r.readOwned(h.compLength, `the payload of entry ${h.entry} chunk ${h.seq}`);
-        const job = { headerHash, headerBytes: copyOf(headerBytes), header: h, payload, offset, inflate };
+        const what = `the payload of entry ${h.entry} chunk ${h.seq}`;
+        // Workers read a file's payloads themselves. Anything else is read here and goes to the
+        // worker transferred, so it must be an array of the reader's own.
+        const at = runner.readsFiles ? await r.claim(h.compLength, what) : undefined;
+        const payload = at ? {} : { payload: await r.readOwned(h.compLength, what) };
+        const out = inflate && opts.recycle && h.rawLength > 0 ? { out: spare.pop() ?? new Uint8Array(entry.chunk_size) } : {};
+        const job: OpenJob = { headerHash, headerBytes: copyOf(headerBytes), header: h, ...payload, ...(at ? { at } : {}), offset, inflate, ...out };
         seekTable.push(offset);
         st.chunks++;
         st.rawBytes += h.rawLength;
@@ -143,9 +158,6 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       }
     };
 
-    const { runner, owned } = runnerFor(engines, opts);
-    closeRunner = owned ? () => runner.close() : undefined;
-    if (mayNeedThreads(manifest.entries)) runner.warm?.();
     const opened = orderedWindow(records(), async (job) => ({ job, data: await runner.open(job) }), runner.width);
     for await (const { job, data } of opened) {
       const h = job.header;
@@ -153,6 +165,8 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       const st = states[h.entry]!;
       if (data) st.content!.update(data);
       yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}) };
+      const chunkSize = manifest.entries[h.entry]!.chunk_size;
+      if (opts.recycle && data && data.buffer.byteLength === chunkSize && spare.length < runner.width + 1) spare.push(new Uint8Array(data.buffer, 0, chunkSize));
       if (h.final) {
         if (st.content) st.contentDigest = st.content.digest();
         yield { type: 'entry-end', entry: h.entry, chunks: st.chunks, rawBytes: st.rawBytes, compBytes: st.compBytes, ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}) };

@@ -12,6 +12,8 @@ export interface ChunkRunner {
   seal(job: SealJob): Promise<Sealed>;
   open(job: OpenJob): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
+  /** Whether `open` jobs may name a file range instead of carrying the payload. */
+  readonly readsFiles?: boolean;
   /** A hint that multi-chunk work is coming: start any threads now, while the caller does other things. */
   warm?(): void;
 }

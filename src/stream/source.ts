@@ -1,10 +1,11 @@
-import { close, open, read } from 'node:fs';
+import { close, fstat, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { BootportError } from '../format/errors.js';
 
 const openAsync = promisify(open);
 const readAsync = promisify(read);
 const closeAsync = promisify(close);
+const fstatAsync = promisify(fstat);
 
 /**
  * A source that fills the caller's buffer itself. Files are read this way: straight into the
@@ -15,6 +16,10 @@ export interface DirectSource {
   /** Reads up to `len` bytes into `buf` at `at`; 0 means end of input. */
   readInto(buf: Uint8Array, at: number, len: number): Promise<number>;
   close(): Promise<void>;
+  /** For a file: its open descriptor and size, so other threads can read ranges of it themselves. */
+  locate?(): Promise<{ fd: number; size: number }>;
+  /** Moves the read position past `n` bytes without reading them (someone else reads them). */
+  skip?(n: number): void;
 }
 
 /** What payload and bundle readers accept: a pipe or stream yields pieces, a file fills buffers. */
@@ -32,21 +37,37 @@ export function fileSource(file: string | number): DirectSource {
   let fd: number | undefined = typeof file === 'number' ? file : undefined;
   let pos = 0;
   let closed = false;
+  let size: number | undefined;
   const fail = (e: unknown): never => {
     const err = e as NodeJS.ErrnoException;
     throw new BootportError('ERR_IO', `cannot read ${typeof file === 'string' ? file : `descriptor ${file}`}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
   };
+  const opened = async (): Promise<number> => (fd ??= await openAsync(file as string, 'r'));
   return {
     async readInto(buf, at, len) {
       if (closed) return 0;
       try {
-        fd ??= await openAsync(file as string, 'r');
-        const { bytesRead: n } = await readAsync(fd, buf, at, len, pos);
+        await opened();
+        const { bytesRead: n } = await readAsync(fd!, buf, at, len, pos);
         pos += n;
         return n;
       } catch (e) {
         return fail(e);
       }
+    },
+    async locate() {
+      try {
+        const d = await opened();
+        // Taken once: the bundle is read as it was when reading began, and a file that shrinks
+        // later shows up as a short read, reported as truncation where it happens.
+        size ??= (await fstatAsync(d)).size;
+        return { fd: d, size };
+      } catch (e) {
+        return fail(e);
+      }
+    },
+    skip(n) {
+      pos += n;
     },
     async close() {
       if (closed) return;

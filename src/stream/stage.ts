@@ -37,8 +37,10 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let header: HeaderEvent | undefined;
   const entries: StagedEntry[] = [];
   let fh: FileHandle | undefined;
+  let flush: Flusher | undefined;
   try {
-    for await (const ev of readBundle(input, { ...opts, inflate: true })) {
+    // Each chunk is written before the next is asked for, so the reader may reuse its buffers.
+    for await (const ev of readBundle(input, { ...opts, inflate: true, recycle: true })) {
       switch (ev.type) {
         case 'header':
           header = ev;
@@ -46,12 +48,17 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
           break;
         case 'chunk': {
           if (opts.discard?.(ev.entry)) break;
-          if (ev.seq === 0) fh = await open(join(dir, String(ev.entry)), 'wx', 0o644);
+          if (ev.seq === 0) {
+            fh = await open(join(dir, String(ev.entry)), 'wx', 0o644);
+            flush = new Flusher(fh);
+          }
           await writeAll(fh!, ev.data!);
+          flush!.wrote(ev.data!.length);
           break;
         }
         case 'entry-end': {
           if (fh) {
+            await flush!.settle();
             await fh.sync();
             await fh.close();
             fh = undefined;
@@ -66,9 +73,41 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
       }
     }
   } finally {
+    await flush?.settle().catch(() => {});
     await fh?.close().catch(() => {});
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
+}
+
+/**
+ * Starts writing dirty pages back every FLUSH_EVERY bytes, in the background, so the disk works
+ * while later chunks are decompressed. Left to the final fsync, a whole image's worth of dirty
+ * pages was flushed only after the last chunk, and the import waited for all of it.
+ */
+const FLUSH_EVERY = 64 << 20;
+
+class Flusher {
+  private since = 0;
+  private pending: Promise<void> | undefined;
+  private failed: unknown;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  wrote(n: number): void {
+    this.since += n;
+    if (this.since < FLUSH_EVERY || this.pending) return;
+    this.since = 0;
+    this.pending = this.fh.datasync().then(
+      () => void (this.pending = undefined),
+      (e: unknown) => void ((this.failed = e), (this.pending = undefined)),
+    );
+  }
+
+  /** Waits for a flush in progress; a failed one is reported here, before the file is trusted. */
+  async settle(): Promise<void> {
+    await this.pending;
+    if (this.failed) throw this.failed;
+  }
 }
 
 export async function removeQuietly(path: string): Promise<void> {

@@ -1,3 +1,6 @@
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +10,7 @@ import { BootportError } from '../../src/format/errors.js';
 import { openChunk, sealChunk, type Sealed } from '../../src/stream/chunk-work.js';
 import { readBundle, verifyBundle } from '../../src/stream/reader.js';
 import { localRunner, type ChunkRunner } from '../../src/stream/runner.js';
+import { fileSource } from '../../src/stream/source.js';
 import { WorkerPool } from '../../src/stream/pool.js';
 import { bundleBytes, createBundleStream } from '../../src/stream/writer.js';
 import { copyOf } from '../../src/format/bytes.js';
@@ -95,6 +99,55 @@ describe('buffers crossing threads', () => {
     const at = b.indexOf(0x43, 24 + b.readUInt32LE(20));
     const h = decodeChunkHeader(b.subarray(at, at + 52), at);
     expect(h.digest.buffer).not.toBe(b.buffer);
+  });
+});
+
+describe('workers reading payloads from the bundle file themselves', () => {
+  async function onDisk(b: Uint8Array): Promise<string> {
+    const path = join(await mkdtemp(join(tmpdir(), 'bootport-pool-')), 'b.bpb');
+    await writeFile(path, b);
+    return path;
+  }
+  const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: BootportError) => ({ code: e.code, message: e.message }));
+
+  it('reads the content back exactly, and verifies deep', async () => {
+    const eng = await engines();
+    const c = contents();
+    const path = await onDisk(await makeBundle(c, { engines: eng }));
+    const parts: Uint8Array[][] = [[], [], []];
+    for await (const ev of readBundle(fileSource(path), { engines: eng, threads: 2 })) if (ev.type === 'chunk') parts[ev.entry]!.push(ev.data!);
+    expect(parts.map((p) => Buffer.concat(p))).toEqual([c.kernel, c.initramfs, c.image].map((x) => Buffer.from(x)));
+    expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, inflate: true }))).toBe('ok');
+  });
+
+  it('fails a damaged or truncated file exactly as a single thread reading a stream does', async () => {
+    const eng = await engines();
+    const good = await makeBundle(contents(), { engines: eng });
+    const cases: Uint8Array[] = [];
+    for (const at of [700, 5000, good.length >> 1, good.length - 900]) {
+      const flipped = good.slice();
+      flipped[at]! ^= 0x10;
+      cases.push(flipped, good.slice(0, at));
+    }
+    for (const bad of cases) {
+      const path = await onDisk(bad);
+      const want = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, inflate: true }));
+      expect(want).not.toBe('ok');
+      for (const inflate of [false, true]) {
+        const streamed = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, inflate }));
+        expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, inflate }))).toEqual(streamed);
+      }
+    }
+  });
+
+  it('reports a file that shrinks while being read as truncated', async () => {
+    const eng = await engines();
+    const good = await makeBundle(contents(), { engines: eng });
+    const path = await onDisk(good);
+    const src = fileSource(path);
+    await src.locate!(); // the size is taken now; the file is cut afterwards
+    await truncate(path, good.length >> 1);
+    expect(await outcome(verifyBundle(src, { engines: eng, threads: 2 }))).toMatchObject({ code: 'ERR_BUNDLE_TRUNCATED' });
   });
 });
 

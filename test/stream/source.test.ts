@@ -1,0 +1,58 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { chunked } from '../../src/stream/chunker.js';
+import { fileSource, filler } from '../../src/stream/source.js';
+import { fromBytes, sampleBytes } from '../helpers.js';
+
+describe('byte sources', () => {
+  it('a stream and a file cut into the same chunks, whatever the piece sizes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootport-src-'));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 1024 }), async (n, piece, size) => {
+        const data = sampleBytes(n, n + 1);
+        const path = join(dir, `f${n}-${piece}-${size}`);
+        await writeFile(path, data);
+        const cut = async (src: Parameters<typeof chunked>[0]) => {
+          const out: { data: number[]; final: boolean }[] = [];
+          for await (const p of chunked(src, size)) out.push({ data: [...p.data], final: p.final });
+          return out;
+        };
+        const a = await cut(fromBytes(data, piece));
+        expect(await cut(fileSource(path))).toEqual(a);
+        expect(a.map((p) => p.data).flat()).toEqual([...data]);
+        expect(a.filter((p) => p.final)).toHaveLength(1);
+        expect(a.at(-1)!.final).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a file source skips what others read and knows its size', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootport-src-'));
+    const path = join(dir, 'f');
+    await writeFile(path, Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    const src = fileSource(path);
+    expect((await src.locate!()).size).toBe(10);
+    src.skip!(4);
+    const buf = new Uint8Array(3);
+    expect(await src.readInto(buf, 0, 3)).toBe(3);
+    expect([...buf]).toEqual([4, 5, 6]);
+    await src.close();
+    expect(await src.readInto(buf, 0, 3)).toBe(0);
+  });
+
+  it('a missing file is ERR_IO naming the path, at the first read', async () => {
+    const src = fileSource('/nonexistent/bootport/bundle');
+    await expect(filler(src).fill(new Uint8Array(4))).rejects.toMatchObject({ code: 'ERR_IO', message: expect.stringContaining('/nonexistent/bootport/bundle') });
+  });
+
+  it('text from a stream is refused', async () => {
+    async function* text(): AsyncGenerator<string> {
+      yield 'not bytes';
+    }
+    await expect(filler(text()).fill(new Uint8Array(4))).rejects.toThrow(/bytes/);
+  });
+});
