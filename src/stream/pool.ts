@@ -41,10 +41,14 @@ function workerScript(): string {
  * A fixed set of worker threads running chunk work with the same engines as the caller. Raw and
  * compressed bytes are transferred, not copied, both ways. The pool never queues more than the
  * caller's window: `width` is two jobs per worker, so a worker always has its next chunk waiting
- * while the main thread reads, hashes and writes.
+ * while the main thread reads, hashes and writes. Opening a chunk takes a tenth of the time
+ * compressing one does, and the ordered window frees a slot only when the oldest job is done, so
+ * reading keeps four per worker in flight: with two, workers waited (105 ms against 95 ms to
+ * verify 420 MB with a warm pool).
  */
 export class WorkerPool implements ChunkRunner {
   readonly width: number;
+  readonly openWidth: number;
   /** Workers read payloads from files themselves (see payloadOf). */
   readonly readsFiles = true;
   private slots: Slot[] = [];
@@ -57,6 +61,7 @@ export class WorkerPool implements ChunkRunner {
     readonly threads: number,
   ) {
     this.width = threads * 2;
+    this.openWidth = threads * 4;
   }
 
   async seal(job: SealJob): Promise<Sealed> {

@@ -158,7 +158,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       }
     };
 
-    const opened = orderedWindow(records(), async (job) => ({ job, data: await runner.open(job) }), runner.width);
+    const opened = orderedWindow(records(), async (job) => ({ job, data: await runner.open(job) }), runner.openWidth);
     for await (const { job, data } of opened) {
       const h = job.header;
       bundleHasher.update(job.headerBytes);
@@ -166,7 +166,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       if (data) st.content!.update(data);
       yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}) };
       const chunkSize = manifest.entries[h.entry]!.chunk_size;
-      if (opts.recycle && data && data.buffer.byteLength === chunkSize && spare.length < runner.width + 1) spare.push(new Uint8Array(data.buffer, 0, chunkSize));
+      if (opts.recycle && data && data.buffer.byteLength === chunkSize && spare.length < runner.openWidth + 1) spare.push(new Uint8Array(data.buffer, 0, chunkSize));
       if (h.final) {
         if (st.content) st.contentDigest = st.content.digest();
         yield { type: 'entry-end', entry: h.entry, chunks: st.chunks, rawBytes: st.rawBytes, compBytes: st.compBytes, ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}) };

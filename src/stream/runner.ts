@@ -8,7 +8,9 @@ import { WorkerPool } from './pool.js';
  * window, so output order and backpressure do not depend on which runner is used.
  */
 export interface ChunkRunner {
+  /** Jobs in flight when writing; with `openWidth` when reading, it also bounds the buffers held. */
   readonly width: number;
+  readonly openWidth: number;
   seal(job: SealJob): Promise<Sealed>;
   open(job: OpenJob): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
@@ -34,6 +36,7 @@ export interface RunOptions {
 export function localRunner(engines: Engines): ChunkRunner {
   return {
     width: 1,
+    openWidth: 1,
     seal: async (job) => sealChunk(engines, job),
     open: async (job) => openChunk(engines, job),
     close: async () => {},

@@ -165,7 +165,7 @@ describe('ordering and backpressure', () => {
         inFlight--;
       }
     };
-    return { width, seal: (j) => delayed(() => base.seal(j)), open: (j) => delayed(() => base.open(j)), close: async () => {}, peak: () => peak };
+    return { width, openWidth: width, seal: (j) => delayed(() => base.seal(j)), open: (j) => delayed(() => base.open(j)), close: async () => {}, peak: () => peak };
   }
 
   it('output order does not depend on the order jobs finish in', async () => {

@@ -1,0 +1,74 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One timed run of a command, as GNU time saw it. */
+export interface Run {
+  seconds: number;
+  /** Peak resident set, MiB. For a pipeline, the largest single process in it. */
+  rssMiB: number;
+  cpuSeconds: number;
+}
+
+export interface Measured {
+  runs: Run[];
+  seconds: number;
+  rssMiB: number;
+  cpuSeconds: number;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Runs `bash -c script` under /usr/bin/time, `runs` times, after `before` (untimed) each time.
+ * pipefail, so a failing stage fails the measurement instead of timing an error.
+ */
+export function measure(script: string, runs: number, opts: { before?: () => void; cwd: string; env?: NodeJS.ProcessEnv }): Measured {
+  const out: Run[] = [];
+  const timeFile = join(tmpdir(), `bootport-bench-time-${process.pid}`);
+  for (let i = 0; i < runs; i++) {
+    opts.before?.();
+    const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %M %U %S', 'bash', '-c', `set -eo pipefail; ${script}`], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      maxBuffer: 1 << 24,
+    });
+    if (r.status !== 0) throw new Error(`benchmark command failed (${r.status}): ${script}\n${r.stderr.toString().slice(-2000)}`);
+    const [e, m, u, s] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+    out.push({ seconds: e!, rssMiB: m! / 1024, cpuSeconds: u! + s! });
+  }
+  rmSync(timeFile, { force: true });
+  return { runs: out, seconds: median(out.map((r) => r.seconds)), rssMiB: median(out.map((r) => r.rssMiB)), cpuSeconds: median(out.map((r) => r.cpuSeconds)) };
+}
+
+/** Time from spawning a command to its first byte of output, and to its exit, in seconds (median). */
+export async function firstOutput(cmd: string, args: string[], runs: number, cwd: string): Promise<{ first: number; total: number }> {
+  const firsts: number[] = [];
+  const totals: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    let first: number | undefined;
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.on('data', () => (first ??= performance.now()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}`);
+    firsts.push(((first ?? performance.now()) - t0) / 1000);
+    totals.push((performance.now() - t0) / 1000);
+  }
+  return { first: median(firsts), total: median(totals) };
+}
+
+export function have(tool: string): boolean {
+  return spawnSync('bash', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+}
+
+export function version(cmd: string): string {
+  const r = spawnSync('bash', ['-c', `${cmd} 2>&1 | head -1`], { encoding: 'utf8' });
+  return r.stdout.trim() || 'unknown';
+}

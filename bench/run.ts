@@ -1,0 +1,191 @@
+/**
+ * `npm run bench`: bootport against the command-line tools admins would otherwise use, on the
+ * same data, in the same run. Writes bench/RESULTS.md (and the raw numbers to bench/out/).
+ *
+ *   npm run bench                  1 GiB image, 3 runs per row (median reported)
+ *   npm run bench -- --big         also a 4 GiB image (export, import, verify, inspect)
+ *   npm run bench -- --runs 5      more runs per row
+ *   npm run bench -- --tune        also sweep chunk size and level (writes bench/TUNING.md)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeDataset, makeDataset } from './dataset.js';
+import { firstOutput, have, measure, version, type Measured } from './measure.js';
+import { tune } from './tune.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BENCH = join(ROOT, 'bench');
+const DATA = join(BENCH, 'data');
+const OUT = join(BENCH, 'out');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const MiB = 1 << 20;
+
+const args = process.argv.slice(2);
+const flag = (f: string) => args.includes(f);
+const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
+const BIG = flag('--big') || process.env.BENCH_BIG === '1';
+const log = (s: string) => console.error(`[bench] ${s}`);
+const bp = (a: string) => `node ${CLI} ${a}`;
+const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
+
+interface Row {
+  op: string;
+  tool: string;
+  what: string;
+  bytes: number;
+  m: Measured;
+  /** What the row's ratio is against (a row's tool name), and the issue's target for it. */
+  vs?: string;
+  target?: number;
+  outBytes?: number;
+  /** For inspect: seconds to its first byte of output. */
+  firstOutput?: number;
+}
+
+function sh(script: string, cwd = OUT): string {
+  const r = spawnSync('bash', ['-c', `set -eo pipefail; ${script}`], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const size = (p: string) => statSync(p).size;
+const signed = (f: number) => `${Math.abs(f * 100).toFixed(2)}% ${f >= 0 ? 'larger' : 'smaller'}`;
+
+async function caseFor(label: string, imageBytes: number, rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(OUT, label);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const image = join(DATA, `mixed-${imageBytes / MiB}m.img`);
+  await makeDataset(image, imageBytes, log);
+  // Kernel and initramfs as bootport sample makes them (a bzImage-headed kernel, a compressible initramfs).
+  const boot = join(DATA, 'boot');
+  if (!existsSync(join(boot, 'vmlinuz'))) sh(`${bp(`sample -C ${boot} --image-size 64K`)} >/dev/null`, ROOT);
+  // One directory holding exactly the three files, for the tar baselines.
+  const files = join(dir, 'files');
+  mkdirSync(files);
+  symlinkSync(join(boot, 'vmlinuz'), join(files, 'vmlinuz'));
+  symlinkSync(join(boot, 'initramfs.img'), join(files, 'initramfs.img'));
+  symlinkSync(image, join(files, 'image'));
+  const raw = size(image) + size(join(boot, 'vmlinuz')) + size(join(boot, 'initramfs.img'));
+
+  log(`${label}: building the source store`);
+  const src = join(dir, 'store-src');
+  sh(`${bp(`--store ${src} image create name=img content=@${image}`)} >/dev/null && ${bp(`--store ${src} create name=bc kernel=@${boot}/vmlinuz initramfs=@${boot}/initramfs.img image=img`)} >/dev/null`, dir);
+  const bundle = join(dir, 'bc.export');
+  const zst = join(dir, 'files.tar.zst');
+  const row = (r: Row) => {
+    rows.push(r);
+    log(`${label} ${r.op} ${r.tool}: ${r.m.seconds.toFixed(2)} s, ${mbps(r.bytes, r.m.seconds).toFixed(0)} MB/s, ${r.m.rssMiB.toFixed(0)} MiB`);
+  };
+  const warm = () => sh(`cat ${image} ${boot}/* > /dev/null`);
+  const opts = { cwd: dir };
+
+  // ---- export ----
+  warm();
+  row({ op: 'export', tool: 'bootport export', what: 'raw input', bytes: raw, m: measure(`${bp(`--store ${src} -i bc export -o ${bundle} --force`)} >/dev/null`, RUNS, opts), vs: 'tar | pzstd -p 2 -3', target: 0.9 });
+  rows.at(-1)!.outBytes = size(bundle);
+  row({ op: 'export', tool: 'tar | pzstd -p 2 -3', what: 'raw input', bytes: raw, m: measure(`tar chf - -C files vmlinuz initramfs.img image | pzstd -q -p 2 -3 -c > ${zst}`, RUNS, opts) });
+  rows.at(-1)!.outBytes = size(zst);
+  if (!BIG || imageBytes <= 1 << 30) {
+    row({ op: 'export', tool: 'tar czf (xCAT imgexport)', what: 'raw input', bytes: raw, m: measure(`tar czhf files.tgz -C files vmlinuz initramfs.img image`, RUNS, opts) });
+    rows.at(-1)!.outBytes = size(join(dir, 'files.tgz'));
+  } else notes.push(`${label}: \`tar czf\` is left out at this size (minutes per run); its ratio is the 1 GiB case's.`);
+  row({ op: 'export', tool: 'bootport export --engine fallback', what: 'raw input', bytes: raw, m: measure(`${bp(`--engine fallback --store ${src} -i bc export -o fallback.export --force`)} >/dev/null`, RUNS, opts), vs: 'bootport export', target: 0.5 });
+  rows.at(-1)!.outBytes = size(join(dir, 'fallback.export'));
+  // The size target: zstd -3 of the same content, as one stream (the best zstd -3 can do).
+  const zstd3 = Number(sh(`cat files/vmlinuz files/initramfs.img files/image | zstd -q -3 -T2 -c | wc -c`, dir).trim());
+  notes.push(`${label}: \`zstd -3\` of the three files concatenated is ${zstd3} bytes; the bundle is ${size(bundle)} bytes: ${signed(size(bundle) / zstd3 - 1)} (target: at most 2% larger).`);
+
+  // ---- import ----
+  const dst = join(dir, 'store-dst');
+  const fresh = () => rmSync(dst, { recursive: true, force: true });
+  sh(`cat ${bundle} ${zst} > /dev/null`);
+  row({ op: 'import', tool: 'bootport import', what: 'raw output', bytes: raw, m: measure(`${bp(`--store ${dst} import ${bundle}`)} >/dev/null`, RUNS, { ...opts, before: () => (fresh(), sh('sync')) }), vs: 'zstd -d -c | b3sum', target: 1.0 });
+  if (have('b3sum')) row({ op: 'import', tool: 'zstd -d -c | b3sum', what: 'raw output', bytes: raw, m: measure(`zstd -q -d -c ${zst} | b3sum --no-mmap > /dev/null`, RUNS, opts) });
+  row({ op: 'import', tool: 'disk: cp + fsync of the raw files', what: 'raw output', bytes: raw, m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, { ...opts, before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')) }) });
+  rmSync(join(dir, 'copy'), { recursive: true, force: true });
+
+  // ---- verify ----
+  sh(`cat ${bundle} > /dev/null`);
+  const bsize = size(bundle);
+  row({ op: 'verify', tool: 'bootport verify', what: 'bundle', bytes: bsize, m: measure(`${bp(`verify ${bundle}`)} >/dev/null`, RUNS, opts), vs: 'b3sum --no-mmap', target: 0.7 });
+  if (have('b3sum')) row({ op: 'verify', tool: 'b3sum --no-mmap', what: 'bundle', bytes: bsize, m: measure(`b3sum --no-mmap ${bundle} > /dev/null`, RUNS, opts) });
+  row({ op: 'verify', tool: 'bootport verify --deep', what: 'raw output', bytes: raw, m: measure(`${bp(`verify --deep ${bundle}`)} >/dev/null`, RUNS, opts), vs: 'zstd -d -c | b3sum' });
+
+  // ---- inspect ----
+  const ins = await firstOutput('node', [CLI, 'inspect', bundle], RUNS, dir);
+  notes.push(`${label}: \`bootport inspect\` on the ${(bsize / MiB).toFixed(0)} MiB bundle: first output after ${(ins.first * 1000).toFixed(0)} ms, done after ${(ins.total * 1000).toFixed(0)} ms (median of ${RUNS}); it reads only the two ends of the file.`);
+  rows.push({ op: 'inspect', tool: 'bootport inspect', what: 'bundle', bytes: bsize, m: { runs: [], seconds: ins.total, rssMiB: NaN, cpuSeconds: NaN }, firstOutput: ins.first });
+}
+
+function machine(): string {
+  const cpu = cpus();
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  return [
+    `- CPU: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores; memory ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free at start); Linux ${release()}`,
+    `- Node ${process.version}; ${version('zstd --version')}; pzstd from the same package; ${version('b3sum --version')}; ${version('tar --version')}; ${version('gzip --version')}`,
+    `- bootport at commit ${commit}; engines: zstd-napi ${version(`node -e "console.log(require('${ROOT}/node_modules/zstd-napi/binding').versionString())"`)} with @napi-rs/blake-hash, fallback zstd-codec with hash-wasm`,
+    `- Data: ${describeDataset()}`,
+    `- Every figure is the median of ${RUNS} runs, timed with /usr/bin/time (elapsed and max RSS); caches were warmed before each group. Date: ${new Date().toISOString().slice(0, 10)}.`,
+  ].join('\n');
+}
+
+function table(rows: Row[]): string {
+  const lines = ['| operation | tool | MB/s | of | median s | peak RSS MiB | output MB | ratio | target | met |', '|---|---|---:|---|---:|---:|---:|---:|---:|---|'];
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  for (const r of rows) {
+    if (r.op === 'inspect') {
+      lines.push(`| inspect | ${r.tool} | | first output after ${(r.firstOutput! * 1000).toFixed(0)} ms | ${r.m.seconds.toFixed(2)} | | | | | |`);
+      continue;
+    }
+    const base = r.vs ? rows.find((x) => x.tool === r.vs) : undefined;
+    const ratio = base ? mbps(r.bytes, r.m.seconds) / mbps(base.bytes, base.m.seconds) : undefined;
+    const met = ratio !== undefined && r.target !== undefined ? (ratio >= r.target ? 'yes' : '**no**') : '';
+    lines.push(
+      `| ${r.op} | ${cell(r.tool)} | ${mbps(r.bytes, r.m.seconds).toFixed(0)} | ${r.what} | ${r.m.seconds.toFixed(2)} | ${Number.isNaN(r.m.rssMiB) ? '' : r.m.rssMiB.toFixed(0)} | ${r.outBytes ? (r.outBytes / 1e6).toFixed(1) : ''} | ${ratio !== undefined ? `${ratio.toFixed(2)}× ${cell(r.vs!)}` : ''} | ${r.target !== undefined ? `≥ ${r.target}×` : ''} | ${met} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const caseOf = new WeakMap<Row, string>();
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error('build first: npm run build');
+  const missing = ['zstd', 'pzstd', 'tar', 'gzip', '/usr/bin/time'].filter((t) => !have(t));
+  if (missing.length) throw new Error(`missing tools: ${missing.join(', ')}`);
+  if (!have('b3sum')) log('b3sum is not installed (apt-get install b3sum): its rows are skipped');
+  mkdirSync(OUT, { recursive: true });
+  const sections: string[] = [];
+  const allRows: Row[] = [];
+  const cases: [string, number][] = [['1 GiB', 1 << 30], ...(BIG ? ([['4 GiB', 4 * 2 ** 30]] as [string, number][]) : [])];
+  const rssBy: Record<string, { exp: number; imp: number }> = {};
+  for (const [label, bytes] of cases) {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    await caseFor(label.replace(' ', ''), bytes, rows, notes);
+    for (const r of rows) caseOf.set(r, label);
+    allRows.push(...rows);
+    rssBy[label] = { exp: rows.find((r) => r.tool === 'bootport export')!.m.rssMiB, imp: rows.find((r) => r.tool === 'bootport import')!.m.rssMiB };
+    sections.push(`## ${label} image\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
+  }
+  if (rssBy['4 GiB'] && rssBy['1 GiB']) {
+    const d = (a: number, b: number) => `${((b / a - 1) * 100).toFixed(1)}%`;
+    sections.push(
+      `## Memory: 1 GiB against 4 GiB\n\nPeak RSS of export ${rssBy['1 GiB'].exp.toFixed(0)} → ${rssBy['4 GiB'].exp.toFixed(0)} MiB (${d(rssBy['1 GiB'].exp, rssBy['4 GiB'].exp)}), of import ${rssBy['1 GiB'].imp.toFixed(0)} → ${rssBy['4 GiB'].imp.toFixed(0)} MiB (${d(rssBy['1 GiB'].imp, rssBy['4 GiB'].imp)}). Target: at most 256 MiB, and at most 10% apart.`,
+    );
+  }
+  const doc = `# Benchmark results\n\nWritten by \`npm run bench${BIG ? ' -- --big' : ''}\`; see bench/README.md for what each row runs and how to read it.\n\n${machine()}\n\n${sections.join('\n\n')}\n`;
+  writeFileSync(join(BENCH, 'RESULTS.md'), doc);
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify(allRows.map((r) => ({ case: caseOf.get(r), ...r })), null, 2));
+  log(`wrote bench/RESULTS.md`);
+  if (flag('--tune')) await tune({ root: ROOT, data: DATA, out: OUT, runs: RUNS, log });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
