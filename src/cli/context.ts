@@ -47,11 +47,16 @@ export class Ctx {
     return loadEngines(opts.engine ?? (this.io.env.BOOTPORT_ENGINE as EngineChoice | undefined) ?? 'auto');
   }
 
-  /** Engines and thread count for chunk work: --threads, else $BOOTPORT_THREADS, else one per core. */
-  async runOptions(opts: GlobalOptions): Promise<{ engines: Engines; threads: number }> {
+  /**
+   * Engines and thread count for chunk work: --threads, else $BOOTPORT_THREADS, else one per core.
+   * An admin is told once, on stderr, when a native module failed and the slower wasm path runs.
+   */
+  async runOptions(opts: GlobalOptions): Promise<RunInfo> {
     const given = opts.threads ?? this.io.env.BOOTPORT_THREADS;
     const threads = given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
-    return { engines: await this.engines(opts), threads };
+    const engines = await this.engines(opts);
+    for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}; using the wasm fallback, which is slower`);
+    return { engines, threads };
   }
 
   /**
@@ -77,6 +82,16 @@ export class Ctx {
     else this.err(`bootport: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`);
     return exitCodeFor(err);
   }
+}
+
+export interface RunInfo {
+  engines: Engines;
+  threads: number;
+}
+
+/** What ran the chunk work, for --json output. */
+export function engineReport(run: RunInfo): { engine: { codec: string; hash: string; threads: number } } {
+  return { engine: { codec: run.engines.codec.name, hash: run.engines.hash.name, threads: run.threads } };
 }
 
 function wrapUnknown(e: unknown): BootportError {

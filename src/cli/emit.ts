@@ -3,7 +3,7 @@ import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/files.js';
 import type { ByteSource } from '../stream/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/writer.js';
-import { copyTo, EXIT, type Ctx, type GlobalOptions } from './context.js';
+import { copyTo, engineReport, EXIT, type Ctx, type GlobalOptions } from './context.js';
 
 /**
  * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or
@@ -26,6 +26,6 @@ export async function emitBundle(
   else await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true);
   const r = report(summary!);
   const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
-  say(opts.json ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary! }, null, 2) : r.text);
+  say(opts.json ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary!, ...engineReport(run) }, null, 2) : r.text);
   return EXIT.OK;
 }

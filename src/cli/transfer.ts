@@ -5,7 +5,7 @@ import { resolveMany, type BootConfigRow } from '../store/catalog.js';
 import { exportSources, importBundle, type ImportPlan } from '../store/transfer.js';
 import { inputSource } from '../stream/files.js';
 import { emitBundle } from './emit.js';
-import { Ctx, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { Ctx, engineReport, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 import { selection, withStore } from './store-cmd.js';
 
 function planText(p: ImportPlan): string {
@@ -55,8 +55,9 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
       ctx.action(async (opts, _cmd, bundle: string) =>
         withStore(ctx, opts, async (store) => {
           const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+          const run = await ctx.runOptions(opts);
           const r = await importBundle(store, input, {
-            ...(await ctx.runOptions(opts)),
+            ...run,
             ...(opts.image ? { image: String(opts.image) } : {}),
             ...(opts.bootConfig ? { bootConfig: String(opts.bootConfig) } : {}),
             noRecurse: opts.recurse === false,
@@ -64,7 +65,7 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
           });
           const { problems, ...plan } = r.plan;
           const code = problems.length ? EXIT.REFUSED : EXIT.OK;
-          if (opts.json) ctx.json({ ok: problems.length === 0, committed: r.committed, dry_run: opts.dryRun === true, ...plan, problems: problems.map((p) => p.toJSON()), ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}) });
+          if (opts.json) ctx.json({ ok: problems.length === 0, committed: r.committed, dry_run: opts.dryRun === true, ...plan, problems: problems.map((p) => p.toJSON()), ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}), ...engineReport(run) });
           else ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}`);
           return code;
         }),

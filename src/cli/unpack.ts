@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/files.js';
 import { unpackBundle } from '../stream/unpack.js';
-import { Ctx, EXIT, humanBytes, usage } from './context.js';
+import { Ctx, engineReport, EXIT, humanBytes, usage } from './context.js';
 
 export function registerUnpack(program: Command, ctx: Ctx): void {
   program
@@ -16,8 +16,9 @@ export function registerUnpack(program: Command, ctx: Ctx): void {
         if (!opts.directory) throw usage('unpack needs -C DIR');
         const dir = resolve(ctx.io.cwd, String(opts.directory));
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
-        const r = await unpackBundle(input, dir, { ...(await ctx.runOptions(opts)), force: opts.force === true });
-        if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e) });
+        const run = await ctx.runOptions(opts);
+        const r = await unpackBundle(input, dir, { ...run, force: opts.force === true });
+        if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e), ...engineReport(run) });
         else ctx.out(`unpacked ${r.header.manifest.boot_config.name} into ${dir}: ${r.files.length} files, ${humanBytes(r.entries.reduce((a, e) => a + e.rawBytes, 0))}`);
         return EXIT.OK;
       }),

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/files.js';
 import { verifyBundle } from '../stream/reader.js';
-import { Ctx, EXIT } from './context.js';
+import { Ctx, engineReport, EXIT } from './context.js';
 import { bundleView, viewText } from './describe.js';
 
 export const VERIFY_PROVES =
@@ -19,10 +19,11 @@ export function registerVerify(program: Command, ctx: Ctx): void {
       ctx.action(async (opts, _cmd, bundle: string) => {
         const deep = opts.deep === true;
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
-        const r = await verifyBundle(input, { ...(await ctx.runOptions(opts)), inflate: deep });
+        const run = await ctx.runOptions(opts);
+        const r = await verifyBundle(input, { ...run, inflate: deep });
         const view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
         const proved = `verified ${VERIFY_PROVES}${deep ? ` ${DEEP_PROVES}` : ''}`;
-        if (opts.json) ctx.json({ ok: true, deep, proved, ...view });
+        if (opts.json) ctx.json({ ok: true, deep, proved, ...view, ...engineReport(run) });
         else ctx.out(`${viewText(view)}\n\nOK: ${proved}.`);
         return EXIT.OK;
       }),

@@ -6,6 +6,8 @@ export type EngineChoice = 'auto' | 'native' | 'fallback';
 export interface Engines {
   hash: HashEngine;
   codec: ChunkCodec;
+  /** Why a native module was not used under `auto`, one line each; empty on the fast path. */
+  fallbackReasons?: string[];
 }
 
 /** `BOOTPORT_ENGINE=fallback` forces the pure-wasm path, as `--engine fallback` does. */
@@ -24,18 +26,20 @@ export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Eng
   let p = cache.get(choice);
   if (!p) {
     p = (async () => {
-      const tryNative = <T>(f: () => T): T | undefined => {
+      const fallbackReasons: string[] = [];
+      const tryNative = <T>(what: string, f: () => T): T | undefined => {
         if (choice === 'fallback') return undefined;
         try {
           return f();
         } catch (e) {
           if (choice === 'native') throw e;
+          fallbackReasons.push(`${what} did not load (${(e as Error).message.split('\n')[0]})`);
           return undefined;
         }
       };
-      const hash = tryNative(nativeHashEngine) ?? (await hashWasmEngine());
-      const codec = tryNative(nativeCodec) ?? (await zstdCodecCodec());
-      return { hash, codec };
+      const hash = tryNative('@napi-rs/blake-hash', nativeHashEngine) ?? (await hashWasmEngine());
+      const codec = tryNative('zstd-napi', nativeCodec) ?? (await zstdCodecCodec());
+      return { hash, codec, fallbackReasons };
     })();
     cache.set(choice, p);
   }

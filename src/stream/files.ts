@@ -56,8 +56,11 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes all of `data` at the file position: a single write may be short. */
-export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+/**
+ * Writes all of `data` at `position`, or at the file position when it is omitted: a single write
+ * may be short.
+ */
+export async function writeAll(fh: FileHandle, data: Uint8Array, position?: number): Promise<void> {
   let at = 0;
-  while (at < data.length) at += (await fh.write(data, at, data.length - at)).bytesWritten;
+  while (at < data.length) at += (await fh.write(data, at, data.length - at, position === undefined ? null : position + at)).bytesWritten;
 }

@@ -33,8 +33,9 @@ export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */
   inflate?: boolean;
   /**
-   * The consumer is done with a chunk's `data` before it asks for the next event, so the buffer
-   * can be decompressed into again (as the writer recycles its buffers).
+   * Chunk events carry `release()`, which the consumer calls when done with `data`, so the buffer
+   * can be decompressed into again (as the writer recycles its buffers). A buffer never released
+   * is simply not reused.
    */
   recycle?: boolean;
 }
@@ -54,6 +55,8 @@ export interface ChunkEvent {
   compLength: number;
   /** The decompressed bytes, when reading with `inflate`. */
   data?: Uint8Array;
+  /** With `recycle`: hands `data`'s buffer back to be decompressed into again. Call it once done with `data`. */
+  release?: () => void;
 }
 export interface EntryEndEvent {
   type: 'entry-end';
@@ -164,9 +167,14 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       bundleHasher.update(job.headerBytes);
       const st = states[h.entry]!;
       if (data) st.content!.update(data);
-      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}) };
       const chunkSize = manifest.entries[h.entry]!.chunk_size;
-      if (opts.recycle && data && data.buffer.byteLength === chunkSize && spare.length < runner.openWidth + 1) spare.push(new Uint8Array(data.buffer, 0, chunkSize));
+      let released = false;
+      const release = () => {
+        if (released || !data || data.buffer.byteLength !== chunkSize || spare.length > runner.openWidth) return;
+        released = true;
+        spare.push(new Uint8Array(data.buffer, 0, chunkSize));
+      };
+      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}), ...(opts.recycle && data ? { release } : {}) };
       if (h.final) {
         if (st.content) st.contentDigest = st.content.digest();
         yield { type: 'entry-end', entry: h.entry, chunks: st.chunks, rawBytes: st.rawBytes, compBytes: st.compBytes, ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}) };
@@ -251,8 +259,10 @@ function checkTrailer(manifest: Manifest, t: Trailer, headerHash: Uint8Array, se
 export async function verifyBundle(input: ByteSource, opts: ReadOptions = {}): Promise<VerifyResult> {
   let header: HeaderEvent | undefined;
   const entries: EntryEndEvent[] = [];
-  for await (const ev of readBundle(input, opts)) {
-    if (ev.type === 'header') header = ev;
+  // Nothing here keeps chunk data, so every buffer goes straight back.
+  for await (const ev of readBundle(input, { ...opts, recycle: true })) {
+    if (ev.type === 'chunk') ev.release?.();
+    else if (ev.type === 'header') header = ev;
     else if (ev.type === 'entry-end') entries.push(ev);
     else if (ev.type === 'end') return { manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.inflate ?? true };
   }

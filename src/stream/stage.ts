@@ -36,10 +36,8 @@ export interface StageOptions extends ReadOptions {
 export async function stageBundle(input: ByteSource, dir: string, opts: StageOptions = {}): Promise<Staged> {
   let header: HeaderEvent | undefined;
   const entries: StagedEntry[] = [];
-  let fh: FileHandle | undefined;
-  let flush: Flusher | undefined;
+  let file: EntryFile | undefined;
   try {
-    // Each chunk is written before the next is asked for, so the reader may reuse its buffers.
     for await (const ev of readBundle(input, { ...opts, inflate: true, recycle: true })) {
       switch (ev.type) {
         case 'header':
@@ -47,22 +45,17 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
           await opts.decide?.(ev);
           break;
         case 'chunk': {
-          if (opts.discard?.(ev.entry)) break;
-          if (ev.seq === 0) {
-            fh = await open(join(dir, String(ev.entry)), 'wx', 0o644);
-            flush = new Flusher(fh);
+          if (opts.discard?.(ev.entry)) {
+            ev.release?.();
+            break;
           }
-          await writeAll(fh!, ev.data!);
-          flush!.wrote(ev.data!.length);
+          if (ev.seq === 0) file = await EntryFile.create(join(dir, String(ev.entry)));
+          await file!.write(ev.data!, ev.release);
           break;
         }
         case 'entry-end': {
-          if (fh) {
-            await flush!.settle();
-            await fh.sync();
-            await fh.close();
-            fh = undefined;
-          }
+          await file?.finish();
+          file = undefined;
           if (!opts.discard?.(ev.entry)) {
             entries.push({ index: ev.entry, path: join(dir, String(ev.entry)), rawBytes: ev.rawBytes, compBytes: ev.compBytes, chunks: ev.chunks, digest: digestString(ev.contentDigest!) });
           }
@@ -73,40 +66,75 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
       }
     }
   } finally {
-    await flush?.settle().catch(() => {});
-    await fh?.close().catch(() => {});
+    await file?.abandon();
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
 }
 
+/** Writes in flight per staged file: the next chunks are hashed while earlier ones are copied out. */
+const WRITES_IN_FLIGHT = 3;
 /**
- * Starts writing dirty pages back every FLUSH_EVERY bytes, in the background, so the disk works
+ * Dirty pages are written back every FLUSH_EVERY bytes, in the background, so the disk works
  * while later chunks are decompressed. Left to the final fsync, a whole image's worth of dirty
  * pages was flushed only after the last chunk, and the import waited for all of it.
  */
 const FLUSH_EVERY = 64 << 20;
 
-class Flusher {
-  private since = 0;
-  private pending: Promise<void> | undefined;
+/**
+ * One staged file: positional writes with a few in flight (awaiting each one before hashing the
+ * next chunk put every write on the critical path), background flushes, and an fsync at the end.
+ */
+class EntryFile {
+  private at = 0;
+  private unflushed = 0;
+  private writes: Promise<void>[] = [];
+  private flushing: Promise<void> | undefined;
   private failed: unknown;
 
-  constructor(private readonly fh: FileHandle) {}
+  private constructor(private readonly fh: FileHandle) {}
 
-  wrote(n: number): void {
-    this.since += n;
-    if (this.since < FLUSH_EVERY || this.pending) return;
-    this.since = 0;
-    this.pending = this.fh.datasync().then(
-      () => void (this.pending = undefined),
-      (e: unknown) => void ((this.failed = e), (this.pending = undefined)),
-    );
+  static async create(path: string): Promise<EntryFile> {
+    return new EntryFile(await open(path, 'wx', 0o644));
   }
 
-  /** Waits for a flush in progress; a failed one is reported here, before the file is trusted. */
-  async settle(): Promise<void> {
-    await this.pending;
-    if (this.failed) throw this.failed;
+  /** Queues `data` at the end of the file; `done` runs once it is written (the buffer may then be reused). */
+  async write(data: Uint8Array, done?: () => void): Promise<void> {
+    const len = data.length;
+    const p = writeAll(this.fh, data, this.at).then(() => {
+      done?.();
+      this.unflushed += len;
+      if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
+        this.unflushed = 0;
+        this.flushing = this.fh.datasync().then(
+          () => void (this.flushing = undefined),
+          (e: unknown) => void ((this.failed ??= e), (this.flushing = undefined)),
+        );
+      }
+    });
+    // Failures are rethrown in order by the await below or by finish(); this only keeps an
+    // early rejection from being reported as unhandled.
+    p.catch(() => {});
+    this.at += len;
+    this.writes.push(p);
+    if (this.writes.length >= WRITES_IN_FLIGHT) await this.writes.shift();
+  }
+
+  /** Every write done, flushed and fsynced, and the file closed; any write or flush failure is thrown here. */
+  async finish(): Promise<void> {
+    try {
+      for (const w of this.writes.splice(0)) await w;
+      await this.flushing;
+      if (this.failed) throw this.failed;
+      await this.fh.sync();
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  /** After a failure elsewhere: let writes in flight end, then close. Idempotent with finish. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled([...this.writes.splice(0), this.flushing]);
+    await this.fh.close().catch(() => {});
   }
 }
 

@@ -127,3 +127,41 @@ describe('pack / inspect / verify / unpack', () => {
     expect((await cli(['verify', '--deep', 'fb.export', '--engine', 'native'], { cwd: dir })).code).toBe(0);
   });
 });
+
+describe('engines and threads on the command line', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    await writeFile(join(dir, 'vmlinuz'), Buffer.from(sampleBytes(200000, 5)));
+    await writeFile(join(dir, 'rootfs.img'), Buffer.from(sampleBytes(700000, 6)));
+  });
+  const pack = (out: string, ...global: string[]) =>
+    cli([...global, 'pack', '-o', out, '--name', 'b', '--kernel', 'vmlinuz', '--initramfs', 'vmlinuz', '--image', 'rootfs.img', '--chunk-size', '64K', '--json', '--force'], { cwd: dir });
+
+  it('--json says which engines and how many threads did the work', async () => {
+    const p = JSON.parse((await pack('n.export', '--threads', '3')).stdout);
+    expect(p.engine).toEqual({ codec: 'zstd-napi', hash: '@napi-rs/blake-hash', threads: 3 });
+    const f = JSON.parse((await pack('f.export', '--engine', 'fallback', '--threads', '1')).stdout);
+    expect(f.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', threads: 1 });
+    const v = JSON.parse((await cli(['verify', 'n.export', '--json'], { cwd: dir, env: { BOOTPORT_THREADS: '2', BOOTPORT_ENGINE: 'fallback' } })).stdout);
+    expect(v.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', threads: 2 });
+  });
+
+  it('bundles from either engine and any thread count verify deep on the other', async () => {
+    for (const [out, g] of [['a.export', ['--threads', '1']], ['b.export', ['--threads', '2', '--engine', 'fallback']]] as const) {
+      expect((await pack(out, ...g)).code).toBe(0);
+      for (const engine of ['native', 'fallback']) {
+        for (const threads of ['1', '2']) expect((await cli(['--engine', engine, '--threads', threads, 'verify', '--deep', out], { cwd: dir })).code).toBe(0);
+      }
+    }
+  });
+
+  it('a bad thread count is a usage error, from the flag or the environment', async () => {
+    for (const bad of ['0', '1.5', 'two', '65']) {
+      const r = await cli(['--threads', bad, 'verify', 'x.export'], { cwd: dir });
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining('--threads')]);
+    }
+    const e = await cli(['verify', 'x.export'], { cwd: dir, env: { BOOTPORT_THREADS: 'lots' } });
+    expect([e.code, e.stderr]).toEqual([2, expect.stringContaining('BOOTPORT_THREADS')]);
+  });
+});
