@@ -55,6 +55,8 @@ export class WorkerPool implements ChunkRunner {
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 0;
   private closed = false;
+  /** Set when a worker died: every later job fails at once instead of waiting for a dead thread. */
+  private broken: BootportError | undefined;
 
   constructor(
     private readonly engines: Engines,
@@ -99,17 +101,23 @@ export class WorkerPool implements ChunkRunner {
       const worker = new Worker(script, { workerData, execArgv: [] });
       const slot: Slot = { worker, inFlight: 0 };
       worker.on('message', (m: PoolReply) => this.settle(m));
-      worker.on('error', (e) => this.failAll(new BootportError('ERR_CODEC', `a compression worker failed: ${e.message}`, {}, undefined, { cause: e })));
+      worker.on('error', (e) => this.fail(new BootportError('ERR_CODEC', `a compression worker failed: ${e.message}`, {}, undefined, { cause: e })));
       worker.on('exit', (code) => {
-        if (!this.closed) this.failAll(new BootportError('ERR_CODEC', `a compression worker exited with code ${code}`));
+        if (!this.closed) this.fail(new BootportError('ERR_CODEC', `a compression worker exited with code ${code}`));
       });
       worker.unref();
       this.slots.push(slot);
     }
   }
 
+  private fail(e: BootportError): void {
+    this.broken ??= e;
+    this.failAll(e);
+  }
+
   private send(req: PoolRequest, transfer: ArrayBuffer[]): Promise<PoolReply & { ok: true }> {
     if (this.closed) return Promise.reject(new BootportError('ERR_CODEC', 'the worker pool is closed'));
+    if (this.broken) return Promise.reject(this.broken);
     if (!this.slots.length) this.start();
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;

@@ -242,6 +242,21 @@ describe('the pool itself', () => {
     }
   });
 
+  it('fails every later job at once when a worker dies, instead of waiting for it forever', async () => {
+    const eng = await engines();
+    const pool = new WorkerPool(eng, 2);
+    try {
+      const job = () => ({ headerHash: new Uint8Array(32), entry: 0, seq: 1, final: false, level: 1, raw: sampleBytes(CS) });
+      await pool.seal(job());
+      await (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0]!.worker.terminate();
+      const results = await Promise.allSettled([pool.seal(job()), pool.seal(job()), pool.seal(job())]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_CODEC', message: expect.stringContaining('exited') });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('rejects jobs once closed, and jobs in flight when closed', async () => {
     const eng = await engines();
     const pool = new WorkerPool(eng, 1);
