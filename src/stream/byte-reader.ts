@@ -71,7 +71,9 @@ export class ByteReader {
   async claim(n: number, what: string): Promise<{ fd: number; offset: number } | undefined> {
     const src = this.direct;
     if (!src?.locate || !src.skip || n < BLOCK || this.done) return undefined;
-    const { fd, size } = await src.locate();
+    const where = await src.locate();
+    if (!where) return undefined;
+    const { fd, size } = where;
     const offset = this.position;
     if (offset + n > size) this.truncated(n, what, size - offset);
     // Buffered bytes (less than a block) are the start of the range: drop them, skip the rest.

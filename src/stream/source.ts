@@ -1,4 +1,4 @@
-import { close, fstat, open, read } from 'node:fs';
+import { close, fstat, open, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { BootportError } from '../format/errors.js';
 
@@ -16,8 +16,8 @@ export interface DirectSource {
   /** Reads up to `len` bytes into `buf` at `at`; 0 means end of input. */
   readInto(buf: Uint8Array, at: number, len: number): Promise<number>;
   close(): Promise<void>;
-  /** For a file: its open descriptor and size, so other threads can read ranges of it themselves. */
-  locate?(): Promise<{ fd: number; size: number }>;
+  /** For a regular file: its open descriptor and size, so other threads can read ranges of it themselves. */
+  locate?(): Promise<{ fd: number; size: number } | undefined>;
   /** Moves the read position past `n` bytes without reading them (someone else reads them). */
   skip?(n: number): void;
 }
@@ -29,26 +29,44 @@ export function isDirect(s: ByteSource): s is DirectSource {
   return typeof (s as DirectSource).readInto === 'function';
 }
 
+/** Reads this small from a regular file are made on the calling thread (see fileSource). */
+const SYNC_READ_MAX = 1 << 16;
+
 /**
  * Reads a file from the start, by path (opened at the first read) or by an open descriptor (which
- * the source then owns and closes). Reads are positional, so nothing else moves them.
+ * the source then owns and closes). A regular file is read at positions, so nothing else moves
+ * them, and other threads may read ranges of it (`locate`). Anything else (a named pipe, a
+ * character device such as /dev/stdin on a pipe) is read in sequence and offers no `locate`:
+ * positional reads there fail with ESPIPE.
  */
 export function fileSource(file: string | number): DirectSource {
   let fd: number | undefined = typeof file === 'number' ? file : undefined;
+  let regular: { size: number } | undefined;
   let pos = 0;
   let closed = false;
-  let size: number | undefined;
   const fail = (e: unknown): never => {
     const err = e as NodeJS.ErrnoException;
     throw new BootportError('ERR_IO', `cannot read ${typeof file === 'string' ? file : `descriptor ${file}`}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
   };
-  const opened = async (): Promise<number> => (fd ??= await openAsync(file as string, 'r'));
+  let ready: Promise<number> | undefined;
+  const opened = (): Promise<number> =>
+    (ready ??= (async () => {
+      fd ??= await openAsync(file as string, 'r');
+      // Taken once: the bundle is read as it was when reading began, and a file that shrinks
+      // later shows up as a short read, reported as truncation where it happens.
+      const st = await fstatAsync(fd);
+      if (st.isFile()) regular = { size: st.size };
+      return fd;
+    })());
   return {
     async readInto(buf, at, len) {
       if (closed) return 0;
       try {
-        await opened();
-        const { bytesRead: n } = await readAsync(fd!, buf, at, len, pos);
+        const d = await opened();
+        // Small reads of a regular file (chunk headers, between the payloads workers read
+        // themselves) are made here: a thread-pool round trip per header held up the main
+        // thread, and verifying 1.8 GB took 0.56 s against 0.50 s this way.
+        const n = !regular ? (await readAsync(d, buf, at, len, null)).bytesRead : len <= SYNC_READ_MAX ? readSync(d, buf, at, len, pos) : (await readAsync(d, buf, at, len, pos)).bytesRead;
         pos += n;
         return n;
       } catch (e) {
@@ -58,15 +76,13 @@ export function fileSource(file: string | number): DirectSource {
     async locate() {
       try {
         const d = await opened();
-        // Taken once: the bundle is read as it was when reading began, and a file that shrinks
-        // later shows up as a short read, reported as truncation where it happens.
-        size ??= (await fstatAsync(d)).size;
-        return { fd: d, size };
+        return regular ? { fd: d, size: regular.size } : undefined;
       } catch (e) {
         return fail(e);
       }
     },
     skip(n) {
+      if (!regular) throw new Error('skip() on a source that cannot be read at positions');
       pos += n;
     },
     async close() {
