@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
@@ -25,6 +25,25 @@ export interface StagedBlob {
  * catalog happens in an IMMEDIATE transaction, which also serialises blob placement and garbage
  * collection between processes, so one process can never collect a blob another is committing.
  */
+/**
+ * Creates the layout file all at once or not at all: written under a private name, then linked
+ * into place, which fails if another process got there first (that one's file is as good). A
+ * plain exclusive create let a racing process read it empty, or fail on EEXIST.
+ */
+function createLayout(path: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString() }) + '\n', { flag: 'wx' });
+    fsyncPath(tmp);
+    linkSync(tmp, path);
+    fsyncPath(dirname(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new BootportError('ERR_IO', `cannot create ${path}: ${(e as Error).message}`, {}, undefined, { cause: e });
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 export class Store {
   readonly db: Database.Database;
   readonly blobDir: string;
@@ -36,25 +55,24 @@ export class Store {
     const layoutPath = join(dir, LAYOUT_FILE);
     mkdirSync(this.blobDir, { recursive: true });
     mkdirSync(this.stagingDir, { recursive: true });
-    if (existsSync(layoutPath)) {
-      let layout: { layout?: unknown };
-      try {
-        layout = JSON.parse(readFileSync(layoutPath, 'utf8'));
-      } catch {
-        throw new BootportError('ERR_STORE', `${layoutPath} is not valid JSON`, {}, 'restore it from a backup');
-      }
-      if (layout.layout !== LAYOUT_VERSION) throw new BootportError('ERR_STORE', `store layout ${String(layout.layout)} is not supported (this bootport uses ${LAYOUT_VERSION})`);
-    } else {
-      writeFileSync(layoutPath, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString() }) + '\n', { flag: 'wx' });
+    if (!existsSync(layoutPath)) createLayout(layoutPath);
+    let layout: { layout?: unknown };
+    try {
+      layout = JSON.parse(readFileSync(layoutPath, 'utf8'));
+    } catch {
+      throw new BootportError('ERR_STORE', `${layoutPath} is not valid JSON`, {}, 'restore it from a backup');
     }
+    if (layout.layout !== LAYOUT_VERSION) throw new BootportError('ERR_STORE', `store layout ${String(layout.layout)} is not supported (this bootport uses ${LAYOUT_VERSION})`);
     try {
       // Loaded on first use, so commands without a store (pack, verify, inspect) start faster.
       const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
       this.db = new Sqlite(join(dir, CATALOG_FILE));
+      // The timeout first: switching to WAL takes a lock that another process creating the same
+      // store may hold for a moment.
+      this.db.pragma('busy_timeout = 15000');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 15000');
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (e) {
@@ -145,7 +163,7 @@ export class Store {
       }
       insert.run(s.digest, s.size);
     }
-    if (moved) fsyncDir(this.blobDir);
+    if (moved) fsyncPath(this.blobDir);
   }
 
   /** Removes blobs no catalog row refers to, and blob files with no row (left by a crash). */
@@ -197,8 +215,9 @@ function alive(pid: number): boolean {
   }
 }
 
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** fsync of a file, or of a directory (which makes the names in it durable). */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
   } finally {

@@ -328,9 +328,14 @@ describe('two processes on one store', () => {
     await cli(['image', 'create', 'name=img', 'content=@s/rootfs.tar', '--store', 'A'], { cwd: dir });
     await cli(['create', 'name=bc', 'kernel=@s/vmlinuz', 'initramfs=@s/initramfs.img', 'image=img', '--store', 'A'], { cwd: dir });
     await cli(['-i', 'bc', 'export', '-o', 'bc.export', '--store', 'A'], { cwd: dir });
+    const errors: string[] = [];
     const run = (name: string) =>
-      new Promise<number>((res) => spawn(process.execPath, [MAIN, 'import', 'bc.export', '--store', 'P', '--boot-config', name, '--image', `${name}Img`], { cwd: dir, stdio: 'ignore' }).on('close', (c) => res(c ?? -1)));
-    expect(await Promise.all([run('p1'), run('p2'), run('p3')])).toEqual([0, 0, 0]);
+      new Promise<number>((res) => {
+        const p = spawn(process.execPath, [MAIN, 'import', 'bc.export', '--store', 'P', '--boot-config', name, '--image', `${name}Img`], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+        p.stderr.on('data', (d: Buffer) => errors.push(`${name}: ${d.toString()}`));
+        p.on('close', (c) => res(c ?? -1));
+      });
+    expect(await Promise.all([run('p1'), run('p2'), run('p3')]), errors.join('\n')).toEqual([0, 0, 0]);
     const ls = JSON.parse((await cli(['ls', '--store', 'P', '--json'], { cwd: dir })).stdout);
     expect(ls.map((b: { name: string }) => b.name)).toEqual(['p1', 'p2', 'p3']);
     expect(await readdir(join(dir, 'P/blobs/blake3'))).toHaveLength(3);

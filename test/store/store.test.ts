@@ -1,0 +1,30 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../cli/run.js';
+
+const STORE = join(import.meta.dirname, '../../dist/store/store.js');
+const SQLITE = join(import.meta.dirname, '../../node_modules/better-sqlite3');
+
+describe('a new store opened by several processes at once', () => {
+  it('is created once, and every process opens it', async () => {
+    // Regression: each process that saw no layout file wrote one with O_EXCL, so all but the
+    // first failed with EEXIST (or read it half-written), and the journal mode was switched
+    // before the busy timeout was set. Seen as one of three concurrent importers exiting 4 in CI.
+    for (let round = 0; round < 4; round++) {
+      const dir = join(await tempDir(), 'S');
+      // Every child loads first, then waits for the same instant, so the opens really collide.
+      const at = Date.now() + 700;
+      const open = () =>
+        new Promise<string>((res) => {
+          const p = spawn(process.execPath, ['--input-type=module', '-e', `import { Store } from ${JSON.stringify(STORE)}; import { createRequire } from 'node:module'; createRequire(import.meta.url)(${JSON.stringify(SQLITE)}); while (Date.now() < ${at}); Store.open(${JSON.stringify(dir)}).close();`], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let err = '';
+          p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          p.on('close', (c) => res(c === 0 ? 'ok' : `exit ${c}: ${err.split('\n').find((l) => /Error/.test(l)) ?? err}`));
+        });
+      expect(await Promise.all(Array.from({ length: 6 }, open))).toEqual(Array(6).fill('ok'));
+      expect(JSON.parse(await readFile(join(dir, 'bootport-store.json'), 'utf8')).layout).toBeTypeOf('number');
+    }
+  });
+});
