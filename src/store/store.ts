@@ -44,6 +44,35 @@ function createLayout(path: string): void {
   }
 }
 
+/**
+ * Opens (and on first use creates) the catalog. Processes that create one store at the same
+ * moment can get SQLITE_BUSY from SQLite without its busy handler being consulted, while
+ * another is switching the new file to WAL; so opening is retried, for up to about 15 s.
+ */
+function openCatalog(file: string, dir: string): Database.Database {
+  // Loaded on first use, so commands without a store (pack, verify, inspect) start faster.
+  const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  for (let attempt = 0; ; attempt++) {
+    let db: Database.Database | undefined;
+    try {
+      db = new Sqlite(file);
+      db.pragma('busy_timeout = 15000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return db;
+    } catch (e) {
+      db?.close();
+      const code = (e as { code?: string }).code ?? '';
+      if (!code.startsWith('SQLITE_BUSY') || attempt >= 300) throw storeError(e, `cannot open the catalog in ${dir}`);
+      Atomics.wait(PAUSE, 0, 0, 20 + Math.random() * 30);
+    }
+  }
+}
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 export class Store {
   readonly db: Database.Database;
   readonly blobDir: string;
@@ -63,21 +92,7 @@ export class Store {
       throw new BootportError('ERR_STORE', `${layoutPath} is not valid JSON`, {}, 'restore it from a backup');
     }
     if (layout.layout !== LAYOUT_VERSION) throw new BootportError('ERR_STORE', `store layout ${String(layout.layout)} is not supported (this bootport uses ${LAYOUT_VERSION})`);
-    try {
-      // Loaded on first use, so commands without a store (pack, verify, inspect) start faster.
-      const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
-      this.db = new Sqlite(join(dir, CATALOG_FILE));
-      // The timeout first: switching to WAL takes a lock that another process creating the same
-      // store may hold for a moment.
-      this.db.pragma('busy_timeout = 15000');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    } catch (e) {
-      throw storeError(e, `cannot open the catalog in ${dir}`);
-    }
+    this.db = openCatalog(join(dir, CATALOG_FILE), dir);
     this.removeStaleStaging();
   }
 
