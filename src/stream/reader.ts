@@ -1,4 +1,3 @@
-import type { ByteSource } from './source.js';
 import { copyOf, digestString, equalBytes, toHex } from '../format/bytes.js';
 import { decodeChunkHeader, type ChunkHeader } from '../format/chunk.js';
 import {
@@ -28,6 +27,7 @@ import { loadEngines } from './engines.js';
 import type { Hasher } from './hash.js';
 import { orderedWindow } from './ordered.js';
 import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
+import type { ByteSource } from './source.js';
 
 export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */

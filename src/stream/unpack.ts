@@ -1,4 +1,3 @@
-import type { ByteSource } from './source.js';
 import { mkdir, mkdtemp, rename, rmdir, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootportError } from '../format/errors.js';
@@ -7,6 +6,7 @@ import { canonicalStringify, type Json } from '../format/canonical-json.js';
 import { exists } from './files.js';
 import { removeQuietly, stageBundle, type Staged } from './stage.js';
 import type { ReadOptions } from './reader.js';
+import type { ByteSource } from './source.js';
 
 export const UNPACK_FILES: Record<Role, string> = { kernel: 'kernel', initramfs: 'initramfs', image: 'image' };
 export const BOOTCONFIG_FILE = 'bootconfig.json';
