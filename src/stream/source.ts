@@ -10,7 +10,7 @@ const fstatAsync = promisify(fstat);
 /**
  * A source that fills the caller's buffer itself. Files are read this way: straight into the
  * chunk (or payload) buffer that goes on to a worker, with no stream pieces to copy, concatenate
- * and collect. At 1 GiB that was a quarter of the export's main-thread time.
+ * and collect. At 1 GiB that was nearly half of the export's busy main-thread time.
  */
 export interface DirectSource {
   /** Reads up to `len` bytes into `buf` at `at`; 0 means end of input. */
