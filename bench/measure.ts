@@ -64,6 +64,13 @@ export async function firstOutput(cmd: string, args: string[], runs: number, cwd
   return { first: median(firsts), total: median(totals) };
 }
 
+/** Runs a bash script (pipefail) and returns its stdout; a failure throws with its stderr. */
+export function sh(script: string, cwd: string): string {
+  const r = spawnSync('bash', ['-c', `set -eo pipefail; ${script}`], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout;
+}
+
 export function have(tool: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 }

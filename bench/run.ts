@@ -13,7 +13,7 @@ import { cpus, freemem, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeDataset, makeDataset } from './dataset.js';
-import { firstOutput, have, measure, version, type Measured } from './measure.js';
+import { firstOutput, have, measure, sh as shIn, version, type Measured } from './measure.js';
 import { tune } from './tune.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,11 +45,7 @@ interface Row {
   firstOutput?: number;
 }
 
-function sh(script: string, cwd = OUT): string {
-  const r = spawnSync('bash', ['-c', `set -eo pipefail; ${script}`], { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = (script: string, cwd = OUT): string => shIn(script, cwd);
 
 const size = (p: string) => statSync(p).size;
 const signed = (f: number) => `${Math.abs(f * 100).toFixed(2)}% ${f >= 0 ? 'larger' : 'smaller'}`;

@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDataset } from './dataset.js';
-import { measure } from './measure.js';
+import { measure, sh } from './measure.js';
 
 /**
  * The sweep behind the default chunk size and level: `bootport pack` of a 512 MiB slice of the
@@ -17,8 +16,8 @@ export async function tune(o: { root: string; data: string; out: string; runs: n
   mkdirSync(dir, { recursive: true });
   const cli = join(o.root, 'dist/cli/main.js');
   const kernel = join(o.data, 'boot/vmlinuz');
-  const zstd3 = Number(spawnSync('bash', ['-c', `cat ${kernel} ${kernel} ${slice} | zstd -q -3 -T2 -c | wc -c`], { encoding: 'utf8' }).stdout.trim());
-  spawnSync('bash', ['-c', `cat ${slice} > /dev/null`]);
+  const zstd3 = Number(sh(`cat ${kernel} ${kernel} ${slice} | zstd -q -3 -T2 -c | wc -c`, dir).trim());
+  sh(`cat ${slice} > /dev/null`, dir);
   const rows: string[] = ['| engine | chunk | level | MB/s | peak RSS MiB | bundle vs zstd -3 |', '|---|---:|---:|---:|---:|---:|'];
   const settings: [string, string, number][] = [
     ...['1M', '2M', '4M', '8M', '16M'].map((c): [string, string, number] => ['native', c, 3]),

@@ -1,4 +1,4 @@
-import { copyOf } from '../format/bytes.js';
+import { copyOf, standalone } from '../format/bytes.js';
 import { bundleError } from '../format/errors.js';
 import { isDirect, type ByteSource, type DirectSource } from './source.js';
 
@@ -111,7 +111,7 @@ export class ByteReader {
    */
   async readOwned(n: number, what: string): Promise<Uint8Array> {
     const { bytes, own } = await this.take(n, what);
-    return own && bytes.byteLength === bytes.buffer.byteLength ? bytes : copyOf(bytes);
+    return own ? standalone(bytes) : copyOf(bytes);
   }
 
   private async take(n: number, what: string): Promise<{ bytes: Uint8Array; own: boolean }> {

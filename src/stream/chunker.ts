@@ -12,10 +12,7 @@ export interface Piece {
   buffer: Uint8Array;
 }
 
-/**
- * `alloc` lets the caller recycle chunk buffers: a fresh multi-MiB allocation per chunk made
- * glibc's heap fragment, and peak RSS crept up with the payload size.
- */
+/** `alloc` lets the caller recycle chunk buffers (see BufferPool). */
 export async function* chunked(source: ByteSource, size: number, alloc: () => Uint8Array = () => new Uint8Array(size)): AsyncGenerator<Piece> {
   const src = filler(source);
   try {

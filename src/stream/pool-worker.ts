@@ -12,6 +12,14 @@ let scratch = new Uint8Array(0);
 // Keep the promise from being reported as unhandled before the first job awaits it.
 ready.catch(() => {});
 
+/**
+ * A result in the caller's `out` buffer goes back with it; any other is made standalone, because
+ * a codec may hand back a view into its own heap, which must not be transferred.
+ */
+function sendable(result: Uint8Array, out: Uint8Array | undefined): Uint8Array {
+  return out && result.buffer === out.buffer ? result : standalone(result);
+}
+
 port.on('message', (req: PoolRequest) => {
   void (async () => {
     let reply: PoolReply;
@@ -20,9 +28,7 @@ port.on('message', (req: PoolRequest) => {
       const engines = await ready;
       if (req.kind === 'seal') {
         const s = sealChunk(engines, req.job);
-        // A payload in the caller's `out` buffer goes back with it; any other is made standalone,
-        // because a codec may hand back a view into its own heap, which must not be transferred.
-        const payload = s.out && s.payload.buffer === s.out.buffer ? s.payload : standalone(s.payload);
+        const payload = sendable(s.payload, s.out);
         const sealed = { ...s, payload };
         for (const b of new Set([payload.buffer, s.raw.buffer, s.out?.buffer])) if (b) transfer.push(b as ArrayBuffer);
         reply = { id: req.id, ok: true, sealed };
@@ -30,8 +36,7 @@ port.on('message', (req: PoolRequest) => {
         const job = req.job;
         if (!job.payload && scratch.length < job.header.compLength) scratch = new Uint8Array(job.header.compLength);
         const out = openChunk(engines, job, scratch);
-        // Content in the caller's `out` buffer goes back with it; anything else is made standalone.
-        const d = out && (job.out && out.buffer === job.out.buffer ? out : standalone(out));
+        const d = out && sendable(out, job.out);
         if (d) transfer.push(d.buffer as ArrayBuffer);
         reply = { id: req.id, ok: true, ...(d ? { data: d } : {}) };
       }

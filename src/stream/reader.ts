@@ -25,6 +25,7 @@ import type { OpenJob } from './chunk-work.js';
 import { ByteReader } from './byte-reader.js';
 import { loadEngines } from './engines.js';
 import type { Hasher } from './hash.js';
+import { BufferPool } from './buffers.js';
 import { orderedWindow } from './ordered.js';
 import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
 import type { ByteSource } from './source.js';
@@ -117,8 +118,13 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const { runner, owned } = runnerFor(engines, opts);
     closeRunner = owned ? () => runner.close() : undefined;
     if (mayNeedThreads(manifest.entries)) runner.warm?.();
-    // Decompressed chunk buffers, back from the consumer (with `recycle`).
-    const spare: Uint8Array[] = [];
+    // Decompressed chunk buffers, back from the consumer (with `recycle`), one pool per chunk size.
+    const pools = new Map<number, BufferPool>();
+    const poolFor = (size: number): BufferPool => {
+      let p = pools.get(size);
+      if (!p) pools.set(size, (p = new BufferPool(size, runner.openWidth + 1)));
+      return p;
+    };
 
     // Parses and checks chunk records in order; the digest and frame work runs in `open`.
     const records = async function* (): AsyncGenerator<OpenJob & { header: ChunkHeader }> {
@@ -147,7 +153,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
         // worker transferred, so it must be an array of the reader's own.
         const at = runner.readsFiles ? await r.claim(h.compLength, what) : undefined;
         const payload = at ? {} : { payload: await r.readOwned(h.compLength, what) };
-        const out = inflate && opts.recycle && h.rawLength > 0 ? { out: spare.pop() ?? new Uint8Array(entry.chunk_size) } : {};
+        const out = inflate && opts.recycle && h.rawLength > 0 ? { out: poolFor(entry.chunk_size).take() } : {};
         const job: OpenJob = { headerHash, headerBytes: copyOf(headerBytes), header: h, ...payload, ...(at ? { at } : {}), offset, inflate, ...out };
         seekTable.push(offset);
         st.chunks++;
@@ -167,14 +173,14 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
       bundleHasher.update(job.headerBytes);
       const st = states[h.entry]!;
       if (data) st.content!.update(data);
-      const chunkSize = manifest.entries[h.entry]!.chunk_size;
-      let released = false;
-      const release = () => {
-        if (released || !data || data.buffer.byteLength !== chunkSize || spare.length > runner.openWidth) return;
-        released = true;
-        spare.push(new Uint8Array(data.buffer, 0, chunkSize));
-      };
-      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}), ...(opts.recycle && data ? { release } : {}) };
+      let release: (() => void) | undefined;
+      if (opts.recycle && data) {
+        const pool = poolFor(manifest.entries[h.entry]!.chunk_size);
+        let given = false;
+        // Once only: a second call would put one buffer in the pool twice.
+        release = () => void (given || ((given = true), pool.give(data)));
+      }
+      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}), ...(release ? { release } : {}) };
       if (h.final) {
         if (st.content) st.contentDigest = st.content.digest();
         yield { type: 'entry-end', entry: h.entry, chunks: st.chunks, rawBytes: st.rawBytes, compBytes: st.compBytes, ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}) };

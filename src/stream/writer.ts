@@ -9,6 +9,7 @@ import { encodeTrailerBody, type TrailerEntry } from '../format/trailer.js';
 import { chunked } from './chunker.js';
 import type { SealJob } from './chunk-work.js';
 import { loadEngines } from './engines.js';
+import { BufferPool } from './buffers.js';
 import { orderedWindow } from './ordered.js';
 import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
 import { isDirect, type ByteSource } from './source.js';
@@ -62,15 +63,13 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
       let seq = 0;
       let rawBytes = 0;
       // Raw buffers come back from the runner once compressed and take the next chunk.
-      const spare: Uint8Array[] = [];
-      const alloc = () => spare.pop() ?? new Uint8Array(entry.chunk_size);
-      const outs: Uint8Array[] = [];
-      const bound = zstdCompressBound(entry.chunk_size);
+      const raws = new BufferPool(entry.chunk_size, runner.width + 2);
+      const outs = new BufferPool(zstdCompressBound(entry.chunk_size), runner.width + 1);
       // Only full chunks get one: a short final chunk is cheaper to compress into scratch and copy.
-      const outFor = (raw: Uint8Array) => (opts.recycle && raw.length === entry.chunk_size ? { out: outs.pop() ?? new Uint8Array(bound) } : {});
+      const outFor = (raw: Uint8Array) => (opts.recycle && raw.length === entry.chunk_size ? { out: outs.take() } : {});
       const jobs = async function* (): AsyncGenerator<SealJob> {
         try {
-          for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, alloc)) {
+          for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, () => raws.take())) {
             // Hash the content here, in order, before the raw bytes go off to be compressed.
             contentHasher.update(piece.data);
             rawBytes += piece.data.length;
@@ -84,7 +83,7 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
       let compBytes = 0;
       let chunks = 0;
       for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.width)) {
-        if (s.raw.buffer.byteLength === entry.chunk_size && spare.length < runner.width + 2) spare.push(new Uint8Array(s.raw.buffer));
+        raws.give(s.raw);
         seekTable.push(offset);
         bundleHasher.update(s.header);
         offset += s.header.length + s.payload.length;
@@ -92,7 +91,7 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
         chunks++;
         yield s.header;
         yield s.payload;
-        if (s.out && outs.length < runner.width + 1) outs.push(s.out);
+        if (s.out) outs.give(s.out);
       }
       const contentDigest = contentHasher.digest();
       if (entry.size !== undefined && entry.size !== rawBytes) {
