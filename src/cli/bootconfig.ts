@@ -1,15 +1,6 @@
 import type { Command } from 'commander';
-import {
-  bootConfigView,
-  cloneBootConfig,
-  createBootConfig,
-  deleteBootConfig,
-  listObjects,
-  resolveMany,
-  updateBootConfig,
-  type BootConfigRow,
-  type BootConfigView,
-} from '../store/catalog.js';
+import { cloneBootConfig, createBootConfig, deleteBootConfigs, listBootConfigs, updateBootConfigs, type BootConfigRow, type BootConfigView } from '../store/catalog/boot-configs.js';
+import { resolveMany } from '../store/catalog/common.js';
 import { Ctx, EXIT, humanBytes, usage } from './context.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
 
@@ -40,10 +31,8 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     .option('-l, --long', 'show details')
     .action(
       ctx.action(async (opts) =>
-        withStore(ctx, opts, async (store) => {
-          const sel = selection(opts);
-          const rows = listObjects<BootConfigRow>(store, 'boot_configs', sel);
-          const views = rows.map((r) => bootConfigView(store, r));
+        withStore(ctx, opts, 'read', async (store) => {
+          const views = listBootConfigs(store, selection(opts));
           if (opts.json) ctx.json(views);
           else if (views.length) ctx.out(bootConfigText(views, opts.long === true));
           return EXIT.OK;
@@ -57,26 +46,24 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     .argument('<fields...>', 'key=value or key=@FILE')
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
-        withStore(ctx, opts, async (store) => {
+        withStore(ctx, opts, 'write', async (store) => {
           const f = parseFields(args, ctx.io.cwd, BC_FIELDS);
+          // Text fields first: a bad one is refused before any file is copied in.
+          const cmdline = await textField(f.get('cmdline'));
+          const description = await textField(f.get('description'));
           const ingest = new FileIngest(store, await ctx.engines(opts));
-          try {
-            const row = createBootConfig(store, {
-              name: f.get('name')?.value,
-              kernel: await ingest.kernel(f.get('kernel')),
-              initramfs: await ingest.blob(f.get('initramfs')),
-              image: f.get('image')?.value,
-              cmdline: await textField(f.get('cmdline')),
-              description: await textField(f.get('description')),
-              boot_style: f.get('boot_style')?.value,
-              frozen: boolField(f.get('frozen')),
-            });
-            const v = bootConfigView(store, row);
-            if (opts.json) ctx.json(v);
-            else ctx.out(`created boot config ${v.name} (uid ${v.uid})`);
-          } finally {
-            await ingest.done();
-          }
+          const v = await createBootConfig(store, {
+            name: f.get('name')?.value,
+            kernel: await ingest.kernel(f.get('kernel')),
+            initramfs: await ingest.blob(f.get('initramfs')),
+            image: f.get('image')?.value,
+            cmdline,
+            description,
+            boot_style: f.get('boot_style')?.value,
+            frozen: boolField(f.get('frozen')),
+          });
+          if (opts.json) ctx.json(v);
+          else ctx.out(`created boot config ${v.name} (uid ${v.uid})`);
           return EXIT.OK;
         }),
       ),
@@ -88,29 +75,25 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     .argument('<fields...>', 'key=value or key=@FILE')
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
-        withStore(ctx, opts, async (store) => {
-          const sel = selection(opts);
-          const targets = resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all);
+        withStore(ctx, opts, 'write', async (store) => {
+          const targets = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
           const f = parseFields(args, ctx.io.cwd, BC_FIELDS);
           if (f.has('name') && targets.length > 1) throw usage('name= can only be changed on one boot config at a time');
+          const text = { cmdline: await textField(f.get('cmdline')), description: await textField(f.get('description')) };
           const ingest = new FileIngest(store, await ctx.engines(opts));
-          try {
-            const changes = {
-              ...(f.has('name') ? { name: f.get('name')!.value } : {}),
-              ...(f.has('kernel') ? { kernel: await ingest.kernel(f.get('kernel')) } : {}),
-              ...(f.has('initramfs') ? { initramfs: await ingest.blob(f.get('initramfs')) } : {}),
-              ...(f.has('image') ? { image: f.get('image')!.value || null } : {}),
-              ...(f.has('cmdline') ? { cmdline: await textField(f.get('cmdline')) } : {}),
-              ...(f.has('description') ? { description: await textField(f.get('description')) } : {}),
-              ...(f.has('boot_style') ? { boot_style: f.get('boot_style')!.value } : {}),
-              ...(f.has('frozen') ? { frozen: boolField(f.get('frozen')) } : {}),
-            };
-            const views = targets.map((t) => bootConfigView(store, updateBootConfig(store, t.uid, changes)));
-            if (opts.json) ctx.json(views);
-            else ctx.out(views.map((v) => `updated boot config ${v.name}`).join('\n'));
-          } finally {
-            await ingest.done();
-          }
+          const changes = {
+            ...(f.has('name') ? { name: f.get('name')!.value } : {}),
+            ...(f.has('kernel') ? { kernel: await ingest.kernel(f.get('kernel')) } : {}),
+            ...(f.has('initramfs') ? { initramfs: await ingest.blob(f.get('initramfs')) } : {}),
+            ...(f.has('image') ? { image: f.get('image')!.value || null } : {}),
+            ...(f.has('cmdline') ? { cmdline: text.cmdline } : {}),
+            ...(f.has('description') ? { description: text.description } : {}),
+            ...(f.has('boot_style') ? { boot_style: f.get('boot_style')!.value } : {}),
+            ...(f.has('frozen') ? { frozen: boolField(f.get('frozen')) } : {}),
+          };
+          const views = await updateBootConfigs(store, targets, changes);
+          if (opts.json) ctx.json(views);
+          else ctx.out(views.map((v) => `updated boot config ${v.name}`).join('\n'));
           return EXIT.OK;
         }),
       ),
@@ -122,14 +105,13 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     .argument('<fields...>', 'name=NEW')
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
-        withStore(ctx, opts, async (store) => {
+        withStore(ctx, opts, 'write', async (store) => {
           const f = parseFields(args, ctx.io.cwd, ['name']);
           const name = f.get('name')?.value;
           if (!name) throw usage('clone needs name=NEW');
-          const sel = selection(opts);
-          const [src, ...more] = resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all);
+          const [src, ...more] = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
           if (!src || more.length) throw usage('clone takes exactly one boot config');
-          const v = bootConfigView(store, cloneBootConfig(store, src.uid, name));
+          const v = await cloneBootConfig(store, src, name);
           if (opts.json) ctx.json(v);
           else ctx.out(`cloned ${src.name} to ${v.name} (uid ${v.uid})`);
           return EXIT.OK;
@@ -142,12 +124,11 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
     .description('delete the selected boot configs')
     .action(
       ctx.action(async (opts) =>
-        withStore(ctx, opts, async (store) => {
-          const sel = selection(opts);
-          const targets = resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all);
-          for (const t of targets) deleteBootConfig(store, t.uid);
-          if (opts.json) ctx.json({ ok: true, deleted: targets.map((t) => t.name) });
-          else ctx.out(targets.map((t) => `deleted boot config ${t.name}`).join('\n'));
+        withStore(ctx, opts, 'write', async (store) => {
+          const targets = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
+          const deleted = await deleteBootConfigs(store, targets);
+          if (opts.json) ctx.json({ ok: true, deleted });
+          else ctx.out(deleted.map((n) => `deleted boot config ${n}`).join('\n'));
           return EXIT.OK;
         }),
       ),

@@ -6,8 +6,11 @@ import { BootportError, isBootportError } from '../format/errors.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
 import { defaultThreads } from '../stream/runner.js';
 
-/** Exit codes, documented in the README. */
-export const EXIT = { OK: 0, BAD_BUNDLE: 1, USAGE: 2, REFUSED: 3, FAILED: 4 } as const;
+/**
+ * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent". CLOSED_OUTPUT is what a command killed by SIGPIPE gives
+ * (128 + 13): the reader of its standard output went away before it had written everything.
+ */
+export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, FAILED: 4, CLOSED_OUTPUT: 141 } as const;
 
 export interface CliIO {
   stdout: Writable;
@@ -31,9 +34,24 @@ export const MAX_THREADS = 64;
 
 export class Ctx {
   exitCode: number = EXIT.OK;
-  constructor(readonly io: CliIO) {}
+  /** Set while standard output carries a bundle: nothing else may be written there, errors included. */
+  stdoutIsData = false;
+  /** Set once standard output has failed (its reader closed the pipe): nothing more goes there. */
+  stdoutClosed = false;
+
+  constructor(
+    readonly io: CliIO,
+    /** The command line, to say who holds the store when another process has to wait. */
+    readonly argv: readonly string[] = [],
+  ) {
+    // Without a listener, a write to a closed pipe is an uncaught 'error' event: a crash.
+    io.stdout.on('error', () => {
+      this.stdoutClosed = true;
+    });
+  }
 
   out(text: string): void {
+    if (this.stdoutClosed) return;
     this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   }
   err(text: string): void {
@@ -77,11 +95,37 @@ export class Ctx {
   }
 
   report(e: unknown, json: boolean): number {
+    // A reader that closed the pipe asked for no more output; there is nobody to tell.
+    if (this.stdoutClosed || isClosedOutput(e)) {
+      this.stdoutClosed = true;
+      return EXIT.CLOSED_OUTPUT;
+    }
     const err = isBootportError(e) ? e : wrapUnknown(e);
-    if (json) this.json({ ok: false, error: err.toJSON() });
+    // With a bundle on stdout, the report goes to stderr, so it cannot corrupt the stream.
+    if (json && !this.stdoutIsData) this.json({ ok: false, error: err.toJSON() });
+    else if (json) this.err(JSON.stringify({ ok: false, error: err.toJSON() }, null, 2));
     else this.err(`bootport: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`);
     return exitCodeFor(err);
   }
+
+  /** `command` as an admin would recognise it, for the owner record of the store's staging. */
+  commandLine(): string {
+    return ['bootport', ...this.argv].join(' ').slice(0, 200);
+  }
+
+  /** How long store commands wait for another writer: $BOOTPORT_LOCK_TIMEOUT seconds, else the default. */
+  lockTimeoutMs(): number | undefined {
+    const v = this.io.env.BOOTPORT_LOCK_TIMEOUT;
+    if (v === undefined || v === '') return undefined;
+    if (!/^\d+(\.\d+)?$/.test(v)) throw usage(`BOOTPORT_LOCK_TIMEOUT must be a number of seconds, got ${JSON.stringify(v)}`);
+    return Math.round(Number(v) * 1000);
+  }
+}
+
+/** A write to a reader that has gone: EPIPE, or a write after the stream was destroyed by it. */
+export function isClosedOutput(e: unknown): boolean {
+  const code = (e as { code?: string } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 export interface RunInfo {
@@ -97,7 +141,8 @@ export function engineReport(run: RunInfo): { engine: { codec: string; hash: str
 function wrapUnknown(e: unknown): BootportError {
   const err = e as NodeJS.ErrnoException;
   if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
-    return new BootportError('ERR_IO', `${err.message}`, {}, err.code === 'ENOSPC' ? 'free space on the target file system' : undefined);
+    if (err.code === 'ENOSPC') return new BootportError('ERR_NO_SPACE', err.message, {}, 'free space on the target file system');
+    return new BootportError('ERR_IO', `${err.message}`);
   }
   return new BootportError('ERR_IO', `unexpected failure: ${err?.message ?? String(e)}`);
 }
@@ -113,11 +158,25 @@ export function usage(message: string, hint?: string): BootportError {
   return new BootportError('ERR_USAGE', message, {}, hint);
 }
 
-/** Copies a byte stream into `dest` honouring its backpressure, without ending it (stdout stays open). */
+/**
+ * Copies a byte stream into `dest` honouring its backpressure, without ending it (stdout stays
+ * open). A destination that fails or closes (a reader gone from the pipe) ends the copy with
+ * that error instead of waiting forever for a 'drain' that will not come.
+ */
 export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
+  const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
   for await (const chunk of src) {
-    if (!dest.write(chunk)) await once(dest, 'drain');
+    if (dest.destroyed || dest.writableEnded) throw (dest.errored as Error | null) ?? gone();
+    if (!dest.write(chunk)) {
+      const ac = new AbortController();
+      try {
+        await Promise.race([once(dest, 'drain', { signal: ac.signal }), once(dest, 'close', { signal: ac.signal }).then(() => Promise.reject((dest.errored as Error | null) ?? gone()))]);
+      } finally {
+        ac.abort();
+      }
+    }
   }
+  if (dest.destroyed) throw (dest.errored as Error | null) ?? gone();
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/files.js';
-import type { ByteSource } from '../stream/source.js';
+import { isDirect, type ByteSource } from '../stream/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/writer.js';
-import { copyTo, engineReport, EXIT, type Ctx, type GlobalOptions } from './context.js';
+import { copyTo, engineReport, EXIT, type Ctx, type GlobalOptions, type RunInfo } from './context.js';
 
 /**
  * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or
@@ -19,11 +19,19 @@ export async function emitBundle(
   report: (s: WriteSummary) => { json: Record<string, unknown>; text: string },
 ): Promise<number> {
   let summary: WriteSummary | undefined;
-  const run = await ctx.runOptions(opts);
   const got = (s: WriteSummary) => (summary = s);
-  // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
-  if (out === '-') await copyTo(bundleBytes(manifest, sources, run, got), ctx.io.stdout);
-  else await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true);
+  let run: RunInfo;
+  try {
+    run = await ctx.runOptions(opts);
+    // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
+    if (out === '-') {
+      ctx.stdoutIsData = true;
+      await copyTo(bundleBytes(manifest, sources, run, got), ctx.io.stdout);
+    } else await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true, ctx.commandLine());
+  } finally {
+    // The writer closes its sources once it runs; this closes them if it never started (the output existed).
+    await Promise.all(sources.map((s) => (isDirect(s) ? s.close() : undefined)));
+  }
   const r = report(summary!);
   const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
   say(opts.json ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary!, ...engineReport(run) }, null, 2) : r.text);

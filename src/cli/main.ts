@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { removeLiveStaging } from '../store/store.js';
+import { removeRegisteredSync } from '../stream/workdir.js';
 import { run } from './program.js';
 
-// An interrupted import leaves the catalog untouched (nothing commits before the footer
-// verifies); removing its staging files here keeps the store tidy too. A kill -9 cannot be
-// caught: the next bootport run on the store removes staging left by dead processes.
+// Nothing commits before it is complete, so an interrupted command has changed nothing; what it
+// was writing (an import's staging, an export's temporary file, an unpack's work directory) is
+// removed here, at once. A kill -9 cannot be caught: the next bootport that writes to the same
+// place finds those directories' owner dead, by their lock, and removes them.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
-    removeLiveStaging();
+    removeRegisteredSync();
     process.stderr.write(`bootport: interrupted by ${sig}; nothing was committed\n`);
     process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
   });

@@ -1,25 +1,13 @@
-import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { checkName } from '../format/names.js';
-import { fileSize, inputSource } from '../stream/files.js';
+import { fileSize, inputSource, readHead } from '../stream/files.js';
 import { newManifest } from '../stream/pack.js';
 import { emitBundle } from './emit.js';
 import { Ctx, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
-
-export async function readHead(path: string, n = KERNEL_HEADER_BYTES): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const b = new Uint8Array(n);
-    const { bytesRead } = await fh.read(b, 0, n, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
 
 export function registerPack(program: Command, ctx: Ctx): void {
   program
@@ -47,7 +35,7 @@ export function registerPack(program: Command, ctx: Ctx): void {
         const initramfs = resolve(ctx.io.cwd, String(opts.initramfs));
         const image = imageArg && imageArg !== '-' ? resolve(ctx.io.cwd, imageArg) : imageArg;
         const imageName = (opts.imageName as string | undefined) ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
-        const release = kernelRelease(await readHead(kernel));
+        const release = kernelRelease(await readHead(kernel, KERNEL_HEADER_BYTES));
         const manifest = newManifest({
           bootConfig: {
             name: checkName(opts.name, 'boot config name', 'ERR_USAGE'),

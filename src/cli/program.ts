@@ -10,10 +10,11 @@ import { registerImage } from './image.js';
 import { registerNode } from './node.js';
 import { registerTransfer } from './transfer.js';
 import { registerVerify } from './verify.js';
+import { registerFsck } from './fsck.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
-export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
-  const ctx = new Ctx(io);
+export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: Ctx } {
+  const ctx = new Ctx(io, argv);
   const program = new Command('bootport')
     .description('move boot configurations (kernel, initramfs, cmdline, image) between clusters')
     .version(TOOL_VERSION)
@@ -36,6 +37,7 @@ export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
   registerUnpack(program, ctx);
   registerInspect(program, ctx);
   registerVerify(program, ctx);
+  registerFsck(program, ctx);
   registerSample(program, ctx);
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
@@ -47,7 +49,7 @@ export function createProgram(io: CliIO): { program: Command; ctx: Ctx } {
 
 /** Runs one command line and returns its exit code. */
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { program, ctx } = createProgram(io);
+  const { program, ctx } = createProgram(io, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -1,18 +1,23 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { BootportError } from '../format/errors.js';
+import { MAX_TEXT, type Selection } from '../store/catalog/common.js';
+import type { StagedFile } from '../store/catalog/boot-configs.js';
 import { defaultStoreDir } from '../store/paths.js';
-import { liveStaging, Store, type StagedBlob } from '../store/store.js';
-import { removeQuietly } from '../stream/stage.js';
+import { Store, type StoreMode } from '../store/store.js';
+import { ioError, readHead } from '../stream/files.js';
 import type { Engines } from '../stream/engines.js';
-import { readHead } from './pack.js';
 import { usage, type Ctx, type GlobalOptions } from './context.js';
 
-/** Opens the store for one command and always closes it. */
-export async function withStore<T>(ctx: Ctx, opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store));
+/**
+ * Opens the store for one command and always closes it. `read` commands change nothing on disk;
+ * `write` commands hold a staging directory of their own until they close the store.
+ */
+export async function withStore<T>(ctx: Ctx, opts: GlobalOptions, mode: StoreMode, fn: (store: Store) => Promise<T>): Promise<T> {
+  const lockTimeoutMs = ctx.lockTimeoutMs();
+  const store = await Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store), mode, { command: ctx.commandLine(), ...(lockTimeoutMs !== undefined ? { lockTimeoutMs } : {}) });
   try {
     return await fn(store);
   } finally {
@@ -42,11 +47,35 @@ export function parseFields(args: string[], cwd: string, allowed?: readonly stri
   return out;
 }
 
-/** A text field: its value, or the contents of the file for key=@PATH (one trailing newline dropped). */
+/** The most bytes a text field read with @FILE may hold: MAX_TEXT characters of up to four UTF-8 bytes. */
+export const MAX_TEXT_FILE = MAX_TEXT * 4;
+
+/**
+ * A text field: its value, or the contents of the file for key=@PATH (one trailing newline
+ * dropped). At most MAX_TEXT_FILE bytes are read: `cmdline=@/dev/zero` is refused at once.
+ */
 export async function textField(f: Field | undefined): Promise<string | undefined> {
   if (!f) return undefined;
   if (!f.file) return f.value;
-  return (await readFile(f.file, 'utf8')).replace(/\r?\n$/, '');
+  const fh = await open(f.file, 'r').catch((e: unknown) => {
+    throw ioError(`cannot read ${f.file} for ${f.key}`, e);
+  });
+  try {
+    const buf = new Uint8Array(MAX_TEXT_FILE + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > MAX_TEXT_FILE) throw new BootportError('ERR_INVALID', `${f.file} holds more than ${MAX_TEXT_FILE} bytes, too much for ${f.key} (at most ${MAX_TEXT} characters)`);
+    }
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(buf.subarray(0, n));
+    return text.replace(/\r?\n$/, '');
+  } catch (e) {
+    throw e instanceof BootportError ? e : ioError(`cannot read ${f.file} for ${f.key}`, e);
+  } finally {
+    await fh.close();
+  }
 }
 
 export function boolField(f: Field | undefined): boolean | undefined {
@@ -56,37 +85,31 @@ export function boolField(f: Field | undefined): boolean | undefined {
   throw new BootportError('ERR_INVALID', `${f.key} must be true or false`);
 }
 
-/** Files given as key=@PATH are copied into staging (hashed on the way) before any transaction. */
+/**
+ * Files given as key=@PATH are copied into the store's staging (hashed on the way) before any
+ * transaction; whatever is not placed goes with the staging when the store closes.
+ */
 export class FileIngest {
-  private staging: string | undefined;
   constructor(
     private readonly store: Store,
     private readonly engines: Engines,
   ) {}
 
-  async blob(f: Field | undefined): Promise<(StagedBlob & { fileName: string }) | undefined> {
+  async blob(f: Field | undefined): Promise<StagedFile | undefined> {
     if (!f) return undefined;
     if (!f.file) throw usage(`${f.key} needs a file: ${f.key}=@PATH`);
-    this.staging ??= this.store.newStaging();
-    return { ...(await this.store.stageFile(f.file, this.staging, this.engines)), fileName: basename(f.file) };
+    return { ...(await this.store.stageFile(f.file, this.engines)), fileName: basename(f.file) };
   }
 
-  async kernel(f: Field | undefined): Promise<(StagedBlob & { fileName: string; release?: string }) | undefined> {
+  async kernel(f: Field | undefined): Promise<(StagedFile & { release?: string }) | undefined> {
     const b = await this.blob(f);
     if (!b || !f?.file) return b;
     const release = kernelRelease(await readHead(f.file, KERNEL_HEADER_BYTES));
     return release ? { ...b, release } : b;
   }
-
-  async done(): Promise<void> {
-    if (this.staging) {
-      await removeQuietly(this.staging);
-      liveStaging.delete(this.staging);
-    }
-  }
 }
 
-export function selection(opts: GlobalOptions & Record<string, unknown>): { ids?: string; all?: boolean } {
+export function selection(opts: GlobalOptions & Record<string, unknown>): Selection {
   return { ...(opts.ids ? { ids: String(opts.ids) } : {}), ...(opts.all ? { all: true } : {}) };
 }
 

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
-import { resolveMany, type BootConfigRow } from '../store/catalog.js';
-import { exportSources, importBundle, type ImportPlan } from '../store/transfer.js';
+import type { BootConfigRow } from '../store/catalog/boot-configs.js';
+import { resolveMany } from '../store/catalog/common.js';
+import { exportSources } from '../store/export.js';
+import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/files.js';
 import { emitBundle } from './emit.js';
 import { Ctx, engineReport, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
@@ -12,7 +14,7 @@ function planText(p: ImportPlan): string {
   const lines = [`boot config ${p.boot_config.name}: ${p.boot_config.action}`];
   if (p.image) lines.push(`image ${p.image.name}: ${p.image.action}`);
   for (const e of p.entries) lines.push(`  ${e.role.padEnd(9)} ${e.name}: ${e.action}${e.size !== null ? ` (${humanBytes(e.size)})` : ''}`);
-  lines.push(`bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}`);
+  lines.push(`bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}${p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`}`);
   for (const pr of p.problems) lines.push(`REJECT ${pr.code}: ${pr.message}${pr.hint ? ` (${pr.hint})` : ''}`);
   return lines.join('\n');
 }
@@ -28,14 +30,16 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
     .option('--force', 'overwrite the output file')
     .action(
       ctx.action(async (opts) =>
-        withStore(ctx, opts, async (store) => {
-          const sel = selection(opts);
-          const [bc, ...more] = resolveMany<BootConfigRow>(store, 'boot_configs', sel.ids, sel.all);
+        withStore(ctx, opts, 'read', async (store) => {
+          const [bc, ...more] = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
           if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
+          // Checked before the blob files are opened: a bad flag leaves nothing open.
+          const chunkSize = opts.chunkSize ? parseChunkSize(String(opts.chunkSize)) : undefined;
+          const level = opts.level ? parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
           const { manifest, sources } = exportSources(store, bc, {
             noRecurse: opts.recurse === false,
-            ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
-            ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
+            ...(chunkSize ? { chunkSize } : {}),
+            ...(level ? { level } : {}),
           });
           const out = opts.output ? String(opts.output) : `${bc.name}.export`;
           return emitBundle(ctx, opts, out, manifest, sources, (s) => ({ json: { boot_config: bc.name }, text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` }));
@@ -53,7 +57,7 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
     .option('--dry-run', 'say what would be created, reused or rejected, and change nothing')
     .action(
       ctx.action(async (opts, _cmd, bundle: string) =>
-        withStore(ctx, opts, async (store) => {
+        withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
           const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
           const run = await ctx.runOptions(opts);
           const r = await importBundle(store, input, {

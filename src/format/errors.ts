@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   ERR_CODEC: 'the compressor or hasher failed',
   ERR_USAGE: 'the command line is wrong',
   ERR_IO: 'a file could not be read or written',
+  ERR_NO_SPACE: 'the file system is full, or too full for what the command must write',
   ERR_EXISTS: 'the output exists and --force was not given',
   ERR_STORE: 'the store is damaged or not a bootport store',
   ERR_STORE_LOCKED: 'another bootport process holds the store lock',

@@ -1,13 +1,23 @@
-/** The catalog schema. Digests are `blake3:<hex>` strings naming files under blobs/blake3/. */
-export const LAYOUT_VERSION = 1;
-export const SCHEMA_VERSION = 1;
+/**
+ * The catalog schema. Digests are `blake3:<hex>` strings naming files under blobs/blake3/.
+ * `PRAGMA user_version` holds the schema version; `migrations[v]` takes a catalog from v to v+1.
+ * Inserts always name their columns, since a migrated table's columns may be in another order.
+ */
+export const SCHEMA_VERSION = 2;
+
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS nodes_by_boot_config ON nodes(boot_config);
+CREATE INDEX IF NOT EXISTS boot_configs_by_image ON boot_configs(image);
+CREATE INDEX IF NOT EXISTS boot_configs_by_kernel ON boot_configs(kernel);
+CREATE INDEX IF NOT EXISTS boot_configs_by_initramfs ON boot_configs(initramfs);
+CREATE INDEX IF NOT EXISTS images_by_content ON images(content);`;
 
 export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS blobs (
+CREATE TABLE blobs (
   digest TEXT PRIMARY KEY,
   size INTEGER NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS images (
+CREATE TABLE images (
   uid TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   content TEXT NOT NULL REFERENCES blobs(digest),
@@ -19,7 +29,7 @@ CREATE TABLE IF NOT EXISTS images (
   created TEXT NOT NULL,
   modified TEXT NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS boot_configs (
+CREATE TABLE boot_configs (
   uid TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   kernel TEXT NOT NULL REFERENCES blobs(digest),
@@ -36,12 +46,32 @@ CREATE TABLE IF NOT EXISTS boot_configs (
   created TEXT NOT NULL,
   modified TEXT NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS nodes (
+CREATE TABLE nodes (
   uid TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   mac TEXT,
   attributes TEXT NOT NULL DEFAULT '{}',
   created TEXT NOT NULL,
-  modified TEXT NOT NULL
+  modified TEXT NOT NULL,
+  boot_config TEXT REFERENCES boot_configs(uid)
 ) STRICT;
+${INDEXES}
 `;
+
+/**
+ * Version 1 kept a node's boot config as a name inside its JSON attributes, kept right by hand on
+ * rename and checked by hand on delete. Version 2 makes it a foreign key. A name that matches no
+ * boot config (which version 1 should never have let happen) stays in the attributes, for fsck
+ * to report, rather than being dropped.
+ */
+const V1_TO_V2 = `
+ALTER TABLE nodes ADD COLUMN boot_config TEXT REFERENCES boot_configs(uid);
+UPDATE nodes SET
+  boot_config = (SELECT b.uid FROM boot_configs b WHERE b.name = json_extract(nodes.attributes, '$._boot_config')),
+  attributes = json_remove(attributes, '$._boot_config')
+  WHERE json_extract(attributes, '$._boot_config') IN (SELECT name FROM boot_configs);
+${INDEXES}
+`;
+
+/** `MIGRATIONS[v]` takes a catalog from version v to v + 1. */
+export const MIGRATIONS: Record<number, string> = { 1: V1_TO_V2 };

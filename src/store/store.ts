@@ -1,17 +1,16 @@
+import { accessSync, chmodSync, closeSync, constants, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type Database from 'better-sqlite3';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engines.js';
-import { writeAll } from '../stream/files.js';
-import { LAYOUT_VERSION, SCHEMA, SCHEMA_VERSION } from './schema.js';
-
-export const LAYOUT_FILE = 'bootport-store.json';
-export const CATALOG_FILE = 'catalog.sqlite';
+import { fsyncPath, ioError, writeAll } from '../stream/files.js';
+import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../stream/workdir.js';
+import { BLOB_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, makePrivate, makePrivateDir, probeStore, storePaths, writeLayout, type StorePaths } from './layout.js';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 /** A file in staging whose digest was computed from the very bytes written to it. */
 export interface StagedBlob {
@@ -20,232 +19,479 @@ export interface StagedBlob {
   size: number;
 }
 
-/**
- * One store directory: the SQLite catalog plus content-addressed blobs. Every change to the
- * catalog happens in an IMMEDIATE transaction, which also serialises blob placement and garbage
- * collection between processes, so one process can never collect a blob another is committing.
- */
-/**
- * Creates the layout file all at once or not at all: written under a private name, then linked
- * into place, which fails if another process got there first (that one's file is as good). A
- * plain exclusive create let a racing process read it empty, or fail on EEXIST.
- */
-function createLayout(path: string): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString() }) + '\n', { flag: 'wx' });
-    fsyncPath(tmp);
-    linkSync(tmp, path);
-    fsyncPath(dirname(path));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new BootportError('ERR_IO', `cannot create ${path}: ${(e as Error).message}`, {}, undefined, { cause: e });
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+/** `read` commands write nothing and work on read-only media and full disks; `write` commands may change the store. */
+export type StoreMode = 'read' | 'write';
+
+export interface StoreOptions {
+  /** How long to wait for another process's write transaction before ERR_STORE_LOCKED. */
+  lockTimeoutMs?: number;
+  /** What this process is doing, recorded so that a process waiting on it can name it. */
+  command?: string;
 }
 
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 /**
- * Opens (and on first use creates) the catalog. Processes that create one store at the same
- * moment can get SQLITE_BUSY from SQLite without its busy handler being consulted, while
- * another is switching the new file to WAL; so opening is retried, for up to about 15 s.
+ * Each attempt at the write lock waits at most this long inside SQLite, which blocks the thread;
+ * between attempts the event loop runs, so Ctrl-C ends a long wait at once.
  */
-function openCatalog(file: string, dir: string): Database.Database {
-  // Loaded on first use, so commands without a store (pack, verify, inspect) start faster.
-  const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
-  for (let attempt = 0; ; attempt++) {
-    let db: Database.Database | undefined;
-    try {
-      db = new Sqlite(file);
-      db.pragma('busy_timeout = 15000');
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      return db;
-    } catch (e) {
-      db?.close();
-      const code = (e as { code?: string }).code ?? '';
-      if (!code.startsWith('SQLITE_BUSY') || attempt >= 300) throw storeError(e, `cannot open the catalog in ${dir}`);
-      Atomics.wait(PAUSE, 0, 0, 20 + Math.random() * 30);
-    }
-  }
-}
-const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+const LOCK_SLICE_MS = 100;
+/** Store-root temporary files older than this belong to no living write. */
+const STALE_TEMP_MS = 60_000;
 
+/**
+ * One store directory: the SQLite catalog plus content-addressed blobs.
+ *
+ * The blob protocol (README, "The store"): a blob is written to this process's staging directory,
+ * fsynced, and renamed into blobs/ inside the write transaction that inserts its row, after which
+ * blobs/ is fsynced; so a row only ever names a file that exists. A transaction that fails removes
+ * the blobs it placed that no row refers to. Garbage collection deletes rows and commits first,
+ * and only then unlinks files, in a later write transaction that re-checks each one. Whatever a
+ * crash still leaves is an orphan file, removed by the next process that opens the store to write.
+ */
 export class Store {
-  readonly db: Database.Database;
-  readonly blobDir: string;
-  readonly stagingDir: string;
+  readonly paths: StorePaths;
+  readonly dir: string;
+  private session: WorkDir | undefined;
 
-  private constructor(readonly dir: string) {
-    this.blobDir = join(dir, 'blobs', 'blake3');
-    this.stagingDir = join(dir, 'staging');
-    const layoutPath = join(dir, LAYOUT_FILE);
-    mkdirSync(this.blobDir, { recursive: true });
-    mkdirSync(this.stagingDir, { recursive: true });
-    if (!existsSync(layoutPath)) createLayout(layoutPath);
-    let layout: { layout?: unknown };
-    try {
-      layout = JSON.parse(readFileSync(layoutPath, 'utf8'));
-    } catch {
-      throw new BootportError('ERR_STORE', `${layoutPath} is not valid JSON`, {}, 'restore it from a backup');
-    }
-    if (layout.layout !== LAYOUT_VERSION) throw new BootportError('ERR_STORE', `store layout ${String(layout.layout)} is not supported (this bootport uses ${LAYOUT_VERSION})`);
-    this.db = openCatalog(join(dir, CATALOG_FILE), dir);
-    this.removeStaleStaging();
+  private constructor(
+    dir: string,
+    readonly db: Database.Database,
+    readonly writable: boolean,
+    /** The catalog's schema version: the current one, except on a read-only view of an older store. */
+    readonly schema: number,
+    private readonly lockTimeoutMs: number,
+  ) {
+    this.dir = dir;
+    this.paths = storePaths(dir);
   }
 
-  static open(dir: string): Store {
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (e) {
-      throw new BootportError('ERR_IO', `cannot create the store ${dir}: ${(e as Error).message}`);
+  get blobDir(): string {
+    return this.paths.blobs;
+  }
+
+  /**
+   * Opens the store at `dir`. For `write`, a store is created if there is none (only in a new or
+   * empty directory), an older layout is upgraded, and what dead processes left is cleaned up.
+   * For `read`, nothing on disk is changed, and a missing store reads as an empty one.
+   */
+  static async open(dir: string, mode: StoreMode, opts: StoreOptions = {}): Promise<Store> {
+    const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    const state = probeStore(dir);
+    if (mode === 'read') {
+      if (state.kind !== 'store') return Store.emptyView(dir, lockTimeoutMs);
+      const db = await openReadOnly(storePaths(dir), lockTimeoutMs);
+      const schema = db.pragma('user_version', { simple: true }) as number;
+      checkSchemaVersion(schema, dir);
+      return new Store(dir, db, false, schema, lockTimeoutMs);
     }
-    return new Store(dir);
+    const p = storePaths(dir);
+    if (state.kind !== 'store') createDirs(p);
+    else if (state.layout < LAYOUT_VERSION) {
+      // Written first, so a bootport that predates this layout refuses the store from here on.
+      createDirs(p);
+      makePrivate(p);
+      writeLayout(p.layout, true);
+    }
+    const db = await openWritable(p, state.kind !== 'store', lockTimeoutMs);
+    const store = new Store(dir, db, true, SCHEMA_VERSION, lockTimeoutMs);
+    try {
+      await store.migrate();
+      if (state.kind !== 'store') writeLayout(p.layout, false);
+      store.session = WorkDir.create(p.staging, '', opts.command ?? 'bootport');
+      await store.recover();
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** A store that is not there yet reads as one with nothing in it. */
+  private static emptyView(dir: string, lockTimeoutMs: number): Store {
+    const db = new (loadSqlite())(':memory:');
+    db.exec(SCHEMA);
+    return new Store(dir, db, false, SCHEMA_VERSION, lockTimeoutMs);
   }
 
   close(): void {
-    this.db.close();
+    this.session?.removeSync();
+    this.session = undefined;
+    if (this.db.open) this.db.close();
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction: all of it happens, or none of it. */
-  tx<T>(fn: () => T): T {
+  /** This process's private staging directory in the store (write mode only). */
+  stagingDir(): string {
+    if (!this.session) throw new Error('the store was opened read-only');
+    return this.session.path;
+  }
+
+  /** A fresh directory inside this process's staging directory. */
+  async newStagingArea(): Promise<string> {
+    const d = join(this.stagingDir(), `area-${randomBytes(6).toString('hex')}`);
+    await mkdir(d, { mode: 0o700 });
+    return d;
+  }
+
+  // ---- transactions ---------------------------------------------------------------------------
+
+  /** Runs `fn` in a read transaction, so everything it reads comes from one snapshot. */
+  read<T>(fn: () => T): T {
     try {
-      return this.db.transaction(fn).immediate();
+      return this.db.transaction(fn).deferred();
     } catch (e) {
-      throw storeError(e, 'the catalog update failed');
+      throw this.storeError(e, 'reading the catalog failed');
     }
   }
 
+  /**
+   * Runs `fn` in one IMMEDIATE transaction: all of it happens, or none of it. The write lock is
+   * waited for in slices, so the wait is bounded and a signal can end it; `fn` itself must not
+   * await, since nothing else may run while the lock is held.
+   */
+  async write<T>(fn: () => T, what = 'the catalog update'): Promise<T> {
+    if (!this.writable) throw new Error('the store was opened read-only');
+    await this.begin();
+    try {
+      const r = fn();
+      this.db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw this.storeError(e, `${what} failed`);
+    }
+  }
+
+  private async begin(): Promise<void> {
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (;;) {
+      try {
+        this.db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (e) {
+        if (!isBusy(e)) throw this.storeError(e, 'cannot start a catalog update');
+        if (Date.now() >= deadline) throw this.lockedError();
+        await sleep(5 + Math.random() * 20);
+      }
+    }
+  }
+
+  /** ERR_STORE_LOCKED, naming the bootport processes that are using the store. */
+  lockedError(): BootportError {
+    const others = sweepWorkDirs(this.paths.staging, '', { dryRun: true, ...(this.session ? { skip: this.session.path } : {}) }).live;
+    const who = others.length
+      ? `bootport processes using it: ${others.map(describeOwner).join('; ')}`
+      : 'no bootport process is using it, so another program holds the lock (an sqlite3 shell on catalog.sqlite, say)';
+    return new BootportError('ERR_STORE_LOCKED', `the store ${this.dir} stayed locked for ${Math.round(this.lockTimeoutMs / 1000)} s: ${who}`, {}, 'try again when that has finished; BOOTPORT_LOCK_TIMEOUT sets how many seconds to wait');
+  }
+
+  storeError(e: unknown, what: string): BootportError {
+    if (e instanceof BootportError) return e;
+    if (isBusy(e)) return this.lockedError();
+    return storeError(e, what);
+  }
+
+  // ---- blobs ----------------------------------------------------------------------------------
+
   blobPath(digest: string): string {
     if (!DIGEST_RE.test(digest)) throw new BootportError('ERR_STORE', `not a digest: ${digest}`);
-    return join(this.blobDir, digest.slice('blake3:'.length));
+    return join(this.paths.blobs, digest.slice('blake3:'.length));
   }
 
-  hasBlob(digest: string): boolean {
-    return this.db.prepare('SELECT 1 FROM blobs WHERE digest = ?').get(digest) !== undefined;
+  /** The blob's size if its row and its file both exist and agree, which is all dedup trusts. */
+  healthyBlob(digest: string): number | undefined {
+    const row = this.db.prepare('SELECT size FROM blobs WHERE digest = ?').get(digest) as { size: number } | undefined;
+    if (!row) return undefined;
+    try {
+      return statSync(this.blobPath(digest)).size === row.size ? row.size : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
-  /** A fresh staging directory, named after this process so a later run can tell it is stale. */
-  newStaging(): string {
-    const dir = join(this.stagingDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    mkdirSync(dir);
-    liveStaging.add(dir);
-    return dir;
-  }
-
-  /** Copies a file into staging, hashing the bytes as they are written. */
-  async stageFile(source: string, staging: string, engines: Engines): Promise<StagedBlob> {
-    const path = join(staging, randomBytes(8).toString('hex'));
+  /** Copies a file into staging, hashing the bytes as they are written, and fsyncs it. */
+  async stageFile(source: string, engines: Engines): Promise<StagedBlob> {
+    const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
     const hasher = await engines.hash.create();
     let size = 0;
-    const src = await open(source, 'r').catch((e: Error) => {
-      throw new BootportError('ERR_IO', `cannot read ${source}: ${e.message}`);
+    const src = await open(source, 'r').catch((e: unknown) => {
+      throw ioError(`cannot read ${source}`, e);
     });
-    const dst = await open(path, 'wx', 0o444);
     try {
-      const buf = new Uint8Array(1 << 20);
-      for (;;) {
-        const { bytesRead } = await src.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        const piece = buf.subarray(0, bytesRead);
-        hasher.update(piece);
-        await writeAll(dst, piece);
-        size += bytesRead;
+      if (!(await src.stat()).isFile()) throw new BootportError('ERR_INVALID', `${source} is not a regular file`);
+      const dst = await open(path, 'wx', BLOB_MODE);
+      try {
+        await dst.chmod(BLOB_MODE);
+        const buf = new Uint8Array(1 << 20);
+        for (;;) {
+          const { bytesRead } = await src.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          const piece = buf.subarray(0, bytesRead);
+          hasher.update(piece);
+          await writeAll(dst, piece);
+          size += bytesRead;
+        }
+        await dst.sync();
+      } finally {
+        await dst.close();
       }
-      await dst.sync();
+    } catch (e) {
+      throw e instanceof BootportError ? e : ioError(`cannot stage ${source} in ${this.dir}`, e);
     } finally {
       await src.close();
-      await dst.close();
     }
     return { path, digest: digestString(hasher.digest()), size };
   }
 
   /**
-   * Moves staged blobs under their content names and records them. Call inside `tx`: the rename
-   * is atomic, and a blob already present (the same content) is kept and the staged copy dropped.
+   * Runs `fn` in a write transaction with `place`, which moves `staged` blobs into blobs/ and
+   * records them. `fn` validates everything first and calls `place` only when nothing is left to
+   * refuse. If the transaction fails, the blobs it placed that no row refers to are removed.
    */
-  placeBlobs(staged: readonly StagedBlob[]): void {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)');
-    let moved = false;
-    for (const s of staged) {
-      const target = this.blobPath(s.digest);
-      if (existsSync(target) && statSync(target).size === s.size) unlinkSync(s.path);
-      else {
-        renameSync(s.path, target);
-        moved = true;
+  async commit<T>(staged: readonly StagedBlob[], fn: (place: () => void) => T, what?: string): Promise<T> {
+    const placed: string[] = [];
+    const place = (): void => {
+      const upsert = this.db.prepare('INSERT INTO blobs (digest, size) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET size = excluded.size');
+      for (const s of staged) {
+        // A healthy copy is kept. Anything else at that name (a file with no row, a short file)
+        // was never verified, and is replaced by the bytes hashed on the way into staging.
+        if (this.healthyBlob(s.digest) === s.size) {
+          rmSync(s.path, { force: true });
+          continue;
+        }
+        renameSync(s.path, this.blobPath(s.digest));
+        placed.push(s.digest);
+        upsert.run(s.digest, s.size);
       }
-      insert.run(s.digest, s.size);
+      if (placed.length) fsyncPath(this.paths.blobs);
+    };
+    try {
+      return await this.write(() => fn(place), what);
+    } catch (e) {
+      if (placed.length) await this.unlinkOrphans(placed).catch(() => {});
+      throw e;
     }
-    if (moved) fsyncPath(this.blobDir);
   }
 
-  /** Removes blobs no catalog row refers to, and blob files with no row (left by a crash). */
-  collectGarbage(): number {
-    return this.tx(() => {
-      const dead = this.db
+  /**
+   * GC, first phase: deletes the rows of blobs nothing refers to. Call inside `write`, after
+   * deleting objects; pass what it returns to `unlinkOrphans` once the transaction has committed.
+   */
+  dropUnreferencedBlobs(): string[] {
+    const dead = (
+      this.db
         .prepare(
           `SELECT digest FROM blobs WHERE digest NOT IN (
              SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`,
         )
-        .all() as { digest: string }[];
-      const del = this.db.prepare('DELETE FROM blobs WHERE digest = ?');
-      for (const { digest } of dead) del.run(digest);
-      const live = new Set((this.db.prepare('SELECT digest FROM blobs').all() as { digest: string }[]).map((r) => r.digest.slice(7)));
-      let removed = 0;
-      for (const f of readdirSync(this.blobDir)) {
-        if (!live.has(f)) {
-          rmSync(join(this.blobDir, f), { force: true });
-          removed++;
+        .all() as { digest: string }[]
+    ).map((r) => r.digest);
+    const del = this.db.prepare('DELETE FROM blobs WHERE digest = ?');
+    for (const d of dead) del.run(d);
+    return dead;
+  }
+
+  /**
+   * GC, second phase: unlinks blob files that no row refers to, re-checked under the write lock
+   * (a concurrent import may have committed a row for the same content meanwhile). With no
+   * argument, every file in blobs/ is considered: the sweep for orphans a crash left.
+   * Returns the digests whose files were removed.
+   */
+  async unlinkOrphans(digests?: readonly string[]): Promise<string[]> {
+    const candidates = digests ?? this.orphanCandidates();
+    if (!candidates.length) return [];
+    return this.write(() => {
+      const has = this.db.prepare('SELECT 1 FROM blobs WHERE digest = ?');
+      const removed: string[] = [];
+      for (const d of candidates) {
+        if (has.get(d)) continue;
+        try {
+          unlinkSync(this.blobPath(d));
+          removed.push(d);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         }
       }
       return removed;
-    });
+    }, 'removing unreferenced blobs');
   }
 
-  /** Staging directories of processes that no longer exist: a crash or kill -9 mid-import. */
-  private removeStaleStaging(): void {
-    for (const d of readdirSync(this.stagingDir)) {
-      const pid = Number(d.split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(join(this.stagingDir, d), { recursive: true, force: true });
+  /** Files in blobs/ with no row, seen from outside a transaction (re-checked by unlinkOrphans). */
+  orphanCandidates(): string[] {
+    const rows = new Set((this.db.prepare('SELECT digest FROM blobs').all() as { digest: string }[]).map((r) => r.digest));
+    return listDir(this.paths.blobs)
+      .map((f) => `blake3:${f}`)
+      .filter((d) => DIGEST_RE.test(d) && !rows.has(d));
+  }
+
+  /** What dead processes left: their staging, stray layout temporaries, and orphan blobs. */
+  private async recover(): Promise<void> {
+    sweepWorkDirs(this.paths.staging, '', this.session ? { skip: this.session.path } : {});
+    for (const f of listDir(this.dir)) {
+      if (f.startsWith(`${LAYOUT_FILE}.`) && ageMs(join(this.dir, f)) > STALE_TEMP_MS) rmSync(join(this.dir, f), { force: true });
+    }
+    await this.unlinkOrphans();
+  }
+
+  // ---- schema ---------------------------------------------------------------------------------
+
+  /** Creates the schema in a new catalog, or migrates an older one, in one transaction. */
+  private async migrate(): Promise<void> {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    checkSchemaVersion(version, this.dir);
+    if (version === SCHEMA_VERSION) return;
+    // Foreign keys cannot be switched inside a transaction; the migration checks them itself.
+    this.db.pragma('foreign_keys = OFF');
+    try {
+      await this.write(() => {
+        const v = this.db.pragma('user_version', { simple: true }) as number;
+        if (v === 0) this.db.exec(SCHEMA);
+        else for (let from = v; from < SCHEMA_VERSION; from++) this.db.exec(MIGRATIONS[from]!);
+        const bad = this.db.pragma('foreign_key_check') as unknown[];
+        if (bad.length) throw new BootportError('ERR_STORE', `the catalog has ${bad.length} broken reference(s); it was not upgraded`, {}, 'run bootport fsck to see them');
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }, 'upgrading the catalog');
+    } finally {
+      this.db.pragma('foreign_keys = ON');
     }
   }
 }
 
-/** Staging directories this process is using, so a signal handler can remove them on Ctrl-C. */
-export const liveStaging = new Set<string>();
-
-export function removeLiveStaging(): void {
-  for (const d of liveStaging) rmSync(d, { recursive: true, force: true });
-  liveStaging.clear();
-}
-
-function alive(pid: number): boolean {
+function createDirs(p: StorePaths): void {
   try {
-    process.kill(pid, 0);
-    return true;
+    makePrivateDir(p.dir);
+    for (const d of [p.blobs, p.staging, p.quarantine]) makePrivateDir(d);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    throw ioError(`cannot create the store ${p.dir}`, e);
   }
 }
 
-/** fsync of a file, or of a directory (which makes the names in it durable). */
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+function checkSchemaVersion(v: number, dir: string): void {
+  if (v > SCHEMA_VERSION) throw new BootportError('ERR_STORE', `the catalog in ${dir} has schema ${v}, newer than this bootport's ${SCHEMA_VERSION}`, {}, 'use a newer bootport');
+}
+
+/**
+ * The catalog for a command that may write. A new catalog file is created 0600 before SQLite
+ * opens it (SQLite gives its -wal and -shm files the same mode), and switched to WAL.
+ */
+async function openWritable(p: StorePaths, create: boolean, lockTimeoutMs: number): Promise<Database.Database> {
+  if (create) {
+    try {
+      closeSync(openSync(p.catalog, 'a', FILE_MODE));
+      chmodSync(p.catalog, FILE_MODE);
+    } catch (e) {
+      throw ioError(`cannot create the catalog ${p.catalog}`, e);
+    }
   }
+  const deadline = Date.now() + lockTimeoutMs;
+  for (;;) {
+    let db: Database.Database | undefined;
+    try {
+      db = new (loadSqlite())(p.catalog, { fileMustExist: true });
+      db.pragma(`busy_timeout = ${LOCK_SLICE_MS}`);
+      // Processes creating one store at once can get SQLITE_BUSY here without the busy handler
+      // being consulted, while another switches the new file to WAL: retried like a lock wait.
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      return db;
+    } catch (e) {
+      db?.close();
+      if (!isBusy(e) || Date.now() >= deadline) throw storeError(e, `cannot open the catalog in ${p.dir}`);
+      await sleep(10 + Math.random() * 30);
+    }
+  }
+}
+
+/**
+ * The catalog for a command that only reads, opened so that it writes nothing. SQLite's WAL mode
+ * needs a -shm file beside the catalog, which it cannot create on read-only media, on a full file
+ * system, or for a user who may read the store but not write it. There, a catalog whose WAL is
+ * empty (every commit already in the main file) is opened `immutable`, which needs no -shm.
+ */
+async function openReadOnly(p: StorePaths, lockTimeoutMs: number): Promise<Database.Database> {
+  const Sqlite = loadSqlite();
+  const walBytes = fileSize(`${p.catalog}-wal`);
+  const immutable = (): Database.Database => new Sqlite(`${pathToFileURL(p.catalog).href}?immutable=1`, { readonly: true, fileMustExist: true });
+  if (!canCreateFiles(p.dir) && walBytes === 0) return check(immutable());
+  const deadline = Date.now() + lockTimeoutMs;
+  for (;;) {
+    let db: Database.Database | undefined;
+    try {
+      db = new Sqlite(p.catalog, { readonly: true, fileMustExist: true });
+      db.pragma(`busy_timeout = ${LOCK_SLICE_MS}`);
+      return check(db);
+    } catch (e) {
+      db?.close();
+      const code = (e as { code?: string }).code ?? '';
+      if (isBusy(e) && Date.now() < deadline) {
+        await sleep(10 + Math.random() * 30);
+        continue;
+      }
+      if (walBytes === 0 && /^SQLITE_(CANTOPEN|READONLY|IOERR)/.test(code)) return check(immutable());
+      throw storeError(e, `cannot read the catalog in ${p.dir}`);
+    }
+  }
+
+  function check(db: Database.Database): Database.Database {
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      return db;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+}
+
+/** Whether new files can be made in `dir`: not read-only, not full, and permitted. */
+function canCreateFiles(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    const s = statfsSync(dir);
+    return s.bavail > 0 && s.ffree !== 0;
+  } catch {
+    return false;
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function isBusy(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }
 
 export function storeError(e: unknown, what: string): BootportError {
   if (e instanceof BootportError) return e;
   const code = (e as { code?: string }).code ?? '';
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new BootportError('ERR_STORE_LOCKED', `${what}: the store is busy (another bootport is writing)`, {}, 'try again when the other command has finished');
-  }
-  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new BootportError('ERR_IO', `${what}: no space left on the store's file system`, {}, 'free space and try again');
+  if (isBusy(e)) return new BootportError('ERR_STORE_LOCKED', `${what}: the store is busy (another process is writing)`, {}, 'try again when the other command has finished');
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new BootportError('ERR_NO_SPACE', `${what}: no space left on the store's file system`, {}, 'free space and try again', { cause: e });
+  if (code.startsWith('E')) return ioError(what, e);
   return new BootportError('ERR_STORE', `${what}: ${(e as Error).message}`, {}, undefined, { cause: e });
 }

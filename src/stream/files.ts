@@ -1,8 +1,10 @@
 import { fileSource, type ByteSource } from './source.js';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BootportError } from '../format/errors.js';
+import { sweepWorkDirs, WorkDir } from './workdir.js';
 
 /** A file, or standard input for `-`, as a byte source. */
 export function inputSource(path: string, stdin: Readable = process.stdin): ByteSource {
@@ -19,32 +21,55 @@ export async function fileSize(path: string): Promise<number> {
 
 export function ioError(what: string, e: unknown): BootportError {
   const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOSPC') return new BootportError('ERR_NO_SPACE', `${what}: no space left on the file system`, {}, 'free space and try again', { cause: e });
   return new BootportError('ERR_IO', `${what}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
 }
 
+/** Where a file being written waits for its rename: a locked work directory beside its target. */
+export const OUTPUT_WORK_PREFIX = '.bootport-output-';
+
 /**
- * Writes a stream to `path` through a temporary name in the same directory, renamed into place
- * only when complete; a failed export leaves no half-written file under the real name. Each piece
- * is written before the next is asked for, which lets the bundle writer recycle its buffers.
+ * Writes a stream to `path` through a temporary file in the same directory, fsynced, renamed into
+ * place only when complete, and the directory fsynced after: a failed or interrupted write leaves
+ * no half-written file under the real name, and a returned one survives an unplug or power cut.
+ * The temporary file sits in a work directory this process holds locked, so one left by a killed
+ * process is found dead and removed by the next write into the same directory.
+ * Each piece is written before the next is asked for, which lets the bundle writer recycle its buffers.
  */
-export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Array>, force: boolean): Promise<void> {
+export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Array>, force: boolean, command = 'bootport'): Promise<void> {
   if (!force && (await exists(path))) {
     throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite it');
   }
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const dir = dirname(path);
+  sweepWorkDirs(dir, OUTPUT_WORK_PREFIX);
+  let work: WorkDir;
+  try {
+    work = WorkDir.create(dir, OUTPUT_WORK_PREFIX, command);
+  } catch (e) {
+    throw ioError(`cannot write in ${dir}`, e);
+  }
+  const tmp = join(work.path, 'data');
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx', 0o644);
     // Written piece by piece as produced: no stream in between to buffer, concatenate or copy.
     for await (const piece of data) await writeAll(fh, piece);
+    await fh.sync();
     await fh.close();
     fh = undefined;
+    if (!force && (await exists(path))) throw new BootportError('ERR_EXISTS', `${path} appeared while it was being written`, {});
     await rename(tmp, path);
+    await fsyncDir(dir);
   } catch (e) {
     await fh?.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
-    throw e;
+    throw isCoded(e) ? e : ioError(`cannot write ${path}`, e);
+  } finally {
+    work.removeSync();
   }
+}
+
+function isCoded(e: unknown): boolean {
+  return e instanceof BootportError;
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -63,4 +88,51 @@ export async function exists(path: string): Promise<boolean> {
 export async function writeAll(fh: FileHandle, data: Uint8Array, position?: number): Promise<void> {
   let at = 0;
   while (at < data.length) at += (await fh.write(data, at, data.length - at, position === undefined ? null : position + at)).bytesWritten;
+}
+
+/**
+ * fsync of a directory, which makes the names created or renamed in it durable. A file system
+ * that cannot sync directories (EINVAL, as some FUSE and network ones) is passed over, as SQLite
+ * does: there the rename is as durable as that file system makes it.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync().catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EINVAL' && e.code !== 'ENOTSUP') throw e;
+    });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync of a file or directory, synchronously (see fsyncDir for what is passed over). */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP') throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function removeQuietly(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true }).catch(() => {});
+}
+
+/** The first `n` bytes of a file, or fewer if it is shorter (a kernel's setup header). */
+export async function readHead(path: string, n: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r').catch((e: unknown) => {
+    throw ioError(`cannot read ${path}`, e);
+  });
+  try {
+    const b = new Uint8Array(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }

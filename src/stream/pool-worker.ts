@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../format/bytes.js';
 import { openChunk, sealChunk } from './chunk-work.js';
 import { enginesNamed } from './engines.js';
+import { hashFile } from './file-hash.js';
 import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './pool.js';
 
 const data = workerData as PoolWorkerData;
@@ -26,7 +27,10 @@ port.on('message', (req: PoolRequest) => {
     const transfer: ArrayBuffer[] = [];
     try {
       const engines = await ready;
-      if (req.kind === 'seal') {
+      if (req.kind === 'hash') {
+        const digest = await hashFile(engines, req.path, (n) => port.postMessage({ id: req.id, progress: n } satisfies PoolReply));
+        reply = { id: req.id, ok: true, digest };
+      } else if (req.kind === 'seal') {
         const s = sealChunk(engines, req.job);
         const payload = sendable(s.payload, s.out);
         const sealed = { ...s, payload };

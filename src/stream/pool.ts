@@ -4,11 +4,16 @@ import { Worker } from 'node:worker_threads';
 import { BootportError, ERROR_CODES, type ErrorCode, type ErrorLocation } from '../format/errors.js';
 import { openChunk, sealChunk, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
 import type { Engines } from './engines.js';
+import type { FileDigest } from './file-hash.js';
 import type { ChunkRunner } from './runner.js';
 
-export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob };
-export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string };
-export type PoolReply = { id: number; ok: true; sealed?: Sealed; data?: Uint8Array } | { id: number; ok: false; error: WireError };
+export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
+export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string; errno?: string };
+export type PoolReply =
+  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; digest?: FileDigest }
+  | { id: number; ok: false; error: WireError }
+  /** Bytes of a file hashed since the last progress message; the job goes on. */
+  | { id: number; progress: number };
 export interface PoolWorkerData {
   hash: string;
   codec: string;
@@ -19,10 +24,13 @@ interface Slot {
   inFlight: number;
 }
 
+type Done = Extract<PoolReply, { ok: true }>;
+
 interface Waiter {
   slot: Slot;
-  resolve: (r: PoolReply & { ok: true }) => void;
+  resolve: (r: Done) => void;
   reject: (e: Error) => void;
+  progress?: (bytes: number) => void;
 }
 
 /**
@@ -81,6 +89,12 @@ export class WorkerPool implements ChunkRunner {
     return r.data;
   }
 
+  /** BLAKE3 of a whole file, on a worker, so several files are hashed at once. */
+  async hashFile(path: string, progress?: (bytes: number) => void): Promise<FileDigest> {
+    const r = await this.send({ id: this.nextId++, kind: 'hash', path }, [], progress);
+    return r.digest!;
+  }
+
   warm(): void {
     if (!this.closed && !this.slots.length) this.start();
   }
@@ -115,14 +129,14 @@ export class WorkerPool implements ChunkRunner {
     this.failAll(e);
   }
 
-  private send(req: PoolRequest, transfer: ArrayBuffer[]): Promise<PoolReply & { ok: true }> {
+  private send(req: PoolRequest, transfer: ArrayBuffer[], progress?: (bytes: number) => void): Promise<Done> {
     if (this.closed) return Promise.reject(new BootportError('ERR_CODEC', 'the worker pool is closed'));
     if (this.broken) return Promise.reject(this.broken);
     if (!this.slots.length) this.start();
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.inFlight < slot.inFlight) slot = s;
     return new Promise((resolve, reject) => {
-      this.waiting.set(req.id, { slot, resolve, reject });
+      this.waiting.set(req.id, { slot, resolve, reject, ...(progress ? { progress } : {}) });
       // An idle pool must not keep the process alive, but a pending reply must.
       if (slot.inFlight++ === 0) slot.worker.ref();
       slot.worker.postMessage(req, transfer);
@@ -132,6 +146,10 @@ export class WorkerPool implements ChunkRunner {
   private settle(m: PoolReply): void {
     const w = this.waiting.get(m.id);
     if (!w) return;
+    if ('progress' in m) {
+      w.progress?.(m.progress);
+      return;
+    }
     this.waiting.delete(m.id);
     if (--w.slot.inFlight === 0) w.slot.worker.unref();
     if (m.ok) w.resolve(m);
@@ -150,10 +168,13 @@ export class WorkerPool implements ChunkRunner {
 
 export function toWireError(e: unknown): WireError {
   if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}) };
-  return { detail: e instanceof Error ? e.message : String(e) };
+  const errno = (e as NodeJS.ErrnoException).code;
+  return { detail: e instanceof Error ? e.message : String(e), ...(typeof errno === 'string' ? { errno } : {}) };
 }
 
-export function reviveError(w: WireError): BootportError {
+/** The error a worker sent, rebuilt; a system error keeps its errno code, as if thrown here. */
+export function reviveError(w: WireError): Error {
+  if (!w.code && w.errno) return Object.assign(new Error(w.detail), { code: w.errno });
   const code = w.code && w.code in ERROR_CODES ? (w.code as ErrorCode) : 'ERR_CODEC';
   return new BootportError(code, w.detail, w.location ?? {}, w.hint);
 }

@@ -1,4 +1,4 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
@@ -26,6 +26,8 @@ export interface StageOptions extends ReadOptions {
   decide?: (header: HeaderEvent) => void | Promise<void>;
   /** Entries whose bytes are read and verified but not kept (import --no-recurse). */
   discard?: (index: number) => boolean;
+  /** Mode of the staged files, set whatever the umask (default 0644). */
+  fileMode?: number;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             ev.release?.();
             break;
           }
-          if (ev.seq === 0) file = await EntryFile.create(join(dir, String(ev.entry)));
+          if (ev.seq === 0) file = await EntryFile.create(join(dir, String(ev.entry)), opts.fileMode ?? 0o644);
           await file!.write(ev.data!, ev.release);
           break;
         }
@@ -93,8 +95,10 @@ class EntryFile {
 
   private constructor(private readonly fh: FileHandle) {}
 
-  static async create(path: string): Promise<EntryFile> {
-    return new EntryFile(await open(path, 'wx', 0o644));
+  static async create(path: string, mode: number): Promise<EntryFile> {
+    const fh = await open(path, 'wx', mode);
+    await fh.chmod(mode);
+    return new EntryFile(fh);
   }
 
   /** Queues `data` at the end of the file; `done` runs once it is written (the buffer may then be reused). */
@@ -136,8 +140,4 @@ class EntryFile {
     await Promise.allSettled([...this.writes.splice(0), this.flushing]);
     await this.fh.close().catch(() => {});
   }
-}
-
-export async function removeQuietly(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true }).catch(() => {});
 }

@@ -1,37 +1,43 @@
-import { mkdir, mkdtemp, rename, rmdir, writeFile, open } from 'node:fs/promises';
+import { lstat, mkdir, rename, rmdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootportError } from '../format/errors.js';
 import type { Role } from '../format/manifest.js';
 import { canonicalStringify, type Json } from '../format/canonical-json.js';
-import { exists } from './files.js';
-import { removeQuietly, stageBundle, type Staged } from './stage.js';
+import { exists, fsyncDir, ioError, writeAll } from './files.js';
+import { stageBundle, type Staged } from './stage.js';
 import type { ReadOptions } from './reader.js';
 import type { ByteSource } from './source.js';
+import { sweepWorkDirs, WorkDir } from './workdir.js';
 
 export const UNPACK_FILES: Record<Role, string> = { kernel: 'kernel', initramfs: 'initramfs', image: 'image' };
 export const BOOTCONFIG_FILE = 'bootconfig.json';
+export const UNPACK_WORK_PREFIX = '.bootport-unpack-';
 
 export interface UnpackOptions extends ReadOptions {
   force?: boolean;
 }
 
 /**
- * Unpacks into `dir` only once the whole bundle has verified: the content goes to a hidden
- * staging directory inside `dir` (same file system, so the final renames are atomic), and on any
- * failure `dir` is left as it was, down to removing it if this call created it.
+ * Unpacks into `dir` only once the whole bundle has verified. The content goes to a locked work
+ * directory inside `dir` (same file system, so the final renames are atomic); the files it
+ * replaces are first moved aside into it, and put back if any step fails. On any failure `dir`
+ * is left as it was, down to removing it if this call created it. A work directory left by a
+ * killed unpack is removed by the next unpack into `dir`.
  */
 export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[] }> {
   const created = !(await exists(dir));
   await mkdir(dir, { recursive: true });
-  const staging = await mkdtemp(join(dir, '.bootport-unpack-'));
+  sweepWorkDirs(dir, UNPACK_WORK_PREFIX);
+  const work = WorkDir.create(dir, UNPACK_WORK_PREFIX, 'bootport unpack');
+  const staging = work.path;
+  /** Files moved aside, to be put back on failure: [target, where it waits]. */
+  const aside: [string, string][] = [];
+  const placed: string[] = [];
   try {
     const staged = await stageBundle(input, staging, {
       ...opts,
       decide: async ({ manifest }) => {
-        const targets = [...manifest.entries.map((e) => UNPACK_FILES[e.role]), BOOTCONFIG_FILE];
-        for (const t of targets) {
-          if (!opts.force && (await exists(join(dir, t)))) throw new BootportError('ERR_EXISTS', `${join(dir, t)} exists`, {}, 'pass --force to overwrite, or unpack into an empty directory');
-        }
+        for (const t of [...manifest.entries.map((e) => UNPACK_FILES[e.role]), BOOTCONFIG_FILE]) await checkTarget(join(dir, t), opts.force === true);
       },
     });
     const { manifest } = staged.header;
@@ -47,28 +53,51 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
       }),
     };
     const docPath = join(staging, BOOTCONFIG_FILE);
-    await writeFile(docPath, JSON.stringify(JSON.parse(canonicalStringify(doc as unknown as Json)), null, 2) + '\n', { mode: 0o644 });
-    const files: string[] = [];
-    for (const s of staged.entries) {
-      const target = join(dir, UNPACK_FILES[manifest.entries[s.index]!.role]);
-      await rename(s.path, target);
-      files.push(target);
+    await writeDurable(docPath, JSON.stringify(JSON.parse(canonicalStringify(doc as unknown as Json)), null, 2) + '\n');
+    const moves: [string, string][] = [...staged.entries.map((s): [string, string] => [s.path, join(dir, UNPACK_FILES[manifest.entries[s.index]!.role])]), [docPath, join(dir, BOOTCONFIG_FILE)]];
+    // Checked again: the directory may have changed while the bundle streamed.
+    for (const [, target] of moves) await checkTarget(target, opts.force === true);
+    for (const [i, [, target]] of moves.entries()) {
+      if (await exists(target)) {
+        const keep = join(staging, `replaced-${i}`);
+        await rename(target, keep);
+        aside.push([target, keep]);
+      }
     }
-    await rename(docPath, join(dir, BOOTCONFIG_FILE));
-    files.push(join(dir, BOOTCONFIG_FILE));
-    await syncDir(dir);
-    await removeQuietly(staging);
-    return { ...staged, files };
+    for (const [from, target] of moves) {
+      await rename(from, target);
+      placed.push(target);
+    }
+    await fsyncDir(dir);
+    return { ...staged, files: placed };
   } catch (e) {
-    await removeQuietly(staging);
+    // Undo in reverse: take out what was placed, put back what it replaced.
+    for (const [i, target] of [...placed.entries()].reverse()) await rename(target, join(staging, `failed-${i}`)).catch(() => {});
+    for (const [target, keep] of aside.reverse()) await rename(keep, target).catch(() => {});
+    work.removeSync();
     if (created) await rmdir(dir).catch(() => {});
-    throw e;
+    throw e instanceof BootportError ? e : ioError(`cannot unpack into ${dir}`, e);
+  } finally {
+    work.removeSync();
   }
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** A target may be replaced only with --force, and only if it is a regular file. */
+async function checkTarget(path: string, force: boolean): Promise<void> {
+  let st;
   try {
+    st = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!force) throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite, or unpack into an empty directory');
+  if (!st.isFile()) throw new BootportError('ERR_EXISTS', `${path} exists and is not a regular file, so it is not replaced`, {}, 'move it away, or unpack into an empty directory');
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await writeAll(fh, new TextEncoder().encode(text));
     await fh.sync();
   } finally {
     await fh.close();

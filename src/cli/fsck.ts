@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { checkStore, markRepaired, repairStore, type Finding, type FsckReport } from '../store/fsck.js';
+import { Ctx, engineReport, EXIT, humanBytes } from './context.js';
+import { withStore } from './store-cmd.js';
+
+/** Stores smaller than this are checked in a moment: no progress is shown unless asked for. */
+const PROGRESS_FROM = 1 << 30;
+
+function findingText(f: Finding): string {
+  const lines = [`${f.repaired ? 'REPAIRED' : 'PROBLEM '} ${f.kind}: ${f.message}`];
+  if (f.needed_by?.length) lines.push(`  needed by: ${f.needed_by.join(', ')}`);
+  if (f.repair) lines.push(`  repair: ${f.repair}`);
+  return lines.join('\n');
+}
+
+function reportText(r: FsckReport, repair: boolean): string {
+  const head = `store ${r.store}: ${r.blobs} blob(s), ${humanBytes(r.bytes)}, ${r.hashed ? 'every blob hashed' : 'sizes only (--quick)'}`;
+  const left = r.findings.filter((f) => !f.repaired).length;
+  const verdict = r.findings.length === 0 ? 'OK: no problems found' : repair ? (left ? `${left} of ${r.findings.length} problem(s) remain` : `OK: all ${r.findings.length} problem(s) repaired`) : `${r.findings.length} problem(s) found; bootport fsck --repair fixes what can be fixed safely`;
+  const q = r.quarantine.length ? [`quarantine/ holds ${r.quarantine.length} file(s) moved aside by earlier repairs`] : [];
+  return [head, ...r.findings.map(findingText), ...q, verdict].join('\n');
+}
+
+export function registerFsck(program: Command, ctx: Ctx): void {
+  program
+    .command('fsck')
+    .description('check the store: catalog integrity, every blob against its row and its BLAKE3, orphans, references, leftover staging; --repair fixes what is safe to fix')
+    .option('--repair', 'remove orphans and dead staging, quarantine damaged blobs, upgrade an old store; never deletes what a row refers to')
+    .option('--quick', 'check blob sizes only, without hashing them')
+    .option('--progress', 'show hashing progress on stderr even for a small store')
+    .action(
+      ctx.action(async (opts) => {
+        const run = await ctx.runOptions(opts);
+        const repair = opts.repair === true;
+        const tty = (ctx.io.stderr as { isTTY?: boolean }).isTTY === true;
+        let shown = 0;
+        const progress = (done: number, total: number) => {
+          if (total < PROGRESS_FROM && opts.progress !== true) return;
+          const t = Date.now();
+          if (done < total && t - shown < (tty ? 500 : 5000)) return;
+          shown = t;
+          const line = `bootport fsck: hashed ${humanBytes(done)} of ${humanBytes(total)} (${Math.floor((done / Math.max(total, 1)) * 100)}%)`;
+          if (tty) ctx.io.stderr.write(`\r${line}${done >= total ? '\n' : ''}`);
+          else ctx.err(line);
+        };
+        const check = { quick: opts.quick === true, engines: run.engines, threads: run.threads, progress };
+        const before = await withStore(ctx, opts, 'read', (store) => checkStore(store, check));
+        let report = before;
+        if (repair && before.findings.length) {
+          report = await withStore(ctx, opts, 'write', async (store) => {
+            await repairStore(store, before);
+            // Repairs move or remove files and leave every healthy blob as it was: sizes suffice.
+            return { ...markRepaired(before, await checkStore(store, { ...check, quick: true })), hashed: before.hashed };
+          });
+        }
+        if (opts.json) ctx.json({ ...report, repair, ...engineReport(run) });
+        else ctx.out(reportText(report, repair));
+        return report.ok ? EXIT.OK : EXIT.PROBLEMS;
+      }),
+    );
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { BootportError } from '../../format/errors.js';
+import { checkName } from '../../format/names.js';
+import type { Store } from '../store.js';
+
+export type Kind = 'boot_configs' | 'images' | 'nodes';
+export const LABEL: Record<Kind, string> = { boot_configs: 'boot config', images: 'image', nodes: 'node' };
+export const MIN_UID_PREFIX = 5;
+/** The most names one range may expand to: enough for any cluster, small enough to fail fast. */
+export const MAX_RANGE = 100_000;
+/** Text fields: short, single-line unless stated, no control characters. */
+export const MAX_TEXT = 4096;
+
+export const newUid = (): string => randomBytes(16).toString('hex');
+export const now = (): string => new Date().toISOString();
+
+/** What every catalog row has. */
+export interface Named {
+  uid: string;
+  name: string;
+}
+
+/** `-i` / `-a`: some objects by selector, or all of them. */
+export interface Selection {
+  ids?: string;
+  all?: boolean;
+}
+
+/**
+ * `n[0-3]` is n0, n1, n2, n3; `n[08-10]` keeps the width: n08, n09, n10. Commas separate names.
+ * Bounds are checked before anything is generated, so a range of 2^53 fails at once instead of
+ * looping with numbers that no longer count.
+ */
+export function expandNames(spec: string): string[] {
+  const out: string[] = [];
+  for (const part of spec.split(',').filter((s) => s.length > 0)) {
+    const m = /^(.*)\[(\d+)-(\d+)\](.*)$/.exec(part);
+    if (!m) {
+      out.push(part);
+      continue;
+    }
+    const [, pre, a, b, post] = m as unknown as [string, string, string, string, string];
+    const lo = Number(a);
+    const hi = Number(b);
+    if (a.length > 15 || b.length > 15 || !Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) {
+      throw new BootportError('ERR_USAGE', `range [${a}-${b}] in ${part} has numbers too large for a node name`);
+    }
+    if (hi < lo) throw new BootportError('ERR_USAGE', `bad range [${a}-${b}] in ${part}: the end is before the start`);
+    if (hi - lo + 1 + out.length > MAX_RANGE) throw new BootportError('ERR_USAGE', `${spec} names more than ${MAX_RANGE} objects`);
+    const width = a.length > 1 && a.startsWith('0') ? a.length : 0;
+    for (let i = lo; i <= hi; i++) out.push(`${pre}${String(i).padStart(width, '0')}${post}`);
+  }
+  return out;
+}
+
+/** One selector: an exact name, else a unique uid prefix of at least five characters. */
+export function resolveOne<T extends Named>(store: Store, kind: Kind, sel: string): T {
+  const byName = store.db.prepare(`SELECT * FROM ${kind} WHERE name = ?`).get(sel) as T | undefined;
+  if (byName) return byName;
+  if (sel.length >= MIN_UID_PREFIX && /^[0-9a-f]+$/.test(sel)) {
+    const rows = store.db.prepare(`SELECT * FROM ${kind} WHERE uid LIKE ? || '%' LIMIT 2`).all(sel) as T[];
+    if (rows.length === 1) return rows[0]!;
+    if (rows.length > 1) throw new BootportError('ERR_AMBIGUOUS', `${sel} matches more than one ${LABEL[kind]} uid`, {}, 'give more characters of the uid, or the name');
+  }
+  throw new BootportError('ERR_NOT_FOUND', `no ${LABEL[kind]} named ${JSON.stringify(sel)}`, {}, `list them with: bootport ${kind === 'boot_configs' ? '' : `${LABEL[kind]} `}ls`);
+}
+
+/** The selected objects, by name order of selection, each once. */
+export function resolveMany<T extends Named>(store: Store, kind: Kind, sel: Selection): T[] {
+  if (sel.all) return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
+  if (!sel.ids) throw new BootportError('ERR_USAGE', `select ${LABEL[kind]}s with -i NAME[,NAME...] or -a`);
+  const seen = new Set<string>();
+  const out: T[] = [];
+  for (const s of expandNames(sel.ids)) {
+    const r = resolveOne<T>(store, kind, s);
+    if (!seen.has(r.uid)) {
+      seen.add(r.uid);
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/** The selected objects, or every one when nothing is selected. */
+export function listRows<T extends Named>(store: Store, kind: Kind, sel: Selection): T[] {
+  if (sel.ids || sel.all) return resolveMany<T>(store, kind, sel);
+  return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
+}
+
+/**
+ * A row read again inside a transaction, by the uid a selector resolved to earlier: another
+ * process may have deleted it in between, which is a clear ERR_NOT_FOUND and not a crash.
+ */
+export function rowByUid<T extends Named>(store: Store, kind: Kind, uid: string, known?: string): T {
+  const r = store.db.prepare(`SELECT * FROM ${kind} WHERE uid = ?`).get(uid) as T | undefined;
+  if (!r) throw new BootportError('ERR_NOT_FOUND', `${LABEL[kind]} ${known ?? uid} no longer exists: another process deleted it`, {}, 'list them again and retry');
+  return r;
+}
+
+export function assertFree(store: Store, kind: Kind, name: string, hint?: string): void {
+  checkName(name, `${LABEL[kind]} name`, 'ERR_INVALID');
+  if (store.db.prepare(`SELECT 1 FROM ${kind} WHERE name = ?`).get(name)) {
+    throw new BootportError('ERR_CONFLICT', `a ${LABEL[kind]} named ${name} already exists`, {}, hint);
+  }
+}
+
+export function checkText(v: string, what: string, multiline = false): string {
+  // C0 controls and DEL, and C1 controls; a description may keep tabs and newlines.
+  const bad = multiline ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u001f\u007f-\u009f]/;
+  if (bad.test(v) || v.length > MAX_TEXT) throw new BootportError('ERR_INVALID', `${what} must be at most ${MAX_TEXT} characters with no control characters${multiline ? ' (tabs and newlines are allowed)' : ''}`);
+  return v;
+}
+
+/** One object that blocks a change to several, and why. */
+export interface Blocker {
+  code: 'ERR_FROZEN' | 'ERR_IN_USE';
+  reason: string;
+}
+
+/**
+ * A change to several objects happens to all or to none: every object that blocks it is named,
+ * in one error, and nothing has been changed.
+ */
+export function refuseIfBlocked(blockers: Blocker[], action: string, hint: string): void {
+  if (!blockers.length) return;
+  const code = blockers.some((b) => b.code === 'ERR_IN_USE') ? 'ERR_IN_USE' : 'ERR_FROZEN';
+  const what = blockers.length === 1 ? blockers[0]!.reason : `${blockers.length} objects block it: ${blockers.map((b) => b.reason).join('; ')}`;
+  throw new BootportError(code, `nothing was ${action}: ${what}`, {}, hint);
+}
+
+export function frozenBlocker(kind: Kind, row: { name: string; frozen: number }, action: string): Blocker | undefined {
+  return row.frozen ? { code: 'ERR_FROZEN', reason: `${LABEL[kind]} ${row.name} is frozen and cannot be ${action}` } : undefined;
+}
+
+/** Unfreezing is the one change a frozen object accepts. */
+export function onlyUnfreezes(f: object & { frozen?: boolean }): boolean {
+  return Object.keys(f).filter((k) => (f as Record<string, unknown>)[k] !== undefined).length === 1 && f.frozen === false;
+}

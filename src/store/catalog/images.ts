@@ -1,0 +1,147 @@
+import { BootportError } from '../../format/errors.js';
+import type { StagedBlob, Store } from '../store.js';
+import { assertFree, checkText, frozenBlocker, listRows, newUid, now, onlyUnfreezes, refuseIfBlocked, rowByUid, type Blocker, type Named, type Selection } from './common.js';
+
+/** An images row as SQLite holds it. */
+export interface ImageRow {
+  uid: string;
+  name: string;
+  content: string;
+  size: number;
+  description: string;
+  distro: string;
+  parent: string;
+  frozen: number;
+  created: string;
+  modified: string;
+}
+
+/** An image as bootport shows it (`image ls --json`) and the library returns it. */
+export type ImageView = Omit<ImageRow, 'frozen'> & { frozen: boolean };
+
+export interface ImageFields {
+  name?: string;
+  content?: StagedBlob;
+  description?: string;
+  distro?: string;
+  parent?: string;
+  frozen?: boolean;
+}
+
+const COLUMNS = ['uid', 'name', 'content', 'size', 'description', 'distro', 'parent', 'frozen', 'created', 'modified'] as const;
+
+export function imageView(r: ImageRow): ImageView {
+  return { ...r, frozen: r.frozen === 1 };
+}
+
+export function listImages(store: Store, sel: Selection): ImageView[] {
+  return store.read(() => listRows<ImageRow>(store, 'images', sel).map(imageView));
+}
+
+function insertRow(store: Store, row: ImageRow): void {
+  store.db.prepare(`INSERT INTO images (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`).run(row);
+}
+
+/** A new image row, its fields checked; nothing is written. Call inside a write. */
+export function newImageRow(store: Store, f: Omit<ImageFields, 'content'> & { name: string; content: Omit<StagedBlob, 'path'> }): ImageRow {
+  assertFree(store, 'images', f.name);
+  const t = now();
+  return {
+    uid: newUid(),
+    name: f.name,
+    content: f.content.digest,
+    size: f.content.size,
+    description: checkText(f.description ?? '', 'description', true),
+    distro: checkText(f.distro ?? '', 'distro'),
+    parent: checkText(f.parent ?? '', 'parent'),
+    frozen: f.frozen ? 1 : 0,
+    created: t,
+    modified: t,
+  };
+}
+
+/** Inserts an image whose content blob is already in place. Call inside a write. */
+export function insertImage(store: Store, row: ImageRow): ImageRow {
+  insertRow(store, row);
+  return row;
+}
+
+export async function createImage(store: Store, f: ImageFields): Promise<ImageView> {
+  if (!f.name || !f.content) throw new BootportError('ERR_USAGE', 'image create needs name= and content=@FILE');
+  const { name, content } = f;
+  return store.commit([content], (place) => {
+    // Every field is checked before the blob moves: a refusal leaves nothing behind.
+    const row = newImageRow(store, { ...f, name, content });
+    place();
+    return imageView(insertImage(store, row));
+  }, `creating image ${name}`);
+}
+
+/** Changes every target the same way, in one transaction: all of them, or none. */
+export async function updateImages(store: Store, targets: readonly Named[], f: ImageFields): Promise<ImageView[]> {
+  if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', 'name= can only be changed on one image at a time');
+  const { views, dead } = await store.commit(f.content ? [f.content] : [], (place) => {
+    const blockers: Blocker[] = [];
+    const next: ImageRow[] = [];
+    for (const t of targets) {
+      const cur = rowByUid<ImageRow>(store, 'images', t.uid, t.name);
+      const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('images', cur, 'changed');
+      if (frozen) blockers.push(frozen);
+      const n: ImageRow = { ...cur, modified: now() };
+      if (f.name !== undefined && f.name !== cur.name) {
+        assertFree(store, 'images', f.name);
+        n.name = f.name;
+      }
+      if (f.content) {
+        n.content = f.content.digest;
+        n.size = f.content.size;
+      }
+      if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
+      if (f.distro !== undefined) n.distro = checkText(f.distro, 'distro');
+      if (f.parent !== undefined) n.parent = checkText(f.parent, 'parent');
+      if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
+      next.push(n);
+    }
+    refuseIfBlocked(blockers, 'changed', 'unfreeze first: image -i NAME update frozen=false');
+    place();
+    const update = store.db.prepare(
+      `UPDATE images SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
+        .map((c) => `${c} = @${c}`)
+        .join(', ')} WHERE uid = @uid`,
+    );
+    for (const n of next) update.run(n);
+    return { views: next.map(imageView), dead: store.dropUnreferencedBlobs() };
+  }, 'updating images');
+  await store.unlinkOrphans(dead);
+  return views;
+}
+
+export async function cloneImage(store: Store, src: Named, newName: string): Promise<ImageView> {
+  return store.write(() => {
+    const cur = rowByUid<ImageRow>(store, 'images', src.uid, src.name);
+    assertFree(store, 'images', newName);
+    const t = now();
+    return imageView(insertImage(store, { ...cur, uid: newUid(), name: newName, parent: cur.name, frozen: 0, created: t, modified: t }));
+  }, `cloning image ${src.name}`);
+}
+
+/** Deletes every target in one transaction, or none of them, naming every one that blocks it. */
+export async function deleteImages(store: Store, targets: readonly Named[]): Promise<string[]> {
+  const { names, dead } = await store.write(() => {
+    const blockers: Blocker[] = [];
+    const rows = targets.map((t) => rowByUid<ImageRow>(store, 'images', t.uid, t.name));
+    const deleting = new Set(rows.map((r) => r.uid));
+    for (const cur of rows) {
+      const frozen = frozenBlocker('images', cur, 'deleted');
+      if (frozen) blockers.push(frozen);
+      const users = (store.db.prepare('SELECT name FROM boot_configs WHERE image = ? ORDER BY name').all(cur.uid) as { name: string }[]).map((r) => r.name);
+      if (users.length) blockers.push({ code: 'ERR_IN_USE', reason: `image ${cur.name} is used by boot config(s) ${users.join(', ')}` });
+    }
+    refuseIfBlocked(blockers, 'deleted', 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)');
+    const del = store.db.prepare('DELETE FROM images WHERE uid = ?');
+    for (const uid of deleting) del.run(uid);
+    return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };
+  }, 'deleting images');
+  await store.unlinkOrphans(dead);
+  return names;
+}

@@ -1,0 +1,352 @@
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIGEST_RE } from '../format/bytes.js';
+import type { Engines } from '../stream/engines.js';
+import { hashFile } from '../stream/file-hash.js';
+import { fsyncPath } from '../stream/files.js';
+import { WorkerPool } from '../stream/pool.js';
+import { sweepWorkDirs } from '../stream/workdir.js';
+import { BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, makePrivateDir } from './layout.js';
+import { SCHEMA_VERSION } from './schema.js';
+import type { Store } from './store.js';
+
+export type FindingKind =
+  | 'layout' // an older layout
+  | 'schema' // an older catalog schema
+  | 'catalog' // SQLite's integrity check failed
+  | 'reference' // a row refers to a row that does not exist
+  | 'unreferenced' // a blob row nothing refers to
+  | 'missing' // a blob row whose file is gone
+  | 'size' // a blob file of the wrong size, or not a file
+  | 'digest' // a blob file whose BLAKE3 is not its name
+  | 'orphan' // a blob file with no row
+  | 'stray' // a file that is not bootport's where bootport keeps its own
+  | 'staging' // staging left by a dead process
+  | 'temp' // a temporary file left by a dead process
+  | 'mode'; // a file or directory others may read
+
+export interface Finding {
+  kind: FindingKind;
+  /** What it is about: a path in the store, a digest, or an object. */
+  subject: string;
+  message: string;
+  /** For a damaged or missing blob: the objects that need it. */
+  needed_by?: string[];
+  /** What --repair did about it, or why it could not. */
+  repair?: string;
+  /** Set by --repair: whether the problem is gone. */
+  repaired?: boolean;
+}
+
+export interface FsckReport {
+  store: string;
+  /** True when no problem remains. */
+  ok: boolean;
+  findings: Finding[];
+  blobs: number;
+  bytes: number;
+  /** Whether every blob was hashed (false with --quick: sizes only). */
+  hashed: boolean;
+  /** What quarantine/ holds: blobs moved aside by earlier repairs. */
+  quarantine: string[];
+}
+
+export interface FsckOptions {
+  /** Sizes only: skip hashing every blob. */
+  quick?: boolean;
+  engines: Engines;
+  threads: number;
+  /** Called as blobs are hashed, with the bytes done and the bytes in all. */
+  progress?: (done: number, total: number) => void;
+}
+
+interface BlobRow {
+  digest: string;
+  size: number;
+}
+
+/** Checks a store and changes nothing. The store may be open read-only. */
+export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckReport> {
+  const findings: Finding[] = [];
+  const layout = readLayoutVersion(store);
+  if (layout !== undefined && layout < LAYOUT_VERSION) findings.push({ kind: 'layout', subject: LAYOUT_FILE, message: `store layout ${layout} was made by an older bootport`, repair: 'upgraded by --repair (or by any command that changes the store)' });
+  if (store.schema < SCHEMA_VERSION) findings.push({ kind: 'schema', subject: CATALOG_FILE, message: `catalog schema ${store.schema} was made by an older bootport` });
+  const rows = store.read(() => {
+    checkCatalog(store, findings);
+    checkReferences(store, findings);
+    return store.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as BlobRow[];
+  });
+  const neededBy = (d: string) => store.read(() => usersOf(store, d));
+  const present: BlobRow[] = [];
+  for (const r of rows) {
+    const path = store.blobPath(r.digest);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      findings.push({ kind: 'missing', subject: r.digest, message: `blob ${r.digest} is missing`, needed_by: neededBy(r.digest) });
+      continue;
+    }
+    if (!st.isFile() || st.size !== r.size) {
+      const what = st.isFile() ? `${st.size} bytes, the catalog says ${r.size}` : 'not a regular file';
+      findings.push({ kind: 'size', subject: r.digest, message: `blob ${r.digest} is ${what}`, needed_by: neededBy(r.digest) });
+      continue;
+    }
+    if ((st.mode & 0o777) !== BLOB_MODE) findings.push({ kind: 'mode', subject: path, message: `blob ${r.digest} has mode ${octal(st.mode)}, not ${octal(BLOB_MODE)}` });
+    present.push(r);
+  }
+  if (!opts.quick) {
+    for (const bad of await hashAll(store, present, opts)) {
+      findings.push({ kind: 'digest', subject: bad.digest, message: `blob ${bad.digest} does not hash to its name: its content is damaged`, needed_by: neededBy(bad.digest) });
+    }
+  }
+  const known = new Set(rows.map((r) => r.digest));
+  for (const f of listDir(store.paths.blobs)) {
+    const d = `blake3:${f}`;
+    if (known.has(d)) continue;
+    if (DIGEST_RE.test(d) && isFile(join(store.paths.blobs, f))) findings.push({ kind: 'orphan', subject: d, message: `blob file ${f} has no row in the catalog` });
+    else findings.push({ kind: 'stray', subject: join(store.paths.blobs, f), message: `blobs/blake3/${f} is not a blob` });
+  }
+  checkStaging(store, findings);
+  checkRoot(store, findings);
+  checkModes(store, findings);
+  return {
+    store: store.dir,
+    ok: findings.length === 0,
+    findings,
+    blobs: rows.length,
+    bytes: rows.reduce((a, r) => a + r.size, 0),
+    hashed: !opts.quick,
+    quarantine: listDir(store.paths.quarantine),
+  };
+}
+
+/**
+ * Repairs what `report` found, on a store opened to write (opening it so has already upgraded
+ * an older layout and schema, and removed dead staging and orphan blobs). Nothing a row refers to
+ * is deleted: damaged blobs are moved to quarantine/, and the objects that need them are named.
+ */
+export async function repairStore(store: Store, report: FsckReport): Promise<void> {
+  const quarantined = (subject: string) => join(store.paths.quarantine, `${subject.replace(/^blake3:/, '').replace(/[^0-9A-Za-z._-]/g, '_')}.${Date.now()}`);
+  const damaged = report.findings.filter((f) => f.kind === 'size' || f.kind === 'digest');
+  if (damaged.length) {
+    makePrivateDir(store.paths.quarantine);
+    const moved = await store.write(() => {
+      const out: string[] = [];
+      for (const f of damaged) {
+        // Still the row's file? A concurrent import may have healed it meanwhile.
+        if (!store.db.prepare('SELECT 1 FROM blobs WHERE digest = ?').get(f.subject)) continue;
+        const to = quarantined(f.subject);
+        try {
+          renameSync(store.blobPath(f.subject), to);
+          out.push(f.subject);
+          f.repair = `moved to quarantine/${to.slice(store.paths.quarantine.length + 1)}; store it again by importing a bundle that holds it, or point ${f.needed_by?.join(', ') || 'its users'} elsewhere`;
+        } catch (e) {
+          f.repair = `could not be moved to quarantine/: ${(e as Error).message}`;
+        }
+      }
+      return out;
+    }, 'quarantining damaged blobs');
+    if (moved.length) {
+      fsyncPath(store.paths.blobs);
+      fsyncPath(store.paths.quarantine);
+    }
+  }
+  for (const f of report.findings) {
+    switch (f.kind) {
+      case 'unreferenced': {
+        const dead = await store.write(() => store.dropUnreferencedBlobs(), 'removing unreferenced blobs');
+        await store.unlinkOrphans(dead);
+        f.repair = 'row and file removed';
+        break;
+      }
+      case 'orphan':
+        await store.unlinkOrphans([f.subject]);
+        f.repair = 'removed';
+        break;
+      case 'stray':
+        if (f.subject.startsWith(store.paths.blobs)) {
+          makePrivateDir(store.paths.quarantine);
+          renameSync(f.subject, quarantined(f.subject.slice(store.paths.blobs.length + 1)));
+          f.repair = 'moved to quarantine/';
+        } else f.repair = 'left alone: not bootport’s to remove';
+        break;
+      case 'staging':
+        if (isFile(f.subject)) rmSync(f.subject, { force: true });
+        else sweepWorkDirs(store.paths.staging, '', { skip: store.stagingDir() });
+        f.repair = 'removed';
+        break;
+      case 'temp':
+        rmSync(f.subject, { force: true });
+        f.repair = 'removed';
+        break;
+      case 'mode':
+        chmodSync(f.subject, f.subject.startsWith(store.paths.blobs + '/') ? BLOB_MODE : statSync(f.subject).isDirectory() ? DIR_MODE : FILE_MODE);
+        f.repair = 'mode fixed';
+        break;
+      case 'layout':
+      case 'schema':
+        f.repair = 'upgraded';
+        break;
+      case 'missing':
+        f.repair = `cannot be repaired here: store it again by importing a bundle that holds it, or point ${f.needed_by?.join(', ') || 'its users'} elsewhere`;
+        break;
+      case 'catalog':
+        f.repair = 'cannot be repaired here: restore catalog.sqlite from a backup (sqlite3 .recover may save what is left)';
+        break;
+      case 'reference':
+        f.repair = 'cannot be repaired safely: restore catalog.sqlite from a backup, or update or delete the object';
+        break;
+    }
+  }
+  // Orphans that quarantine or staging removal left are swept once more.
+  await store.unlinkOrphans();
+  mkdirSync(store.paths.quarantine, { recursive: true, mode: DIR_MODE });
+}
+
+/** Marks each finding of `before` repaired if a check after the repair no longer reports it. */
+export function markRepaired(before: FsckReport, after: FsckReport): FsckReport {
+  const left = new Set(after.findings.map((f) => `${f.kind} ${f.subject}`));
+  const findings = before.findings.map((f) => ({ ...f, repaired: !left.has(`${f.kind} ${f.subject}`) && !(f.kind === 'size' || f.kind === 'digest') }));
+  return { ...after, ok: after.findings.length === 0, findings: [...findings, ...after.findings.filter((f) => !before.findings.some((b) => b.kind === f.kind && b.subject === f.subject))] };
+}
+
+function checkCatalog(store: Store, findings: Finding[]): void {
+  const rows = store.db.pragma('integrity_check') as { integrity_check: string }[];
+  const bad = rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
+  for (const m of bad.slice(0, 20)) findings.push({ kind: 'catalog', subject: CATALOG_FILE, message: `SQLite integrity check: ${m}` });
+}
+
+function checkReferences(store: Store, findings: Finding[]): void {
+  const q = (sql: string) => store.db.prepare(sql).all() as { name: string; ref: string }[];
+  const add = (rows: { name: string; ref: string }[], what: (r: { name: string; ref: string }) => string) => {
+    for (const r of rows) findings.push({ kind: 'reference', subject: r.name, message: what(r) });
+  };
+  add(q(`SELECT name, kernel AS ref FROM boot_configs WHERE kernel NOT IN (SELECT digest FROM blobs)`), (r) => `boot config ${r.name}: its kernel ${r.ref} has no blob row`);
+  add(q(`SELECT name, initramfs AS ref FROM boot_configs WHERE initramfs NOT IN (SELECT digest FROM blobs)`), (r) => `boot config ${r.name}: its initramfs ${r.ref} has no blob row`);
+  add(q(`SELECT name, content AS ref FROM images WHERE content NOT IN (SELECT digest FROM blobs)`), (r) => `image ${r.name}: its content ${r.ref} has no blob row`);
+  add(q(`SELECT name, image AS ref FROM boot_configs WHERE image IS NOT NULL AND image NOT IN (SELECT uid FROM images)`), (r) => `boot config ${r.name}: its image ${r.ref} does not exist`);
+  if (store.schema >= 2) {
+    add(q(`SELECT name, boot_config AS ref FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)`), (r) => `node ${r.name}: its boot config ${r.ref} does not exist`);
+  }
+  add(
+    q(`SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes WHERE json_extract(attributes, '$._boot_config') IS NOT NULL AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`),
+    (r) => `node ${r.name}: its _boot_config ${r.ref} names no boot config`,
+  );
+  for (const r of store.db.prepare(`SELECT digest FROM blobs WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`).all() as { digest: string }[]) {
+    findings.push({ kind: 'unreferenced', subject: r.digest, message: `blob ${r.digest} is referred to by nothing` });
+  }
+}
+
+function usersOf(store: Store, digest: string): string[] {
+  const names = (sql: string, ...args: string[]) => (store.db.prepare(sql).all(...args) as { name: string }[]).map((r) => r.name);
+  return [
+    ...names('SELECT name FROM boot_configs WHERE kernel = ? OR initramfs = ? ORDER BY name', digest, digest).map((n) => `boot config ${n}`),
+    ...names('SELECT name FROM images WHERE content = ? ORDER BY name', digest).map((n) => `image ${n}`),
+  ];
+}
+
+/** Hashes every blob, several at once on the worker pool; returns those whose digest is wrong. */
+async function hashAll(store: Store, blobs: BlobRow[], opts: FsckOptions): Promise<BlobRow[]> {
+  const total = blobs.reduce((a, b) => a + b.size, 0);
+  let done = 0;
+  const tick = (n: number) => {
+    done += n;
+    opts.progress?.(done, total);
+  };
+  const pool = opts.threads > 1 && blobs.length > 0 ? new WorkerPool(opts.engines, Math.min(opts.threads, blobs.length)) : undefined;
+  const bad: BlobRow[] = [];
+  try {
+    let next = 0;
+    const lane = async () => {
+      while (next < blobs.length) {
+        const b = blobs[next++]!;
+        const path = store.blobPath(b.digest);
+        try {
+          const got = pool ? await pool.hashFile(path, tick) : await hashFile(opts.engines, path, tick);
+          if (`blake3:${got.hex}` !== b.digest || got.size !== b.size) bad.push(b);
+        } catch (e) {
+          // Removed between the listing and the hash (a concurrent delete) is not damage.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') bad.push(b);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: pool ? Math.min(opts.threads, blobs.length) : 1 }, lane));
+  } finally {
+    await pool?.close();
+  }
+  return bad.sort((a, b) => a.digest.localeCompare(b.digest));
+}
+
+function checkStaging(store: Store, findings: Finding[]): void {
+  const own = store.writable ? store.stagingDir() : undefined;
+  for (const d of sweepWorkDirs(store.paths.staging, '', { dryRun: true, ...(own ? { skip: own } : {}) }).dead) {
+    findings.push({ kind: 'staging', subject: d, message: `staging ${d.slice(store.dir.length + 1)} was left by a process that is gone` });
+  }
+  for (const f of listDir(store.paths.staging)) {
+    const p = join(store.paths.staging, f);
+    if (isFile(p)) findings.push({ kind: 'staging', subject: p, message: `staging/${f} is a stray file` });
+  }
+}
+
+const ROOT_NAMES = new Set([LAYOUT_FILE, CATALOG_FILE, `${CATALOG_FILE}-wal`, `${CATALOG_FILE}-shm`, `${CATALOG_FILE}-journal`, 'blobs', 'staging', 'quarantine']);
+
+function checkRoot(store: Store, findings: Finding[]): void {
+  for (const f of listDir(store.dir)) {
+    if (ROOT_NAMES.has(f)) continue;
+    const p = join(store.dir, f);
+    if (f.startsWith(`${LAYOUT_FILE}.`)) {
+      if (Date.now() - statSync(p).mtimeMs > 60_000) findings.push({ kind: 'temp', subject: p, message: `${f} is a temporary file left by a process that is gone` });
+    } else findings.push({ kind: 'stray', subject: p, message: `${f} in the store directory is not bootport's` });
+  }
+}
+
+function checkModes(store: Store, findings: Finding[]): void {
+  const p = store.paths;
+  const want: [string, number][] = [
+    [p.dir, DIR_MODE],
+    [join(p.dir, 'blobs'), DIR_MODE],
+    [p.blobs, DIR_MODE],
+    [p.staging, DIR_MODE],
+    [p.quarantine, DIR_MODE],
+    [p.layout, FILE_MODE],
+    [p.catalog, FILE_MODE],
+    [`${p.catalog}-wal`, FILE_MODE],
+    [`${p.catalog}-shm`, FILE_MODE],
+  ];
+  for (const [path, mode] of want) {
+    let m: number;
+    try {
+      m = lstatSync(path).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if (m & ~mode) findings.push({ kind: 'mode', subject: path, message: `${path.slice(p.dir.length + 1) || 'the store directory'} has mode ${octal(m)}: others may read it (want ${octal(mode)})` });
+  }
+}
+
+function readLayoutVersion(store: Store): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(store.paths.layout, 'utf8')) as { layout?: number }).layout;
+  } catch {
+    return undefined;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+function isFile(p: string): boolean {
+  try {
+    return lstatSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const octal = (m: number) => `0${(m & 0o777).toString(8)}`;

@@ -1,0 +1,192 @@
+import { statfsSync } from 'node:fs';
+import { digestString } from '../format/bytes.js';
+import { BootportError } from '../format/errors.js';
+import { checkName } from '../format/names.js';
+import type { Manifest } from '../format/manifest.js';
+import type { Engines } from '../stream/engines.js';
+import { removeQuietly } from '../stream/files.js';
+import { readBundle, type HeaderEvent, type ReadOptions } from '../stream/reader.js';
+import { stageBundle, type Staged } from '../stream/stage.js';
+import type { ByteSource } from '../stream/source.js';
+import { insertBootConfig } from './catalog/boot-configs.js';
+import { newUid, now } from './catalog/common.js';
+import { insertImage, newImageRow, type ImageRow } from './catalog/images.js';
+import { BLOB_MODE } from './layout.js';
+import type { StagedBlob, Store } from './store.js';
+
+export interface ImportOptions extends ReadOptions {
+  engines: Engines;
+  /** Store the embedded image under this name. */
+  image?: string;
+  /** Create the boot config under this name. */
+  bootConfig?: string;
+  /** Do not store the embedded image; its bytes are still read and verified. */
+  noRecurse?: boolean;
+  /** Decide from the manifest and stop: nothing is staged or stored. */
+  dryRun?: boolean;
+}
+
+export type EntryAction = 'store' | 'dedup' | 'skip';
+
+export interface ImportPlan {
+  boot_config: { name: string; action: 'create' | 'reject' };
+  image: { name: string; action: 'create' | 'reuse' | 'skip' | 'reject'; uid?: string } | null;
+  entries: { role: string; name: string; size: number | null; digest: string | null; action: EntryAction }[];
+  /** Bytes the import adds to the blob store; null if the bundle does not declare every size. */
+  bytes_to_store: number | null;
+  /** Free bytes on the store's file system when the plan was made. */
+  bytes_free: number | null;
+  problems: BootportError[];
+}
+
+/**
+ * Decides everything from the manifest alone: names, conflicts, reuse and space. A blob counts as
+ * held (`dedup`) only if its row and its file both exist with the right size; anything else is
+ * stored again from the bundle, so importing a good bundle heals a damaged store.
+ */
+export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 'image' | 'bootConfig' | 'noRecurse'>): ImportPlan {
+  const problems: BootportError[] = [];
+  const bcName = opts.bootConfig ?? m.boot_config.name;
+  checkName(bcName, 'boot config name', 'ERR_USAGE');
+  if (opts.image !== undefined) checkName(opts.image, 'image name', 'ERR_USAGE');
+  let bcAction: 'create' | 'reject' = 'create';
+  if (store.db.prepare('SELECT 1 FROM boot_configs WHERE name = ?').get(bcName)) {
+    bcAction = 'reject';
+    problems.push(new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, `import it under another name with --boot-config NEW`));
+  }
+  const imgEntry = m.entries.find((e) => e.role === 'image');
+  if (opts.image !== undefined && !imgEntry) problems.push(new BootportError('ERR_USAGE', '--image was given but the bundle holds no image (it was exported with --no-recurse)'));
+  let image: ImportPlan['image'] = null;
+  if (imgEntry) {
+    const name = opts.image ?? imgEntry.name;
+    if (opts.noRecurse) image = { name, action: 'skip' };
+    else {
+      const existing = store.db.prepare('SELECT * FROM images WHERE name = ?').get(name) as ImageRow | undefined;
+      if (!existing) image = { name, action: 'create' };
+      else if (imgEntry.digest !== undefined && existing.content === imgEntry.digest) image = { name, action: 'reuse', uid: existing.uid };
+      else {
+        image = { name, action: 'reject' };
+        const why = imgEntry.digest === undefined ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same' : 'with different content';
+        problems.push(new BootportError('ERR_CONFLICT', `image ${name} already exists ${why}`, {}, 'store the image under another name with --image NEW, or skip it with --no-recurse'));
+      }
+    }
+  }
+  let bytes: number | null = 0;
+  const seen = new Set<string>();
+  const entries = m.entries.map((e) => {
+    let action: EntryAction = 'store';
+    if (e.role === 'image' && image?.action !== 'create') action = 'skip';
+    else if (e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(e.digest) !== undefined)) action = 'dedup';
+    if (e.digest !== undefined) seen.add(e.digest);
+    if (action === 'store') bytes = e.size === undefined || bytes === null ? null : bytes + e.size;
+    return { role: e.role, name: e.name, size: e.size ?? null, digest: e.digest ?? null, action };
+  });
+  const free = freeBytes(store.dir);
+  if (bytes !== null && free !== null && bytes > free) {
+    problems.push(new BootportError('ERR_NO_SPACE', `the import needs ${bytes} bytes in ${store.dir}, only ${free} are free`, {}, 'free space on the store file system, or import with --no-recurse'));
+  }
+  return { boot_config: { name: bcName, action: bcAction }, image, entries, bytes_to_store: bytes, bytes_free: free, problems };
+}
+
+function freeBytes(dir: string): number | null {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+export interface ImportResult {
+  plan: ImportPlan;
+  committed: boolean;
+  boot_config?: { uid: string; name: string };
+  bundle_digest?: string;
+}
+
+/**
+ * Imports a bundle: plan from the manifest, stream every entry into staging while verifying,
+ * and only after the footer verifies, place the blobs and insert the rows in one transaction
+ * that checks every decision again. Any failure, including a kill at any moment, leaves the
+ * catalog as it was; what a kill leaves on disk is removed by the next command that writes.
+ */
+export async function importBundle(store: Store, input: ByteSource, opts: ImportOptions): Promise<ImportResult> {
+  if (opts.dryRun) return { plan: await planFromHeader(store, input, opts), committed: false };
+  const area = await store.newStagingArea();
+  try {
+    let plan: ImportPlan | undefined;
+    const staged = await stageBundle(input, area, {
+      ...opts,
+      fileMode: BLOB_MODE,
+      decide: ({ manifest }) => {
+        plan = planImport(store, manifest, opts);
+        if (plan.problems[0]) throw plan.problems[0];
+      },
+      discard: (i) => plan!.entries[i]!.action !== 'store',
+    });
+    const created = await commitImport(store, staged, opts);
+    return { plan: plan!, committed: true, boot_config: created, bundle_digest: digestString(staged.end.trailer.bundleDigest) };
+  } finally {
+    await removeQuietly(area);
+  }
+}
+
+/** The plan from the bundle's header alone; nothing of the payload is read. */
+async function planFromHeader(store: Store, input: ByteSource, opts: ImportOptions): Promise<ImportPlan> {
+  const events = readBundle(input, opts);
+  try {
+    const first = (await events.next()).value as HeaderEvent;
+    return planImport(store, first.manifest, opts);
+  } finally {
+    await events.return(undefined);
+  }
+}
+
+async function commitImport(store: Store, staged: Staged, opts: ImportOptions): Promise<{ uid: string; name: string }> {
+  const m = staged.header.manifest;
+  const trailer = staged.end.trailer.entries;
+  const digests = trailer.map((t) => digestString(t.contentDigest));
+  const roleIndex = (role: string) => m.entries.findIndex((e) => e.role === role);
+  const blobs: StagedBlob[] = staged.entries.map((s) => ({ path: s.path, digest: s.digest, size: s.rawBytes }));
+  return store.commit(blobs, (place) => {
+    // Another process may have taken a name, deleted an image or collected a blob meanwhile.
+    const again = planImport(store, m, opts);
+    const conflict = again.problems.find((p) => p.code !== 'ERR_NO_SPACE');
+    if (conflict) throw conflict;
+    const needed = [roleIndex('kernel'), roleIndex('initramfs'), ...(again.image?.action === 'create' ? [roleIndex('image')] : [])];
+    for (const i of needed) {
+      const d = digests[i]!;
+      if (!blobs.some((b) => b.digest === d) && store.healthyBlob(d) === undefined) {
+        throw new BootportError('ERR_CONFLICT', `the ${m.entries[i]!.role} ${m.entries[i]!.name} (${d}) was removed from the store while this import ran`, {}, 'run the import again');
+      }
+    }
+    let image: ImageRow | undefined;
+    if (again.image?.action === 'create') {
+      const ie = m.entries[roleIndex('image')]!;
+      image = newImageRow(store, { name: again.image.name, content: { digest: digests[roleIndex('image')]!, size: trailer[roleIndex('image')]!.rawBytes }, ...ie.meta });
+    }
+    place();
+    if (image) insertImage(store, image);
+    const t = now();
+    const bc = m.boot_config;
+    const row = {
+      uid: newUid(),
+      name: again.boot_config.name,
+      kernel: digests[roleIndex('kernel')]!,
+      kernel_name: m.entries[roleIndex('kernel')]!.name,
+      initramfs: digests[roleIndex('initramfs')]!,
+      initramfs_name: m.entries[roleIndex('initramfs')]!.name,
+      cmdline: bc.cmdline,
+      image: image?.uid ?? (again.image?.action === 'reuse' ? again.image.uid! : null),
+      boot_style: bc.boot_style,
+      description: bc.description,
+      frozen: 0,
+      release: bc.release ?? null,
+      attributes: JSON.stringify(bc.attributes),
+      created: t,
+      modified: t,
+    };
+    insertBootConfig(store, row);
+    return { uid: row.uid, name: row.name };
+  }, `importing boot config ${m.boot_config.name}`);
+}

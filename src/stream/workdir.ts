@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+
+/**
+ * Private working directories that a living process proves it still owns.
+ *
+ * A PID says nothing across PID namespaces (containers, `unshare --pid`) or hosts sharing a file
+ * system, so ownership is proved by a kernel file lock that the owner holds and the kernel drops
+ * when it dies. Node has no flock(); SQLite's EXCLUSIVE transaction takes POSIX fcntl locks on its
+ * database file, which hold across PID namespaces and, through the NFS lock manager, across hosts.
+ * So each work directory holds a tiny SQLite file, `lock`, locked by its owner for its whole life.
+ *
+ * The owner writes `owner.json` only after it holds the lock, so a directory with `owner.json`
+ * whose lock is free belongs to a dead process; one without `owner.json` is still being set up
+ * (or its owner died in the microseconds that takes), and is only judged once it is old.
+ */
+
+export const LOCK_FILE = 'lock';
+export const OWNER_FILE = 'owner.json';
+/** A directory still being set up is left alone for this long before it can be judged dead. */
+const SETUP_GRACE_MS = 60_000;
+
+export interface WorkDirOwner {
+  pid: number;
+  host: string;
+  command: string;
+  started: string;
+  /** False where the file system refused locks: such a directory is never judged dead. */
+  locked: boolean;
+}
+
+/**
+ * better-sqlite3, loaded on first use (commands without a store start faster). URI file names
+ * are enabled first: a catalog on read-only media is opened with `immutable=1`. Node's setenv is
+ * what the addon's one-time configuration reads.
+ */
+export function loadSqlite(): typeof Database {
+  process.env.SQLITE_USE_URI ??= '1';
+  return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+}
+
+type LockState = 'held' | 'free' | 'missing' | 'unknown';
+
+/** Holds the lock on `path` (creating the file), or returns undefined if someone else holds it. */
+function takeLock(path: string): Database.Database | 'busy' | 'unsupported' {
+  let db: Database.Database | undefined;
+  try {
+    db = new (loadSqlite())(path);
+    db.pragma('busy_timeout = 0');
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    return db;
+  } catch (e) {
+    db?.close();
+    return (e as { code?: string }).code === 'SQLITE_BUSY' ? 'busy' : 'unsupported';
+  }
+}
+
+/** Whether the lock on `path` is held by a living process, tried without waiting and released at once. */
+export function lockState(path: string): LockState {
+  let db: Database.Database | undefined;
+  try {
+    db = new (loadSqlite())(path, { fileMustExist: true });
+    db.pragma('busy_timeout = 0');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('ROLLBACK');
+    return 'free';
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    if (code === 'SQLITE_BUSY') return 'held';
+    if (code === 'SQLITE_CANTOPEN') return 'missing';
+    return 'unknown';
+  } finally {
+    db?.close();
+  }
+}
+
+// ---- removal on signals ----------------------------------------------------------------------
+
+const registered = new Set<string>();
+
+/**
+ * Paths this process must remove if a signal ends it (Ctrl-C, SIGTERM, SIGHUP). The CLI's signal
+ * handler calls `removeRegisteredSync`; a SIGKILL cannot be caught, and what it leaves is found
+ * dead by the lock protocol above and removed by the next run.
+ */
+export function removeOnSignal(path: string): () => void {
+  registered.add(path);
+  return () => void registered.delete(path);
+}
+
+export function removeRegisteredSync(): void {
+  for (const p of registered) rmSync(p, { recursive: true, force: true });
+  registered.clear();
+}
+
+// ---- work directories ------------------------------------------------------------------------
+
+export class WorkDir {
+  private lockDb: Database.Database | undefined;
+  private unregister: () => void;
+  private removed = false;
+
+  private constructor(
+    readonly path: string,
+    lockDb: Database.Database | undefined,
+  ) {
+    this.lockDb = lockDb;
+    this.unregister = removeOnSignal(path);
+  }
+
+  /**
+   * Creates `parent/<prefix><random>/`, mode 0700, locked by this process. `command` is recorded
+   * so that whoever finds the directory can say whose it is.
+   */
+  static create(parent: string, prefix: string, command: string): WorkDir {
+    for (let attempt = 0; ; attempt++) {
+      const path = join(parent, `${prefix}${randomBytes(8).toString('hex')}`);
+      mkdirSync(path, { mode: 0o700 });
+      // Whatever the umask: what is staged here may be a root file system's secrets.
+      chmodSync(path, 0o700);
+      const lock = takeLock(join(path, LOCK_FILE));
+      // Nobody else should know this fresh name; if its lock is busy anyway, start over elsewhere.
+      if (lock === 'busy') {
+        rmSync(path, { recursive: true, force: true });
+        if (attempt > 5) throw new Error(`cannot lock a new work directory in ${parent}`);
+        continue;
+      }
+      const dir = new WorkDir(path, lock === 'unsupported' ? undefined : lock);
+      const owner: WorkDirOwner = { pid: process.pid, host: hostname(), command, started: new Date().toISOString(), locked: lock !== 'unsupported' };
+      try {
+        writeFileSync(join(path, OWNER_FILE), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        dir.removeSync();
+        throw e;
+      }
+      return dir;
+    }
+  }
+
+  /** Removes the directory and everything in it, then releases the lock. Idempotent. */
+  removeSync(): void {
+    if (this.removed) return;
+    this.removed = true;
+    try {
+      rmSync(this.path, { recursive: true, force: true });
+    } finally {
+      this.lockDb?.close();
+      this.lockDb = undefined;
+      this.unregister();
+    }
+  }
+}
+
+export interface SweepResult {
+  /** Directories of dead owners, removed (or, with `dryRun`, that would be). */
+  dead: string[];
+  /** Owners still alive. */
+  live: (WorkDirOwner & { path: string })[];
+}
+
+/**
+ * Finds the work directories `parent/<prefix>*` and removes those whose owner is dead. A directory
+ * whose lock state cannot be known (a file system without locks) is left alone.
+ */
+export function sweepWorkDirs(parent: string, prefix: string, opts: { dryRun?: boolean; skip?: string } = {}): SweepResult {
+  const out: SweepResult = { dead: [], live: [] };
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const path = join(parent, name);
+    if (path === opts.skip) continue;
+    const owner = readOwner(path);
+    // No owner.json: still being set up, unless it has been like that for a while. Its lock is
+    // not even tried, so a sweeper never races an owner that is about to take it.
+    if (!owner && Date.now() - mtimeMs(path) < SETUP_GRACE_MS) continue;
+    if (owner && !owner.locked) {
+      out.live.push({ ...owner, path });
+      continue;
+    }
+    const state = lockState(join(path, LOCK_FILE));
+    if (state === 'held') {
+      out.live.push({ ...(owner ?? { pid: 0, host: '?', command: '?', started: '?', locked: true }), path });
+      continue;
+    }
+    if (state === 'unknown') continue;
+    out.dead.push(path);
+    if (!opts.dryRun) rmSync(path, { recursive: true, force: true });
+  }
+  return out;
+}
+
+function readOwner(dir: string): WorkDirOwner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(join(dir, OWNER_FILE), 'utf8')) as WorkDirOwner;
+    return typeof o.pid === 'number' ? o : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** "bootport import (pid 12, host headA, since …)": how an admin is told who holds something. */
+export function describeOwner(o: WorkDirOwner): string {
+  return `${o.command} (pid ${o.pid} on ${o.host}, since ${o.started})`;
+}
