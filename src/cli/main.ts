@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { removeRegisteredSync } from '../stream/workdir.js';
+import { EXIT, isClosedOutput } from './context.js';
 import { run } from './program.js';
 
 // Nothing commits before it is complete, so an interrupted command has changed nothing; what it
@@ -14,10 +15,20 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-process.exitCode = await run(process.argv.slice(2), {
+// A reader that closes the pipe early (`| head`) is not a crash: the command ends quietly with
+// the exit code a program killed by SIGPIPE has, even when the failed write was its last.
+let closedOutput = false;
+process.stdout.on('error', (e) => {
+  if (!isClosedOutput(e)) throw e;
+  closedOutput = true;
+  process.exitCode = EXIT.CLOSED_OUTPUT;
+});
+
+const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   cwd: process.cwd(),
   env: process.env,
 });
+process.exitCode = closedOutput ? EXIT.CLOSED_OUTPUT : code;

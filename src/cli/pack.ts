@@ -28,6 +28,8 @@ export function registerPack(program: Command, ctx: Ctx): void {
     .action(
       ctx.action(async (o) => {
         const opts = o as Record<string, string | boolean | undefined> & { json?: boolean };
+        // From here on stdout is the bundle's: a report there would corrupt it.
+        if (opts.output === '-') ctx.stdoutIsData = true;
         const style = String(opts.bootStyle);
         if (!(BOOT_STYLES as readonly string[]).includes(style)) throw usage(`--boot-style must be one of ${BOOT_STYLES.join(', ')}`);
         const imageArg = opts.image as string | undefined;

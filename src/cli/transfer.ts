@@ -7,7 +7,7 @@ import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/files.js';
 import { emitBundle } from './emit.js';
-import { Ctx, engineReport, EXIT, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { Ctx, engineReport, EXIT, exitCodeFor, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 import { selection, withStore } from './store-cmd.js';
 
 function planText(p: ImportPlan): string {
@@ -31,6 +31,8 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
+          // From here on stdout is the bundle's: a report there would corrupt it.
+          if (opts.output === '-') ctx.stdoutIsData = true;
           const [bc, ...more] = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
           if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
           // Checked before the blob files are opened: a bad flag leaves nothing open.
@@ -68,7 +70,8 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
             dryRun: opts.dryRun === true,
           });
           const { problems, ...plan } = r.plan;
-          const code = problems.length ? EXIT.REFUSED : EXIT.OK;
+          // A dry run answers as the import would have: 3 for a conflict, 4 for too little space.
+          const code = problems[0] ? exitCodeFor(problems[0]) : EXIT.OK;
           if (opts.json) ctx.json({ ok: problems.length === 0, committed: r.committed, dry_run: opts.dryRun === true, ...plan, problems: problems.map((p) => p.toJSON()), ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}), ...engineReport(run) });
           else ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}`);
           return code;

@@ -78,6 +78,21 @@ export function decodeTrailer(b: Uint8Array, offset = 0): Trailer {
   if (b.length < size) throw bundleError('ERR_BUNDLE_TRUNCATED', `trailer needs ${size} bytes, ${b.length} remain`, { offset: offset + b.length });
   if (b.length > size) throw bundleError('ERR_BUNDLE_TRAILER', `trailer is ${b.length} bytes, its counts say ${size}`, { offset });
   const dv = view(b);
+  const entries = decodeEntries(b, entryCount, offset);
+  let at = TRAILER_FIXED_SIZE + entryCount * TRAILER_ENTRY_SIZE;
+  const seekTable: number[] = [];
+  for (let i = 0; i < chunkCount; i++) {
+    seekTable.push(readU64(dv, at, 'seek table offset', { offset: offset + at }));
+    at += 8;
+  }
+  const headerHash = copyOf(b, at, at + DIGEST_SIZE);
+  const bundleDigest = copyOf(b, at + DIGEST_SIZE, at + 2 * DIGEST_SIZE);
+  return { entries, seekTable, headerHash, bundleDigest };
+}
+
+/** The per-entry totals that follow the trailer's fixed part. */
+function decodeEntries(b: Uint8Array, entryCount: number, offset: number): TrailerEntry[] {
+  const dv = view(b);
   const entries: TrailerEntry[] = [];
   let at = TRAILER_FIXED_SIZE;
   for (let i = 0; i < entryCount; i++) {
@@ -90,12 +105,21 @@ export function decodeTrailer(b: Uint8Array, offset = 0): Trailer {
     });
     at += TRAILER_ENTRY_SIZE;
   }
-  const seekTable: number[] = [];
-  for (let i = 0; i < chunkCount; i++) {
-    seekTable.push(readU64(dv, at, 'seek table offset', { offset: offset + at }));
-    at += 8;
+  return entries;
+}
+
+/** A trailer without its seek table: what a reader of the two ends of a file needs. */
+export type TrailerSummary = Omit<Trailer, 'seekTable'> & { chunkCount: number };
+
+/**
+ * Decodes the trailer's fixed part and entries (`head`) and its two closing digests (`tail`),
+ * leaving out the seek table between them. Reading only these, a reader of the ends holds a
+ * bounded amount whatever the chunk count claims.
+ */
+export function decodeTrailerSummary(head: Uint8Array, tail: Uint8Array, offset = 0): TrailerSummary {
+  const { entryCount, chunkCount } = decodeTrailerCounts(head, offset);
+  if (head.length !== TRAILER_FIXED_SIZE + entryCount * TRAILER_ENTRY_SIZE || tail.length !== 2 * DIGEST_SIZE) {
+    throw new RangeError('decodeTrailerSummary: head or tail of the wrong length');
   }
-  const headerHash = copyOf(b, at, at + DIGEST_SIZE);
-  const bundleDigest = copyOf(b, at + DIGEST_SIZE, at + 2 * DIGEST_SIZE);
-  return { entries, seekTable, headerHash, bundleDigest };
+  return { entries: decodeEntries(head, entryCount, offset), chunkCount, headerHash: copyOf(tail, 0, DIGEST_SIZE), bundleDigest: copyOf(tail, DIGEST_SIZE, 2 * DIGEST_SIZE) };
 }

@@ -491,7 +491,10 @@ export function storeError(e: unknown, what: string): BootportError {
   if (e instanceof BootportError) return e;
   const code = (e as { code?: string }).code ?? '';
   if (isBusy(e)) return new BootportError('ERR_STORE_LOCKED', `${what}: the store is busy (another process is writing)`, {}, 'try again when the other command has finished');
-  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new BootportError('ERR_NO_SPACE', `${what}: no space left on the store's file system`, {}, 'free space and try again', { cause: e });
+  // SHMSIZE: SQLite could not extend the catalog's -shm file, which on Linux means a full disk.
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
+    return new BootportError('ERR_NO_SPACE', `${what}: no space left on the store's file system`, {}, 'free space and try again', { cause: e });
+  }
   if (code.startsWith('E')) return ioError(what, e);
   return new BootportError('ERR_STORE', `${what}: ${(e as Error).message}`, {}, undefined, { cause: e });
 }

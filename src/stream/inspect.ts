@@ -1,18 +1,19 @@
 import { open } from 'node:fs/promises';
-import { DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_FIXED_SIZE } from '../format/constants.js';
+import { CHUNK_HEADER_SIZE, DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_ENTRY_SIZE, TRAILER_FIXED_SIZE } from '../format/constants.js';
 import { equalBytes } from '../format/bytes.js';
 import { bundleError } from '../format/errors.js';
 import { decodeFooter } from '../format/footer.js';
 import { decodeManifest, type Manifest } from '../format/manifest.js';
 import { decodePreamble, type Preamble } from '../format/preamble.js';
-import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../format/trailer.js';
+import { decodeTrailerCounts, decodeTrailerSummary, trailerSize, type TrailerSummary } from '../format/trailer.js';
 import { loadEngines, type Engines } from './engines.js';
 
 export interface EndsView {
   preamble: Preamble;
   manifest: Manifest;
   headerHash: Uint8Array;
-  trailer: Trailer;
+  /** The trailer without its seek table, which `inspect` never reads. */
+  trailer: TrailerSummary;
   size: number;
 }
 
@@ -20,6 +21,8 @@ export interface EndsView {
  * Reads only the two ends of a seekable bundle: the preamble and manifest from the front, the
  * footer and trailer from the back. It checks that both ends belong to the same bundle (the
  * trailer's header hash), but proves nothing about the chunks in between: that is `verify`.
+ * It reads a bounded amount whatever the bundle claims: the seek table is skipped, and a chunk
+ * count that could not fit between the manifest and the trailer is refused before anything else.
  */
 export async function readEnds(path: string, engines?: Engines): Promise<EndsView> {
   const eng = engines ?? (await loadEngines());
@@ -50,7 +53,13 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
     if (trailerSize(counts.entryCount, counts.chunkCount) !== footer.trailerLength) {
       throw bundleError('ERR_BUNDLE_TRAILER', 'footer trailer length disagrees with the trailer counts', { offset: footerAt });
     }
-    const trailer = decodeTrailer(await at(footer.trailerOffset, footer.trailerLength), footer.trailerOffset);
+    // Every chunk record is a header and at least one payload byte: a count that cannot fit is a lie.
+    if (counts.chunkCount * (CHUNK_HEADER_SIZE + 1) > footer.trailerOffset - start) {
+      throw bundleError('ERR_BUNDLE_TRAILER', `the trailer claims ${counts.chunkCount} chunks, more than fit in the ${footer.trailerOffset - start} bytes before it`, { offset: footer.trailerOffset });
+    }
+    const head = await at(footer.trailerOffset, TRAILER_FIXED_SIZE + counts.entryCount * TRAILER_ENTRY_SIZE);
+    const tail = await at(footer.trailerOffset + footer.trailerLength - 2 * DIGEST_SIZE, 2 * DIGEST_SIZE);
+    const trailer = decodeTrailerSummary(head, tail, footer.trailerOffset);
     if (!equalBytes(trailer.headerHash, headerHash)) {
       throw bundleError('ERR_BUNDLE_TRAILER', 'the trailer belongs to a different header: the file was spliced or damaged', { offset: footer.trailerOffset });
     }

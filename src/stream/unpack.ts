@@ -7,7 +7,7 @@ import { exists, fsyncDir, ioError, writeAll } from './files.js';
 import { stageBundle, type Staged } from './stage.js';
 import type { ReadOptions } from './reader.js';
 import type { ByteSource } from './source.js';
-import { sweepWorkDirs, WorkDir } from './workdir.js';
+import { removeOnSignal, sweepWorkDirs, WorkDir } from './workdir.js';
 
 export const UNPACK_FILES: Record<Role, string> = { kernel: 'kernel', initramfs: 'initramfs', image: 'image' };
 export const BOOTCONFIG_FILE = 'bootconfig.json';
@@ -27,6 +27,8 @@ export interface UnpackOptions extends ReadOptions {
 export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[] }> {
   const created = !(await exists(dir));
   await mkdir(dir, { recursive: true });
+  // Interrupted, a directory this call made goes too, if nothing else was put in it.
+  const forget = created ? removeOnSignal(dir, true) : () => {};
   sweepWorkDirs(dir, UNPACK_WORK_PREFIX);
   const work = WorkDir.create(dir, UNPACK_WORK_PREFIX, 'bootport unpack');
   const staging = work.path;
@@ -69,12 +71,14 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
       placed.push(target);
     }
     await fsyncDir(dir);
+    forget();
     return { ...staged, files: placed };
   } catch (e) {
     // Undo in reverse: take out what was placed, put back what it replaced.
     for (const [i, target] of [...placed.entries()].reverse()) await rename(target, join(staging, `failed-${i}`)).catch(() => {});
     for (const [target, keep] of aside.reverse()) await rename(keep, target).catch(() => {});
     work.removeSync();
+    forget();
     if (created) await rmdir(dir).catch(() => {});
     throw e instanceof BootportError ? e : ioError(`cannot unpack into ${dir}`, e);
   } finally {

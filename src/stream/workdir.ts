@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -81,20 +81,30 @@ export function lockState(path: string): LockState {
 
 // ---- removal on signals ----------------------------------------------------------------------
 
-const registered = new Set<string>();
+/** Paths to remove on a signal, and whether with everything in them (else only if empty). */
+const registered = new Map<string, boolean>();
 
 /**
  * Paths this process must remove if a signal ends it (Ctrl-C, SIGTERM, SIGHUP). The CLI's signal
  * handler calls `removeRegisteredSync`; a SIGKILL cannot be caught, and what it leaves is found
- * dead by the lock protocol above and removed by the next run.
+ * dead by the lock protocol above and removed by the next run. With `onlyIfEmpty`, a directory
+ * is removed only if nothing else was put in it (a directory this process created for output).
  */
-export function removeOnSignal(path: string): () => void {
-  registered.add(path);
+export function removeOnSignal(path: string, onlyIfEmpty = false): () => void {
+  registered.set(path, !onlyIfEmpty);
   return () => void registered.delete(path);
 }
 
+/** Removes what was registered, the last registered first (a work directory before its parent). */
 export function removeRegisteredSync(): void {
-  for (const p of registered) rmSync(p, { recursive: true, force: true });
+  for (const [p, recursive] of [...registered].reverse()) {
+    try {
+      if (recursive) rmSync(p, { recursive: true, force: true });
+      else rmdirSync(p);
+    } catch {
+      // Not empty, or already gone: left as it is.
+    }
+  }
   registered.clear();
 }
 
