@@ -75,8 +75,10 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
   const seen = new Set<string>();
   const entries = m.entries.map((e) => {
     let action: EntryAction = 'store';
-    if (e.role === 'image' && image?.action !== 'create') action = 'skip';
-    else if (e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(e.digest) !== undefined)) action = 'dedup';
+    const held = e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(e.digest) !== undefined);
+    // A reused image whose file is lost or quarantined is stored again: the import heals it.
+    if (e.role === 'image' && image?.action !== 'create' && (image?.action !== 'reuse' || held)) action = 'skip';
+    else if (held) action = 'dedup';
     if (e.digest !== undefined) seen.add(e.digest);
     if (action === 'store') bytes = e.size === undefined || bytes === null ? null : bytes + e.size;
     return { role: e.role, name: e.name, size: e.size ?? null, digest: e.digest ?? null, action };
