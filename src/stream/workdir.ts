@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -14,15 +14,14 @@ import type Database from 'better-sqlite3';
  * database file, which hold across PID namespaces and, through the NFS lock manager, across hosts.
  * So each work directory holds a tiny SQLite file, `lock`, locked by its owner for its whole life.
  *
- * The owner writes `owner.json` only after it holds the lock, so a directory with `owner.json`
- * whose lock is free belongs to a dead process; one without `owner.json` is still being set up
- * (or its owner died in the microseconds that takes), and is only judged once it is old.
+ * A sweeper judges a directory by trying its lock. Held: the owner lives. Free, or no lock file
+ * yet: the owner is dead (or has not locked it yet), and the sweeper removes the directory while
+ * it holds the lock itself, so an owner that was about to lock it finds it busy, or gone, and
+ * simply starts over elsewhere. No directory is ever removed under a living owner.
  */
 
 export const LOCK_FILE = 'lock';
 export const OWNER_FILE = 'owner.json';
-/** A directory still being set up is left alone for this long before it can be judged dead. */
-const SETUP_GRACE_MS = 60_000;
 
 export interface WorkDirOwner {
   pid: number;
@@ -43,39 +42,21 @@ export function loadSqlite(): typeof Database {
   return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
 }
 
-type LockState = 'held' | 'free' | 'missing' | 'unknown';
-
-/** Holds the lock on `path` (creating the file), or returns undefined if someone else holds it. */
-function takeLock(path: string): Database.Database | 'busy' | 'unsupported' {
+/** Takes the lock on `path` (creating the file), or says why not. */
+function takeLock(path: string, create = true): Database.Database | 'busy' | 'missing' | 'unsupported' {
   let db: Database.Database | undefined;
   try {
-    db = new (loadSqlite())(path);
+    db = new (loadSqlite())(path, { fileMustExist: !create });
     db.pragma('busy_timeout = 0');
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
     return db;
   } catch (e) {
     db?.close();
-    return (e as { code?: string }).code === 'SQLITE_BUSY' ? 'busy' : 'unsupported';
-  }
-}
-
-/** Whether the lock on `path` is held by a living process, tried without waiting and released at once. */
-export function lockState(path: string): LockState {
-  let db: Database.Database | undefined;
-  try {
-    db = new (loadSqlite())(path, { fileMustExist: true });
-    db.pragma('busy_timeout = 0');
-    db.exec('BEGIN EXCLUSIVE');
-    db.exec('ROLLBACK');
-    return 'free';
-  } catch (e) {
     const code = (e as { code?: string }).code ?? '';
-    if (code === 'SQLITE_BUSY') return 'held';
+    if (code === 'SQLITE_BUSY') return 'busy';
     if (code === 'SQLITE_CANTOPEN') return 'missing';
-    return 'unknown';
-  } finally {
-    db?.close();
+    return 'unsupported';
   }
 }
 
@@ -131,24 +112,25 @@ export class WorkDir {
     for (let attempt = 0; ; attempt++) {
       const path = join(parent, `${prefix}${randomBytes(8).toString('hex')}`);
       mkdirSync(path, { mode: 0o700 });
-      // Whatever the umask: what is staged here may be a root file system's secrets.
-      chmodSync(path, 0o700);
-      const lock = takeLock(join(path, LOCK_FILE));
-      // Nobody else should know this fresh name; if its lock is busy anyway, start over elsewhere.
-      if (lock === 'busy') {
-        rmSync(path, { recursive: true, force: true });
-        if (attempt > 5) throw new Error(`cannot lock a new work directory in ${parent}`);
-        continue;
-      }
-      const dir = new WorkDir(path, lock === 'unsupported' ? undefined : lock);
-      const owner: WorkDirOwner = { pid: process.pid, host: hostname(), command, started: new Date().toISOString(), locked: lock !== 'unsupported' };
       try {
-        writeFileSync(join(path, OWNER_FILE), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+        // Whatever the umask: what is staged here may be a root file system's secrets.
+        chmodSync(path, 0o700);
+        const lock = takeLock(join(path, LOCK_FILE));
+        // Busy or gone: a sweeper judged the fresh directory before it was locked. Start over.
+        if (lock === 'busy' || lock === 'missing') throw Object.assign(new Error('lost a race with a sweeper'), { code: 'ENOENT' });
+        const dir = new WorkDir(path, lock === 'unsupported' ? undefined : lock);
+        const owner: WorkDirOwner = { pid: process.pid, host: hostname(), command, started: new Date().toISOString(), locked: lock !== 'unsupported' };
+        try {
+          writeFileSync(join(path, OWNER_FILE), JSON.stringify(owner) + '\n', { mode: 0o600, flag: 'wx' });
+        } catch (e) {
+          dir.removeSync();
+          throw e;
+        }
+        return dir;
       } catch (e) {
-        dir.removeSync();
-        throw e;
+        rmSync(path, { recursive: true, force: true });
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
       }
-      return dir;
     }
   }
 
@@ -190,21 +172,25 @@ export function sweepWorkDirs(parent: string, prefix: string, opts: { dryRun?: b
     const path = join(parent, name);
     if (path === opts.skip) continue;
     const owner = readOwner(path);
-    // No owner.json: still being set up, unless it has been like that for a while. Its lock is
-    // not even tried, so a sweeper never races an owner that is about to take it.
-    if (!owner && Date.now() - mtimeMs(path) < SETUP_GRACE_MS) continue;
     if (owner && !owner.locked) {
       out.live.push({ ...owner, path });
       continue;
     }
-    const state = lockState(join(path, LOCK_FILE));
-    if (state === 'held') {
-      out.live.push({ ...(owner ?? { pid: 0, host: '?', command: '?', started: '?', locked: true }), path });
+    // Creating the lock file if it is not there yet closes the last race: an owner between its
+    // mkdir and its lock then finds the lock busy and starts over. A dry run only looks.
+    const lock = takeLock(join(path, LOCK_FILE), !opts.dryRun);
+    if (lock === 'busy') {
+      out.live.push({ ...(owner ?? { pid: 0, host: '?', command: 'a process still setting up', started: '?', locked: true }), path });
       continue;
     }
-    if (state === 'unknown') continue;
+    if (lock === 'unsupported') continue;
+    // Dead, or never locked: removed while this process holds the lock, so nobody can take it meanwhile.
     out.dead.push(path);
-    if (!opts.dryRun) rmSync(path, { recursive: true, force: true });
+    try {
+      if (!opts.dryRun) rmSync(path, { recursive: true, force: true });
+    } finally {
+      if (lock !== 'missing') lock.close();
+    }
   }
   return out;
 }
@@ -215,14 +201,6 @@ function readOwner(dir: string): WorkDirOwner | undefined {
     return typeof o.pid === 'number' ? o : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function mtimeMs(path: string): number {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return 0;
   }
 }
 
