@@ -106,6 +106,18 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
   row({ op: 'import', tool: 'disk: cp + fsync of the raw files', what: 'raw output', bytes: raw, m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, { ...opts, before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')) }) });
   rmSync(join(dir, 'copy'), { recursive: true, force: true });
 
+  // ---- fsck ----
+  // The store the last import left holds the three blobs: fsck hashes every one (on the worker
+  // pool, a file per worker) against what b3sum does with the same files.
+  const blobs = join(dst, 'blobs', 'blake3');
+  sh(`cat ${blobs}/* > /dev/null`);
+  row({ op: 'fsck', tool: 'bootport fsck', what: 'blobs', bytes: raw, m: measure(`${bp(`--store ${dst} fsck`)} >/dev/null`, RUNS, opts), vs: 'b3sum (blob files)' });
+  if (have('b3sum')) {
+    row({ op: 'fsck', tool: 'b3sum (blob files)', what: 'blobs', bytes: raw, m: measure(`b3sum ${blobs}/* > /dev/null`, RUNS, opts) });
+    row({ op: 'fsck', tool: 'b3sum --no-mmap (blob files)', what: 'blobs', bytes: raw, m: measure(`b3sum --no-mmap ${blobs}/* > /dev/null`, RUNS, opts) });
+  }
+  row({ op: 'fsck', tool: 'bootport fsck --quick', what: 'blobs', bytes: raw, m: measure(`${bp(`--store ${dst} fsck --quick`)} >/dev/null`, RUNS, opts) });
+
   // ---- verify ----
   sh(`cat ${bundle} > /dev/null`);
   const bsize = size(bundle);
