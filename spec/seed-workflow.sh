@@ -46,3 +46,5 @@ say "bootport node ls -l"
 bootport node ls -l
 say "bootport ls -l"
 bootport ls -l
+say "bootport fsck"
+bootport fsck
