@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIGEST_RE } from '../format/bytes.js';
 import type { Engines } from '../stream/engines.js';
@@ -6,7 +6,7 @@ import { hashFile } from '../stream/file-hash.js';
 import { fsyncPath } from '../stream/files.js';
 import { WorkerPool } from '../stream/pool.js';
 import { sweepWorkDirs } from '../stream/workdir.js';
-import { BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, makePrivateDir } from './layout.js';
+import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivateDir } from './layout.js';
 import { SCHEMA_VERSION } from './schema.js';
 import type { Store } from './store.js';
 
@@ -296,7 +296,7 @@ function checkRoot(store: Store, findings: Finding[]): void {
     if (ROOT_NAMES.has(f)) continue;
     const p = join(store.dir, f);
     if (f.startsWith(`${LAYOUT_FILE}.`)) {
-      if (Date.now() - statSync(p).mtimeMs > 60_000) findings.push({ kind: 'temp', subject: p, message: `${f} is a temporary file left by a process that is gone` });
+      if (ageMs(p) > 60_000) findings.push({ kind: 'temp', subject: p, message: `${f} is a temporary file left by a process that is gone` });
     } else findings.push({ kind: 'stray', subject: p, message: `${f} in the store directory is not bootport's` });
   }
 }
@@ -330,14 +330,6 @@ function readLayoutVersion(store: Store): number | undefined {
     return (JSON.parse(readFileSync(store.paths.layout, 'utf8')) as { layout?: number }).layout;
   } catch {
     return undefined;
-  }
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir).sort();
-  } catch {
-    return [];
   }
 }
 

@@ -121,7 +121,8 @@ function readLayout(path: string): number | undefined {
   return v;
 }
 
-function sizeOf(path: string): number | undefined {
+/** The size of a file, or undefined if it cannot be seen. */
+export function sizeOf(path: string): number | undefined {
   try {
     return statSync(path).size;
   } catch {
@@ -129,12 +130,26 @@ function sizeOf(path: string): number | undefined {
   }
 }
 
-function countEntries(dir: string): number {
+/** How long ago a file was last changed, in ms (0 if it cannot be seen). */
+export function ageMs(path: string): number {
   try {
-    return readdirSync(dir).length;
+    return Date.now() - statSync(path).mtimeMs;
   } catch {
     return 0;
   }
+}
+
+/** The names in a directory, sorted; none if it cannot be read. */
+export function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+function countEntries(dir: string): number {
+  return listDir(dir).length;
 }
 
 /** Creates `path` (and missing parents) as a private directory, whatever the umask. */

@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, openSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engines.js';
 import { fsyncPath, ioError, writeAll } from '../stream/files.js';
 import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../stream/workdir.js';
-import { BLOB_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, makePrivate, makePrivateDir, probeStore, storePaths, writeLayout, type StorePaths } from './layout.js';
+import { ageMs, BLOB_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivate, makePrivateDir, probeStore, sizeOf, storePaths, writeLayout, type StorePaths } from './layout.js';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 /** A file in staging whose digest was computed from the very bytes written to it. */
@@ -410,7 +410,7 @@ async function openWritable(p: StorePaths, create: boolean, lockTimeoutMs: numbe
  */
 async function openReadOnly(p: StorePaths, lockTimeoutMs: number): Promise<Database.Database> {
   const Sqlite = loadSqlite();
-  const walBytes = fileSize(`${p.catalog}-wal`);
+  const walBytes = sizeOf(`${p.catalog}-wal`) ?? 0;
   const immutable = (): Database.Database => new Sqlite(`${pathToFileURL(p.catalog).href}?immutable=1`, { readonly: true, fileMustExist: true });
   if (!canCreateFiles(p.dir) && walBytes === 0) return check(immutable());
   const deadline = Date.now() + lockTimeoutMs;
@@ -451,30 +451,6 @@ function canCreateFiles(dir: string): boolean {
     return s.bavail > 0 && s.ffree !== 0;
   } catch {
     return false;
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 
