@@ -198,7 +198,7 @@ export function mutate(r: Rng, e: Engines, a: Uint8Array, b: Uint8Array): Mutati
       return raw('footer', serialize(p));
     default: {
       // Extension records, announced or not, of random type and size.
-      if (r.int(2)) p.pre[15]! |= OPT_FEATURE_EXTENSIONS;
+      if (r.int(2)) p.pre[16]! |= OPT_FEATURE_EXTENSIONS;
       for (let i = 0, n = 1 + r.int(3); i < n; i++) p.ext.push(encodeExtension(r.int(65536), r.bytes(r.int(200))));
       return { kind: 'reforged extensions', bytes: serialize(reforge(p, e, false)), contentMayChange: false };
     }
