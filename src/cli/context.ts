@@ -4,13 +4,15 @@ import type { Command } from 'commander';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
 import { BootportError, isBootportError } from '../format/errors.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
+import { ioError } from '../stream/files.js';
 import { defaultThreads } from '../stream/runner.js';
 
 /**
- * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent". CLOSED_OUTPUT is what a command killed by SIGPIPE gives
+ * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent". INTERNAL
+ * is a bug (EX_SOFTWARE in sysexits.h), never a verdict on the input. CLOSED_OUTPUT is what a command killed by SIGPIPE gives
  * (128 + 13): the reader of its standard output went away before it had written everything.
  */
-export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, FAILED: 4, CLOSED_OUTPUT: 141 } as const;
+export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, FAILED: 4, INTERNAL: 70, CLOSED_OUTPUT: 141 } as const;
 
 export interface CliIO {
   stdout: Writable;
@@ -105,7 +107,13 @@ export class Ctx {
     if (json && !this.stdoutIsData) this.json({ ok: false, error: err.toJSON() });
     else if (json) this.err(JSON.stringify({ ok: false, error: err.toJSON() }, null, 2));
     else this.err(`bootport: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`);
+    if (this.debug()) this.err(stackOf(e));
     return exitCodeFor(err);
+  }
+
+  /** --debug or BOOTPORT_DEBUG=1: a failure's stack, and its causes', go to stderr. */
+  debug(): boolean {
+    return this.argv.includes('--debug') || this.io.env.BOOTPORT_DEBUG === '1';
   }
 
   /** `command` as an admin would recognise it, for the owner record of the store's staging. */
@@ -138,16 +146,28 @@ export function engineReport(run: RunInfo): { engine: { codec: string; hash: str
   return { engine: { codec: run.engines.codec.name, hash: run.engines.hash.name, threads: run.threads } };
 }
 
+/**
+ * An error that is not a BootportError: a system error (errno) is an I/O failure, anything else
+ * (a TypeError, say) is a bug and says so, never a verdict on the input.
+ */
 function wrapUnknown(e: unknown): BootportError {
-  const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
-    if (err.code === 'ENOSPC') return new BootportError('ERR_NO_SPACE', err.message, {}, 'free space on the target file system');
-    return new BootportError('ERR_IO', `${err.message}`);
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return ioError((e as Error).message.split(':')[0] ?? 'a system call failed', e);
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new BootportError('ERR_INTERNAL', `internal error: ${what}`, {}, 'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints', { cause: e });
+}
+
+/** The stack of `e` and of every cause under it. */
+function stackOf(e: unknown): string {
+  const parts: string[] = [];
+  for (let x: unknown = e, depth = 0; x !== undefined && depth < 8; x = (x as { cause?: unknown }).cause, depth++) {
+    parts.push(depth ? `caused by: ${x instanceof Error ? (x.stack ?? x.message) : String(x)}` : x instanceof Error ? (x.stack ?? x.message) : String(x));
   }
-  return new BootportError('ERR_IO', `unexpected failure: ${err?.message ?? String(e)}`);
+  return parts.join('\n');
 }
 
 export function exitCodeFor(e: BootportError): number {
+  if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
   if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
   if (e.code === 'ERR_USAGE') return EXIT.USAGE;
   if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code)) return EXIT.REFUSED;

@@ -23,6 +23,7 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
     .option('-i, --ids <names>', 'boot configs by name or uid prefix, comma-separated')
     .option('-a, --all', 'all boot configs')
     .addOption(new Option('--engine <engine>', 'codec and hash implementation (default: $BOOTPORT_ENGINE, else auto)').choices(['auto', 'native', 'fallback']))
+    .option('--debug', 'on failure, print the stack (also BOOTPORT_DEBUG=1)')
     .option('--threads <n>', 'worker threads compressing, decompressing and hashing chunks (default: $BOOTPORT_THREADS, else one per core)')
     .exitOverride()
     .configureOutput({

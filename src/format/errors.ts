@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   ERR_FROZEN: 'the object is frozen',
   ERR_IN_USE: 'the object is still referenced',
   ERR_INVALID: 'a field value is not valid',
+  ERR_INTERNAL: 'a bug in bootport: an unexpected exception, not a problem with the input',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BootportError } from '../format/errors.js';
-import { fsyncPath } from '../stream/files.js';
+import { fsyncPath, ioError } from '../stream/files.js';
 
 /**
  * The store's directory layout. A store exists once its layout file does, and the layout file is
@@ -178,7 +178,7 @@ export function writeLayout(path: string, replace: boolean): void {
     else linkSync(tmp, path);
     fsyncPath(dirname(path));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new BootportError('ERR_IO', `cannot write ${path}: ${(e as Error).message}`, {}, undefined, { cause: e });
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`cannot write ${path}`, e);
   } finally {
     rmSync(tmp, { force: true });
   }

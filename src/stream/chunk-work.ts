@@ -2,9 +2,10 @@ import { encodeChunkFields, type ChunkHeader } from '../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { equalBytes } from '../format/bytes.js';
 import { readSync } from 'node:fs';
-import { BootportError, bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
+import { bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../format/zstd-frame.js';
 import type { Engines } from './engines.js';
+import { ioError } from './io-error.js';
 
 /**
  * The per-chunk work, kept apart from the stream plumbing so a worker pool can run it:
@@ -71,7 +72,7 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
     try {
       r = readSync(fd, buf, got, n - got, offset + got);
     } catch (e) {
-      throw new BootportError('ERR_IO', `cannot read the payload of entry ${h.entry} chunk ${h.seq}: ${(e as Error).message}`, { offset: offset + got }, undefined, { cause: e });
+      throw ioError(`cannot read the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset + got}`, e);
     }
     if (r === 0) {
       throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`, { offset: offset + got });

@@ -5,6 +5,9 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BootportError } from '../format/errors.js';
 import { sweepWorkDirs, WorkDir } from './workdir.js';
+import { ioError } from './io-error.js';
+
+export { ioError };
 
 /** A file, or standard input for `-`, as a byte source. */
 export function inputSource(path: string, stdin: Readable = process.stdin): ByteSource {
@@ -19,11 +22,6 @@ export async function fileSize(path: string): Promise<number> {
   }
 }
 
-export function ioError(what: string, e: unknown): BootportError {
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === 'ENOSPC') return new BootportError('ERR_NO_SPACE', `${what}: no space left on the file system`, {}, 'free space and try again', { cause: e });
-  return new BootportError('ERR_IO', `${what}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
-}
 
 /** Where a file being written waits for its rename: a locked work directory beside its target. */
 export const OUTPUT_WORK_PREFIX = '.bootport-output-';

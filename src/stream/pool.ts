@@ -8,7 +8,7 @@ import type { FileDigest } from './file-hash.js';
 import type { ChunkRunner } from './runner.js';
 
 export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
-export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string; errno?: string };
+export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string; errno?: string; stack?: string; cause?: WireError };
 export type PoolReply =
   | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
@@ -166,15 +166,25 @@ export class WorkerPool implements ChunkRunner {
   }
 }
 
-export function toWireError(e: unknown): WireError {
-  if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}) };
+export function toWireError(e: unknown, depth = 0): WireError {
+  const cause = (e as { cause?: unknown } | undefined)?.cause;
+  const deeper = cause !== undefined && depth < 4 ? { cause: toWireError(cause, depth + 1) } : {};
+  const stack = e instanceof Error && e.stack ? { stack: e.stack } : {};
+  if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}), ...stack, ...deeper };
   const errno = (e as NodeJS.ErrnoException).code;
-  return { detail: e instanceof Error ? e.message : String(e), ...(typeof errno === 'string' ? { errno } : {}) };
+  return { detail: e instanceof Error ? e.message : String(e), ...(typeof errno === 'string' ? { errno } : {}), ...stack, ...deeper };
 }
 
-/** The error a worker sent, rebuilt; a system error keeps its errno code, as if thrown here. */
+/**
+ * The error a worker sent, rebuilt with its chain of causes; a system error keeps its errno code,
+ * as if thrown here, and an error that was neither is a bug (ERR_INTERNAL), as on this thread.
+ */
 export function reviveError(w: WireError): Error {
-  if (!w.code && w.errno) return Object.assign(new Error(w.detail), { code: w.errno });
-  const code = w.code && w.code in ERROR_CODES ? (w.code as ErrorCode) : 'ERR_CODEC';
-  return new BootportError(code, w.detail, w.location ?? {}, w.hint);
+  const cause = w.cause ? { cause: reviveError(w.cause) } : undefined;
+  let e: Error;
+  if (w.code && w.code in ERROR_CODES) e = new BootportError(w.code as ErrorCode, w.detail, w.location ?? {}, w.hint, cause);
+  else if (w.errno) e = Object.assign(new Error(w.detail, cause), { code: w.errno });
+  else e = new BootportError('ERR_INTERNAL', `internal error in a worker: ${w.detail}`, {}, 'this is a bug in bootport: run again with --debug and report the stack it prints', cause);
+  if (w.stack) e.stack = w.stack;
+  return e;
 }

@@ -1,6 +1,6 @@
 import { close, fstat, open, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { BootportError } from '../format/errors.js';
+import { ioError } from './io-error.js';
 
 const openAsync = promisify(open);
 const readAsync = promisify(read);
@@ -45,8 +45,7 @@ export function fileSource(file: string | number): DirectSource {
   let pos = 0;
   let closed = false;
   const fail = (e: unknown): never => {
-    const err = e as NodeJS.ErrnoException;
-    throw new BootportError('ERR_IO', `cannot read ${typeof file === 'string' ? file : `descriptor ${file}`}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
+    throw ioError(`cannot read ${typeof file === 'string' ? file : `descriptor ${file}`}`, e);
   };
   let ready: Promise<number> | undefined;
   const opened = (): Promise<number> =>
