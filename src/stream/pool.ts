@@ -36,12 +36,12 @@ interface Waiter {
 /**
  * The worker script. Compiled, it sits next to this module. Under a TypeScript test runner this
  * module is src/stream/pool.ts and a worker cannot load TypeScript, so the build in dist/ is used
- * (`npm test` builds first).
+ * (the test runner's global setup builds it first).
  */
 function workerScript(): string {
   const here = fileURLToPath(import.meta.url);
   const script = here.endsWith('.ts') ? here.replace(/([\\/])src([\\/]stream[\\/])pool\.ts$/, '$1dist$2pool-worker.js') : here.replace(/pool\.js$/, 'pool-worker.js');
-  if (!existsSync(script)) throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'run npm run build, or use --threads 1');
+  if (!existsSync(script)) throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'build bootport (npm run build), or run on one thread');
   return script;
 }
 
