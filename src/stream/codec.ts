@@ -76,7 +76,7 @@ interface SimpleApi {
 export const ZSTD_CODEC_SIMPLE_LIMIT = 4 << 20;
 const FEED = 1 << 20;
 
-/** zstd-codec (wasm): the user's choice and the fallback. */
+/** zstd-codec (wasm): the pure-wasm fallback, which reads everything the native codec writes. */
 export async function zstdCodecCodec(): Promise<ChunkCodec> {
   const { ZstdCodec } = req('zstd-codec') as { ZstdCodec: { run(f: (z: { Simple: new () => SimpleApi }) => void): void } };
   const simple = await new Promise<SimpleApi>((resolve) => ZstdCodec.run((z) => resolve(new z.Simple())));

@@ -15,7 +15,7 @@ export interface HashEngine {
   digestOf(parts: readonly Uint8Array[]): Uint8Array;
 }
 
-/** The user's choice, pure wasm: always loads. */
+/** hash-wasm: the pure-wasm fallback, which always loads. */
 export async function hashWasmEngine(): Promise<HashEngine> {
   // Loaded on demand: its embedded wasm is parsed by every thread that imports it, fast path or not.
   const { createBLAKE3 } = await import('hash-wasm');

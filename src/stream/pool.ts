@@ -51,8 +51,7 @@ function workerScript(): string {
  * caller's window: `width` is two jobs per worker, so a worker always has its next chunk waiting
  * while the main thread reads, hashes and writes. Opening a chunk takes a tenth of the time
  * compressing one does, and the ordered window frees a slot only when the oldest job is done, so
- * reading keeps four per worker in flight: with two, workers waited (105 ms against 95 ms to
- * verify 420 MB with a warm pool).
+ * reading keeps four per worker in flight: with two, workers waited (bench/README.md).
  */
 export class WorkerPool implements ChunkRunner {
   readonly width: number;

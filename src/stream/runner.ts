@@ -43,7 +43,7 @@ export function localRunner(engines: Engines): ChunkRunner {
   };
 }
 
-/** The threads to use when the user says nothing: one per core, as pzstd does. */
+/** The threads to use when none are asked for: one per core, as pzstd does. */
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }

@@ -10,7 +10,8 @@ const fstatAsync = promisify(fstat);
 /**
  * A source that fills the caller's buffer itself. Files are read this way: straight into the
  * chunk (or payload) buffer that goes on to a worker, with no stream pieces to copy, concatenate
- * and collect. At 1 GiB that was nearly half of the export's busy main-thread time.
+ * and collect, which was a large share of the export's main-thread time (bench/README.md,
+ * "Measurements behind the design").
  */
 export interface DirectSource {
   /** Reads up to `len` bytes into `buf` at `at`; 0 means end of input. */
@@ -64,7 +65,7 @@ export function fileSource(file: string | number): DirectSource {
         const d = await opened();
         // Small reads of a regular file (chunk headers, between the payloads workers read
         // themselves) are made here: a thread-pool round trip per header held up the main
-        // thread, and verifying 1.8 GB took 0.56 s against 0.50 s this way.
+        // thread (measured in bench/README.md).
         const n = !regular ? (await readAsync(d, buf, at, len, null)).bytesRead : len <= SYNC_READ_MAX ? readSync(d, buf, at, len, pos) : (await readAsync(d, buf, at, len, pos)).bytesRead;
         pos += n;
         return n;

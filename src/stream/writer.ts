@@ -127,7 +127,7 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
 /**
  * The bundle as a stream of Uint8Array pieces (records and payloads, as written) that honours
  * backpressure. Pieces are passed on as they are: a byte-mode stream concatenated whatever was
- * buffered on every read, a copy of the whole bundle (170 ms of main-thread time per GiB).
+ * buffered on every read: a copy of the whole bundle on the main thread.
  */
 export function createBundleStream(manifest: Manifest, sources: readonly ByteSource[], opts: WriteOptions = {}, summary?: (s: WriteSummary) => void): Readable {
   return Readable.from(bundleBytes(manifest, sources, opts, summary), { objectMode: true, highWaterMark: 2 });
