@@ -6,6 +6,20 @@ import { ENGINES, engines, verdict } from '../helpers.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/vectors');
 
+/**
+ * What the format fixes in a (possibly damaged) bundle: the preamble and manifest bytes, and for
+ * each chunk record that can be walked its entry, sequence number, final flag and raw length.
+ */
+function structure(b: Uint8Array): { head: string; chunks: string[] } {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const headLen = b.length >= 24 ? Math.min(b.length, 24 + dv.getUint32(20, true)) : b.length;
+  const chunks: string[] = [];
+  for (let at = headLen; at + 52 <= b.length && b[at] === 0x43; at += 52 + dv.getUint32(at + 8, true)) {
+    chunks.push(`entry ${dv.getUint16(at + 2, true)} seq ${dv.getBigUint64(at + 12, true)} flags ${b[at + 1]} raw ${dv.getUint32(at + 4, true)}`);
+  }
+  return { head: Buffer.from(b.subarray(0, headLen)).toString('hex'), chunks };
+}
+
 describe('golden vectors', async () => {
   const names = (await readdir(DIR)).filter((f) => f.endsWith('.bpb')).map((f) => f.slice(0, -4));
 
@@ -13,13 +27,17 @@ describe('golden vectors', async () => {
     expect(names.length).toBeGreaterThanOrEqual(20);
   });
 
-  it('are exactly what spec/vectors.ts generates', async () => {
+  it('are what spec/vectors.ts generates, in every byte the format fixes', async () => {
+    // zstd's output is not fixed by the format (a libzstd upgrade may change it, and with it every
+    // payload, length and digest), so the vectors are compared in what is: their verdicts, the
+    // preamble and canonical manifest byte for byte, and the chunk records' places and roles.
     const made = await makeVectors(await engines('native'));
     expect(made.map((v) => v.name).sort()).toEqual([...names].sort());
     for (const v of made) {
-      expect(Buffer.from(v.bytes).equals(await readFile(join(DIR, `${v.name}.bpb`))), v.name).toBe(true);
+      const file = new Uint8Array(await readFile(join(DIR, `${v.name}.bpb`)));
       const exp = JSON.parse(await readFile(join(DIR, `${v.name}.expect.json`), 'utf8'));
-      expect({ verify: exp.verify, deep: exp.deep }).toEqual(v.expect);
+      expect({ verify: exp.verify, deep: exp.deep }, v.name).toEqual(v.expect);
+      expect(structure(file), v.name).toEqual(structure(v.bytes));
     }
   });
 
