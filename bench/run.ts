@@ -168,7 +168,9 @@ async function main(): Promise<void> {
   const missing = ['zstd', 'pzstd', 'tar', 'gzip', '/usr/bin/time'].filter((t) => !have(t));
   if (missing.length) throw new Error(`missing tools: ${missing.join(', ')}`);
   if (!have('b3sum')) log('b3sum is not installed (apt-get install b3sum): its rows are skipped');
+  // Both are git-ignored, so a fresh checkout has neither.
   mkdirSync(OUT, { recursive: true });
+  mkdirSync(DATA, { recursive: true });
   const sections: string[] = [];
   const allRows: Row[] = [];
   const cases: [string, number][] = [['1 GiB', 1 << 30], ...(BIG ? ([['4 GiB', 4 * 2 ** 30]] as [string, number][]) : [])];
