@@ -50,8 +50,13 @@ export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Arr
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx', 0o644);
+    const flusher = new BackgroundFlush(fh);
     // Written piece by piece as produced: no stream in between to buffer, concatenate or copy.
-    for await (const piece of data) await writeAll(fh, piece);
+    for await (const piece of data) {
+      await writeAll(fh, piece);
+      flusher.wrote(piece.length);
+    }
+    await flusher.settle();
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -76,6 +81,44 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Dirty pages are written back every FLUSH_EVERY bytes, in the background, so the disk works
+ * while later data is produced. Left to the final fsync, a whole image's worth of dirty pages was
+ * flushed only after the last byte, and the command waited for all of it.
+ */
+export const FLUSH_EVERY = 64 << 20;
+
+/** Starts a datasync of `fh` every FLUSH_EVERY bytes written, one at a time, never awaited in between. */
+export class BackgroundFlush {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private failed: unknown;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  /** Counts `n` more bytes written, and starts a flush if enough have piled up and none is running. */
+  wrote(n: number): void {
+    this.unflushed += n;
+    if (this.unflushed < FLUSH_EVERY || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = this.fh.datasync().then(
+      () => void (this.flushing = undefined),
+      (e: unknown) => void ((this.failed ??= e), (this.flushing = undefined)),
+    );
+  }
+
+  /** Waits for a flush in progress; throws the first flush failure, if any. */
+  async settle(): Promise<void> {
+    await this.flushing;
+    if (this.failed) throw this.failed;
+  }
+
+  /** Waits for a flush in progress, ignoring failures (the caller is already failing). */
+  async abandon(): Promise<void> {
+    await this.flushing?.catch(() => {});
   }
 }
 

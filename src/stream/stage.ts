@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
-import { writeAll } from './files.js';
+import { BackgroundFlush, writeAll } from './files.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from './reader.js';
 import type { ByteSource } from './source.js';
 
@@ -75,12 +75,6 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
 
 /** Writes in flight per staged file: the next chunks are hashed while earlier ones are copied out. */
 const WRITES_IN_FLIGHT = 3;
-/**
- * Dirty pages are written back every FLUSH_EVERY bytes, in the background, so the disk works
- * while later chunks are decompressed. Left to the final fsync, a whole image's worth of dirty
- * pages was flushed only after the last chunk, and the import waited for all of it.
- */
-const FLUSH_EVERY = 64 << 20;
 
 /**
  * One staged file: positional writes with a few in flight (awaiting each one before hashing the
@@ -88,12 +82,12 @@ const FLUSH_EVERY = 64 << 20;
  */
 class EntryFile {
   private at = 0;
-  private unflushed = 0;
   private writes: Promise<void>[] = [];
-  private flushing: Promise<void> | undefined;
-  private failed: unknown;
+  private readonly flusher: BackgroundFlush;
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(private readonly fh: FileHandle) {
+    this.flusher = new BackgroundFlush(fh);
+  }
 
   static async create(path: string, mode: number): Promise<EntryFile> {
     const fh = await open(path, 'wx', mode);
@@ -106,14 +100,7 @@ class EntryFile {
     const len = data.length;
     const p = writeAll(this.fh, data, this.at).then(() => {
       done?.();
-      this.unflushed += len;
-      if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
-        this.unflushed = 0;
-        this.flushing = this.fh.datasync().then(
-          () => void (this.flushing = undefined),
-          (e: unknown) => void ((this.failed ??= e), (this.flushing = undefined)),
-        );
-      }
+      this.flusher.wrote(len);
     });
     // Failures are rethrown in order by the await below or by finish(); this only keeps an
     // early rejection from being reported as unhandled.
@@ -127,8 +114,7 @@ class EntryFile {
   async finish(): Promise<void> {
     try {
       for (const w of this.writes.splice(0)) await w;
-      await this.flushing;
-      if (this.failed) throw this.failed;
+      await this.flusher.settle();
       await this.fh.sync();
     } finally {
       await this.fh.close();
@@ -137,7 +123,7 @@ class EntryFile {
 
   /** After a failure elsewhere: let writes in flight end, then close. Idempotent with finish. */
   async abandon(): Promise<void> {
-    await Promise.allSettled([...this.writes.splice(0), this.flushing]);
+    await Promise.allSettled([...this.writes.splice(0), this.flusher.abandon()]);
     await this.fh.close().catch(() => {});
   }
 }
