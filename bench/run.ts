@@ -69,7 +69,10 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
 
   log(`${label}: building the source store`);
   const src = join(dir, 'store-src');
-  sh(`${bp(`--store ${src} image create name=img content=@${image}`)} >/dev/null && ${bp(`--store ${src} create name=bc kernel=@${boot}/vmlinuz initramfs=@${boot}/initramfs.img image=img`)} >/dev/null`, dir);
+  sh(
+    `${bp(`--store ${src} image create name=img content=@${image}`)} >/dev/null && ${bp(`--store ${src} create name=bc kernel=@${boot}/vmlinuz initramfs=@${boot}/initramfs.img image=img`)} >/dev/null`,
+    dir,
+  );
   const bundle = join(dir, 'bc.export');
   const zst = join(dir, 'files.tar.zst');
   const row = (r: Row) => {
@@ -81,29 +84,85 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
 
   // ---- export ----
   warm();
-  row({ op: 'export', tool: 'bootport export', what: 'raw input', bytes: raw, m: measure(`${bp(`--store ${src} -i bc export -o ${bundle} --force`)} >/dev/null`, RUNS, opts), vs: 'tar | pzstd -p 2 -3', target: 0.9 });
+  row({
+    op: 'export',
+    tool: 'bootport export',
+    what: 'raw input',
+    bytes: raw,
+    m: measure(`${bp(`--store ${src} -i bc export -o ${bundle} --force`)} >/dev/null`, RUNS, opts),
+    vs: 'tar | pzstd -p 2 -3',
+    target: 0.9,
+  });
   rows.at(-1)!.outBytes = size(bundle);
-  row({ op: 'export', tool: 'tar | pzstd -p 2 -3', what: 'raw input', bytes: raw, m: measure(`tar chf - -C files vmlinuz initramfs.img image | pzstd -q -p 2 -3 -c > ${zst}`, RUNS, opts) });
+  row({
+    op: 'export',
+    tool: 'tar | pzstd -p 2 -3',
+    what: 'raw input',
+    bytes: raw,
+    m: measure(`tar chf - -C files vmlinuz initramfs.img image | pzstd -q -p 2 -3 -c > ${zst}`, RUNS, opts),
+  });
   rows.at(-1)!.outBytes = size(zst);
   if (!BIG || imageBytes <= 1 << 30) {
-    row({ op: 'export', tool: 'tar czf (xCAT imgexport)', what: 'raw input', bytes: raw, m: measure(`tar czhf files.tgz -C files vmlinuz initramfs.img image`, RUNS, opts) });
+    row({
+      op: 'export',
+      tool: 'tar czf (xCAT imgexport)',
+      what: 'raw input',
+      bytes: raw,
+      m: measure(`tar czhf files.tgz -C files vmlinuz initramfs.img image`, RUNS, opts),
+    });
     rows.at(-1)!.outBytes = size(join(dir, 'files.tgz'));
     const [b, g] = [rows.find((r) => r.tool === 'bootport export')!, rows.at(-1)!];
-    notes.push(`${label}: export against \`tar czf\` (xCAT's imgexport): ${(g.m.seconds / b.m.seconds).toFixed(1)}× its throughput (target: at least 8×), with a ${((1 - b.outBytes! / g.outBytes!) * 100).toFixed(0)}% smaller file.`);
+    notes.push(
+      `${label}: export against \`tar czf\` (xCAT's imgexport): ${(g.m.seconds / b.m.seconds).toFixed(1)}× its throughput (target: at least 8×), with a ${((1 - b.outBytes! / g.outBytes!) * 100).toFixed(0)}% smaller file.`,
+    );
   } else notes.push(`${label}: \`tar czf\` is left out at this size (minutes per run); its ratio is the 1 GiB case's.`);
-  row({ op: 'export', tool: 'bootport export --engine fallback', what: 'raw input', bytes: raw, m: measure(`${bp(`--engine fallback --store ${src} -i bc export -o fallback.export --force`)} >/dev/null`, RUNS, opts), vs: 'bootport export', target: 0.5 });
+  row({
+    op: 'export',
+    tool: 'bootport export --engine fallback',
+    what: 'raw input',
+    bytes: raw,
+    m: measure(`${bp(`--engine fallback --store ${src} -i bc export -o fallback.export --force`)} >/dev/null`, RUNS, opts),
+    vs: 'bootport export',
+    target: 0.5,
+  });
   rows.at(-1)!.outBytes = size(join(dir, 'fallback.export'));
   // The size target: zstd -3 of the same content, as one stream (the best zstd -3 can do).
   const zstd3 = Number(sh(`cat files/vmlinuz files/initramfs.img files/image | zstd -q -3 -T2 -c | wc -c`, dir).trim());
-  notes.push(`${label}: \`zstd -3\` of the three files concatenated is ${zstd3} bytes; the bundle is ${size(bundle)} bytes: ${signed(size(bundle) / zstd3 - 1)} (target: at most 2% larger).`);
+  notes.push(
+    `${label}: \`zstd -3\` of the three files concatenated is ${zstd3} bytes; the bundle is ${size(bundle)} bytes: ${signed(size(bundle) / zstd3 - 1)} (target: at most 2% larger).`,
+  );
 
   // ---- import ----
   const dst = join(dir, 'store-dst');
   const fresh = () => rmSync(dst, { recursive: true, force: true });
   sh(`cat ${bundle} ${zst} > /dev/null`);
-  row({ op: 'import', tool: 'bootport import', what: 'raw output', bytes: raw, m: measure(`${bp(`--store ${dst} import ${bundle}`)} >/dev/null`, RUNS, { ...opts, before: () => (fresh(), sh('sync')) }), vs: 'zstd -d -c | b3sum', target: 1.0 });
-  if (have('b3sum')) row({ op: 'import', tool: 'zstd -d -c | b3sum', what: 'raw output', bytes: raw, m: measure(`zstd -q -d -c ${zst} | b3sum --no-mmap > /dev/null`, RUNS, opts) });
-  row({ op: 'import', tool: 'disk: cp + fsync of the raw files', what: 'raw output', bytes: raw, m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, { ...opts, before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')) }) });
+  row({
+    op: 'import',
+    tool: 'bootport import',
+    what: 'raw output',
+    bytes: raw,
+    m: measure(`${bp(`--store ${dst} import ${bundle}`)} >/dev/null`, RUNS, { ...opts, before: () => (fresh(), sh('sync')) }),
+    vs: 'zstd -d -c | b3sum',
+    target: 1.0,
+  });
+  if (have('b3sum'))
+    row({
+      op: 'import',
+      tool: 'zstd -d -c | b3sum',
+      what: 'raw output',
+      bytes: raw,
+      m: measure(`zstd -q -d -c ${zst} | b3sum --no-mmap > /dev/null`, RUNS, opts),
+    });
+  row({
+    op: 'import',
+    tool: 'disk: cp + fsync of the raw files',
+    what: 'raw output',
+    bytes: raw,
+    m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, {
+      ...opts,
+      before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')),
+    }),
+  });
   rmSync(join(dir, 'copy'), { recursive: true, force: true });
 
   // ---- fsck ----
@@ -111,7 +170,14 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
   // pool, a file per worker) against what b3sum does with the same files.
   const blobs = join(dst, 'blobs', 'blake3');
   sh(`cat ${blobs}/* > /dev/null`);
-  row({ op: 'fsck', tool: 'bootport fsck', what: 'blobs', bytes: raw, m: measure(`${bp(`--store ${dst} fsck`)} >/dev/null`, RUNS, opts), vs: 'b3sum (blob files)' });
+  row({
+    op: 'fsck',
+    tool: 'bootport fsck',
+    what: 'blobs',
+    bytes: raw,
+    m: measure(`${bp(`--store ${dst} fsck`)} >/dev/null`, RUNS, opts),
+    vs: 'b3sum (blob files)',
+  });
   if (have('b3sum')) {
     row({ op: 'fsck', tool: 'b3sum (blob files)', what: 'blobs', bytes: raw, m: measure(`b3sum ${blobs}/* > /dev/null`, RUNS, opts) });
     row({ op: 'fsck', tool: 'b3sum --no-mmap (blob files)', what: 'blobs', bytes: raw, m: measure(`b3sum --no-mmap ${blobs}/* > /dev/null`, RUNS, opts) });
@@ -121,14 +187,39 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
   // ---- verify ----
   sh(`cat ${bundle} > /dev/null`);
   const bsize = size(bundle);
-  row({ op: 'verify', tool: 'bootport verify', what: 'bundle', bytes: bsize, m: measure(`${bp(`verify ${bundle}`)} >/dev/null`, RUNS, opts), vs: 'b3sum --no-mmap', target: 0.7 });
-  if (have('b3sum')) row({ op: 'verify', tool: 'b3sum --no-mmap', what: 'bundle', bytes: bsize, m: measure(`b3sum --no-mmap ${bundle} > /dev/null`, RUNS, opts) });
-  row({ op: 'verify', tool: 'bootport verify --deep', what: 'raw output', bytes: raw, m: measure(`${bp(`verify --deep ${bundle}`)} >/dev/null`, RUNS, opts), vs: 'zstd -d -c | b3sum' });
+  row({
+    op: 'verify',
+    tool: 'bootport verify',
+    what: 'bundle',
+    bytes: bsize,
+    m: measure(`${bp(`verify ${bundle}`)} >/dev/null`, RUNS, opts),
+    vs: 'b3sum --no-mmap',
+    target: 0.7,
+  });
+  if (have('b3sum'))
+    row({ op: 'verify', tool: 'b3sum --no-mmap', what: 'bundle', bytes: bsize, m: measure(`b3sum --no-mmap ${bundle} > /dev/null`, RUNS, opts) });
+  row({
+    op: 'verify',
+    tool: 'bootport verify --deep',
+    what: 'raw output',
+    bytes: raw,
+    m: measure(`${bp(`verify --deep ${bundle}`)} >/dev/null`, RUNS, opts),
+    vs: 'zstd -d -c | b3sum',
+  });
 
   // ---- inspect ----
   const ins = await firstOutput('node', [CLI, 'inspect', bundle], RUNS, dir);
-  notes.push(`${label}: \`bootport inspect\` on the ${(bsize / MiB).toFixed(0)} MiB bundle: first output after ${(ins.first * 1000).toFixed(0)} ms, done after ${(ins.total * 1000).toFixed(0)} ms (median of ${RUNS}); it reads only the two ends of the file.`);
-  rows.push({ op: 'inspect', tool: 'bootport inspect', what: 'bundle', bytes: bsize, m: { runs: [], seconds: ins.total, rssMiB: NaN, cpuSeconds: NaN }, firstOutput: ins.first });
+  notes.push(
+    `${label}: \`bootport inspect\` on the ${(bsize / MiB).toFixed(0)} MiB bundle: first output after ${(ins.first * 1000).toFixed(0)} ms, done after ${(ins.total * 1000).toFixed(0)} ms (median of ${RUNS}); it reads only the two ends of the file.`,
+  );
+  rows.push({
+    op: 'inspect',
+    tool: 'bootport inspect',
+    what: 'bundle',
+    bytes: bsize,
+    m: { runs: [], seconds: ins.total, rssMiB: NaN, cpuSeconds: NaN },
+    firstOutput: ins.first,
+  });
 }
 
 function machine(): string {
@@ -144,7 +235,10 @@ function machine(): string {
 }
 
 function table(rows: Row[]): string {
-  const lines = ['| operation | tool | MB/s | of | median s | peak RSS MiB | output MB | ratio | target | met |', '|---|---|---:|---|---:|---:|---:|---:|---:|---|'];
+  const lines = [
+    '| operation | tool | MB/s | of | median s | peak RSS MiB | output MB | ratio | target | met |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|',
+  ];
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   for (const r of rows) {
     if (r.op === 'inspect') {
@@ -192,7 +286,14 @@ async function main(): Promise<void> {
   }
   const doc = `# Benchmark results\n\nWritten by \`npm run bench${BIG ? ' -- --big' : ''}\`; see bench/README.md for what each row runs and how to read it.\n\n${machine()}\n\n${sections.join('\n\n')}\n`;
   writeFileSync(join(BENCH, 'RESULTS.md'), doc);
-  writeFileSync(join(OUT, 'results.json'), JSON.stringify(allRows.map((r) => ({ case: caseOf.get(r), ...r })), null, 2));
+  writeFileSync(
+    join(OUT, 'results.json'),
+    JSON.stringify(
+      allRows.map((r) => ({ case: caseOf.get(r), ...r })),
+      null,
+      2,
+    ),
+  );
   log(`wrote bench/RESULTS.md`);
   if (flag('--tune')) await tune({ root: ROOT, data: DATA, out: OUT, runs: RUNS, log });
 }

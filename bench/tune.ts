@@ -27,7 +27,11 @@ export async function tune(o: { root: string; data: string; out: string; runs: n
   ];
   for (const [engine, chunk, level] of settings) {
     const out = join(dir, `${engine}-${chunk}-${level}.bpb`);
-    const m = measure(`node ${cli} --engine ${engine} pack --name t --kernel ${kernel} --initramfs ${kernel} --image ${slice} --chunk-size ${chunk} --level ${level} -o ${out} --force > /dev/null`, o.runs, { cwd: dir });
+    const m = measure(
+      `node ${cli} --engine ${engine} pack --name t --kernel ${kernel} --initramfs ${kernel} --image ${slice} --chunk-size ${chunk} --level ${level} -o ${out} --force > /dev/null`,
+      o.runs,
+      { cwd: dir },
+    );
     const bytes = statSync(out).size;
     const row = `| ${engine} | ${chunk} | ${level} | ${(statSync(slice).size / 1e6 / m.seconds).toFixed(0)} | ${m.rssMiB.toFixed(0)} | ${((bytes / zstd3 - 1) * 100).toFixed(2)}% |`;
     o.log(`tune ${row}`);

@@ -32,13 +32,24 @@ export interface ForgeOptions {
 
 export function forgeBundle(hash: HashEngine, manifest: Manifest, chunks: ForgedChunk[], opts: ForgeOptions = {}): Uint8Array {
   const manifestBytes = encodeManifest(manifest);
-  const pre = encodePreamble({ major: VERSION_MAJOR, minor: opts.preamble?.minor ?? VERSION_MINOR, required: opts.preamble?.required ?? 0, optional: opts.preamble?.optional ?? 0, manifestLength: manifestBytes.length });
+  const pre = encodePreamble({
+    major: VERSION_MAJOR,
+    minor: opts.preamble?.minor ?? VERSION_MINOR,
+    required: opts.preamble?.required ?? 0,
+    optional: opts.preamble?.optional ?? 0,
+    manifestLength: manifestBytes.length,
+  });
   const headerHash = hash.digestOf([pre, manifestBytes]);
   const covered: Uint8Array[] = [pre, manifestBytes];
   const out: Uint8Array[] = [pre, manifestBytes];
   let offset = pre.length + manifestBytes.length;
   const seek: number[] = [];
-  const totals: TrailerEntry[] = manifest.entries.map((_, i) => ({ chunks: 0, rawBytes: 0, compBytes: 0, contentDigest: hash.digestOf([opts.contents?.[i] ?? new Uint8Array(0)]) }));
+  const totals: TrailerEntry[] = manifest.entries.map((_, i) => ({
+    chunks: 0,
+    rawBytes: 0,
+    compBytes: 0,
+    contentDigest: hash.digestOf([opts.contents?.[i] ?? new Uint8Array(0)]),
+  }));
   for (const c of chunks) {
     const fields = encodeChunkFields({ final: c.final, entry: c.entry, rawLength: c.rawLength, compLength: c.payload.length, seq: c.seq });
     const header = concatBytes([fields, hash.digestOf([headerHash, fields, c.payload])]);

@@ -74,7 +74,8 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
   const withImage = (img: Uint8Array) => [...full, { role: 'image' as const, name: 'vecImage', size: img.length }];
   const v: Vector[] = [];
   const ok = (name: string, description: string, bytes: Uint8Array) => v.push({ name, description, expect: { verify: 'ok', deep: 'ok' }, bytes });
-  const bad = (name: string, code: string, description: string, bytes: Uint8Array, deep = code) => v.push({ name, description, expect: { verify: code, deep }, bytes });
+  const bad = (name: string, code: string, description: string, bytes: Uint8Array, deep = code) =>
+    v.push({ name, description, expect: { verify: code, deep }, bytes });
 
   const img3 = content(3 * CS, 3);
   const base = await write(e, manifest(withImage(img3)), [K, I, img3]);
@@ -91,15 +92,38 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
     { entry: 1, seq: 1, final: true, rawLength: 100, payload: e.codec.compress(I.subarray(CS), 3) },
   ];
   const m2 = manifest(full);
-  ok('ok-unknown-optional-feature', 'optional feature bits this reader does not know, with one extension record', forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { optional: OPT_FEATURE_EXTENSIONS | 0x40000000 }, extensions: [encodeExtension(9, Uint8Array.of(1, 2, 3))] }));
+  ok(
+    'ok-unknown-optional-feature',
+    'optional feature bits this reader does not know, with one extension record',
+    forgeBundle(e.hash, m2, chunks, {
+      contents: [K, I],
+      preamble: { optional: OPT_FEATURE_EXTENSIONS | 0x40000000 },
+      extensions: [encodeExtension(9, Uint8Array.of(1, 2, 3))],
+    }),
+  );
 
-  bad('bad-magic', 'ERR_BUNDLE_BAD_MAGIC', 'the first byte is 0x88 instead of 0x89', Uint8Array.from(base, (x, i) => (i === 0 ? 0x88 : x)));
+  bad(
+    'bad-magic',
+    'ERR_BUNDLE_BAD_MAGIC',
+    'the first byte is 0x88 instead of 0x89',
+    Uint8Array.from(base, (x, i) => (i === 0 ? 0x88 : x)),
+  );
   const major = base.slice();
   major[8] = 2;
   bad('unsupported-major-version', 'ERR_BUNDLE_UNSUPPORTED', 'major version 2', major);
-  bad('unsupported-required-feature', 'ERR_BUNDLE_UNSUPPORTED', 'required feature bit 0 set', forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { required: 1 } }));
+  bad(
+    'unsupported-required-feature',
+    'ERR_BUNDLE_UNSUPPORTED',
+    'required feature bit 0 set',
+    forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { required: 1 } }),
+  );
   bad('truncated-before-footer', 'ERR_BUNDLE_TRUNCATED', 'the last byte of the footer is missing', base.subarray(0, base.length - 1));
-  bad('truncated-mid-chunk', 'ERR_BUNDLE_TRUNCATED', 'the input ends inside the second chunk payload', base.subarray(0, (chunkStarts(base)[1] ?? 0) + CHUNK_HEADER_SIZE + 10));
+  bad(
+    'truncated-mid-chunk',
+    'ERR_BUNDLE_TRUNCATED',
+    'the input ends inside the second chunk payload',
+    base.subarray(0, (chunkStarts(base)[1] ?? 0) + CHUNK_HEADER_SIZE + 10),
+  );
   bad('trailing-byte', 'ERR_BUNDLE_TRAILING_DATA', 'one zero byte after the footer', concatBytes([base, Uint8Array.of(0)]));
 
   const flip = base.slice();
@@ -117,21 +141,37 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
   const other = await write(e, manifest(withImage(img3), 'othBoot'), [K, I, img3]);
   const spliced = base.slice();
   const os = chunkStarts(other);
-  spliced.set(other.subarray(os[3]!, os[4]!), starts[3]!);
+  spliced.set(other.subarray(os[3], os[4]), starts[3]);
   bad('spliced-chunk', 'ERR_BUNDLE_DIGEST_MISMATCH', 'image chunk 0 replaced by the same chunk of another bundle (same content, other header hash)', spliced);
 
   const bombPayload = e.codec.compress(new Uint8Array(4 << 20), 19);
-  const looseM = manifest([{ role: 'kernel', name: 'vmlinuz-6.1.0' }, { role: 'initramfs', name: 'initramfs-6.1.0.img', size: I.length }]);
-  bad('decompression-bomb', 'ERR_BUNDLE_CORRUPT_CHUNK', 'a chunk declared as 60000 bytes whose frame inflates to 4 MiB (digest valid)', forgeBundle(e.hash, looseM, [{ ...chunks[0]!, rawLength: 60000, payload: bombPayload }, chunks[1]!, chunks[2]!], { contents: [K, I] }));
+  const looseM = manifest([
+    { role: 'kernel', name: 'vmlinuz-6.1.0' },
+    { role: 'initramfs', name: 'initramfs-6.1.0.img', size: I.length },
+  ]);
+  bad(
+    'decompression-bomb',
+    'ERR_BUNDLE_CORRUPT_CHUNK',
+    'a chunk declared as 60000 bytes whose frame inflates to 4 MiB (digest valid)',
+    forgeBundle(e.hash, looseM, [{ ...chunks[0]!, rawLength: 60000, payload: bombPayload }, chunks[1]!, chunks[2]!], { contents: [K, I] }),
+  );
 
   const liar = forgeBundle(e.hash, m2, chunks, { contents: [new Uint8Array(K.length), I] });
   bad('content-digest-lie', 'ok', 'the trailer content digest of the kernel is wrong; only --deep can tell', liar, 'ERR_BUNDLE_DIGEST_MISMATCH');
 
-  const totals = forgeBundle(e.hash, m2, chunks, { contents: [K, I], trailerEntries: (t) => t.map((x, i) => (i === 0 ? { ...x, rawBytes: x.rawBytes + 1 } : x)) });
+  const totals = forgeBundle(e.hash, m2, chunks, {
+    contents: [K, I],
+    trailerEntries: (t) => t.map((x, i) => (i === 0 ? { ...x, rawBytes: x.rawBytes + 1 } : x)),
+  });
   bad('trailer-totals-lie', 'ERR_BUNDLE_TRAILER', 'the trailer claims one more kernel byte than its chunks hold (digest valid)', totals);
 
   const sizeM = manifest([{ role: 'kernel', name: 'vmlinuz-6.1.0', size: K.length + 1 }, full[1]!]);
-  bad('size-claim-lie', 'ERR_BUNDLE_SIZE_MISMATCH', 'the manifest declares one more kernel byte than the bundle holds', forgeBundle(e.hash, sizeM, chunks, { contents: [K, I] }));
+  bad(
+    'size-claim-lie',
+    'ERR_BUNDLE_SIZE_MISMATCH',
+    'the manifest declares one more kernel byte than the bundle holds',
+    forgeBundle(e.hash, sizeM, chunks, { contents: [K, I] }),
+  );
 
   const enc = new TextEncoder();
   const evil = manifest(full);

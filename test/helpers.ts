@@ -56,7 +56,10 @@ export function manifestFor(c: Contents, opts: { chunkSize?: number; name?: stri
   return m;
 }
 
-export async function makeBundle(c: Contents, opts: { chunkSize?: number; name?: string; engines?: Engines; write?: WriteOptions; declareSizes?: boolean; fixed?: boolean } = {}): Promise<Uint8Array> {
+export async function makeBundle(
+  c: Contents,
+  opts: { chunkSize?: number; name?: string; engines?: Engines; write?: WriteOptions; declareSizes?: boolean; fixed?: boolean } = {},
+): Promise<Uint8Array> {
   const m = manifestFor(c, opts);
   const sources = [fromBytes(c.kernel), fromBytes(c.initramfs), ...(c.image ? [fromBytes(c.image)] : [])];
   const parts: Uint8Array[] = [];
@@ -74,10 +77,4 @@ export async function verdict(b: Uint8Array, opts: ReadOptions = {}, piece = 1 <
     if (!code) throw e;
     return code;
   }
-}
-
-export async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const p of it) parts.push(p.slice());
-  return concatBytes(parts);
 }

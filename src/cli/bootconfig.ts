@@ -1,5 +1,13 @@
 import type { Command } from 'commander';
-import { cloneBootConfig, createBootConfig, deleteBootConfigs, listBootConfigs, updateBootConfigs, type BootConfigRow, type BootConfigView } from '../store/catalog/boot-configs.js';
+import {
+  cloneBootConfig,
+  createBootConfig,
+  deleteBootConfigs,
+  listBootConfigs,
+  updateBootConfigs,
+  type BootConfigRow,
+  type BootConfigView,
+} from '../store/catalog/boot-configs.js';
 import { resolveMany } from '../store/catalog/common.js';
 import { Ctx, EXIT, humanBytes, usage } from './context.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
@@ -134,4 +142,3 @@ export function registerBootConfig(program: Command, ctx: Ctx): void {
       ),
     );
 }
-

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { inspect } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
@@ -30,6 +31,9 @@ export interface GlobalOptions {
   all?: boolean;
   threads?: string;
 }
+
+/** What commander gives a command's action: every option bootport defines is a string or a switch. */
+export type CommandOptions = GlobalOptions & Record<string, string | boolean | undefined>;
 
 /** More threads than this only adds memory: each one holds two chunks in flight. */
 export const MAX_THREADS = 64;
@@ -73,7 +77,8 @@ export class Ctx {
    */
   async runOptions(opts: GlobalOptions): Promise<RunInfo> {
     const given = opts.threads ?? this.io.env.BOOTPORT_THREADS;
-    const threads = given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
+    const threads =
+      given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
     const engines = await this.engines(opts);
     for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}; using the wasm fallback, which is slower`);
     return { engines, threads };
@@ -83,10 +88,10 @@ export class Ctx {
    * Wraps a command action: it returns an exit code instead of exiting, and every failure is
    * reported once, with its code, as text or as JSON on stdout when --json was given.
    */
-  action<A extends unknown[]>(fn: (opts: GlobalOptions & Record<string, unknown>, cmd: Command, ...args: A) => Promise<number>) {
+  action<A extends unknown[]>(fn: (opts: CommandOptions, cmd: Command, ...args: A) => Promise<number>) {
     return async (...raw: unknown[]): Promise<void> => {
       const cmd = raw[raw.length - 1] as Command;
-      const opts = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+      const opts = cmd.optsWithGlobals<CommandOptions>();
       const args = raw.slice(0, -2) as A;
       try {
         this.exitCode = await fn(opts, cmd, ...args);
@@ -154,14 +159,21 @@ function wrapUnknown(e: unknown): BootportError {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return ioError((e as Error).message.split(':')[0] ?? 'a system call failed', e);
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return new BootportError('ERR_INTERNAL', `internal error: ${what}`, {}, 'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints', { cause: e });
+  return new BootportError(
+    'ERR_INTERNAL',
+    `internal error: ${what}`,
+    {},
+    'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints',
+    { cause: e },
+  );
 }
 
 /** The stack of `e` and of every cause under it. */
 function stackOf(e: unknown): string {
   const parts: string[] = [];
   for (let x: unknown = e, depth = 0; x !== undefined && depth < 8; x = (x as { cause?: unknown }).cause, depth++) {
-    parts.push(depth ? `caused by: ${x instanceof Error ? (x.stack ?? x.message) : String(x)}` : x instanceof Error ? (x.stack ?? x.message) : String(x));
+    const text = x instanceof Error ? (x.stack ?? x.message) : inspect(x);
+    parts.push(depth ? `caused by: ${text}` : text);
   }
   return parts.join('\n');
 }
@@ -170,7 +182,8 @@ export function exitCodeFor(e: BootportError): number {
   if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
   if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
   if (e.code === 'ERR_USAGE') return EXIT.USAGE;
-  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code)) return EXIT.REFUSED;
+  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code))
+    return EXIT.REFUSED;
   return EXIT.FAILED;
 }
 
@@ -186,17 +199,20 @@ export function usage(message: string, hint?: string): BootportError {
 export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
   const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
   for await (const chunk of src) {
-    if (dest.destroyed || dest.writableEnded) throw (dest.errored as Error | null) ?? gone();
+    if (dest.destroyed || dest.writableEnded) throw dest.errored ?? gone();
     if (!dest.write(chunk)) {
       const ac = new AbortController();
       try {
-        await Promise.race([once(dest, 'drain', { signal: ac.signal }), once(dest, 'close', { signal: ac.signal }).then(() => Promise.reject((dest.errored as Error | null) ?? gone()))]);
+        await Promise.race([
+          once(dest, 'drain', { signal: ac.signal }),
+          once(dest, 'close', { signal: ac.signal }).then(() => Promise.reject(dest.errored ?? gone())),
+        ]);
       } finally {
         ac.abort();
       }
     }
   }
-  if (dest.destroyed) throw (dest.errored as Error | null) ?? gone();
+  if (dest.destroyed) throw dest.errored ?? gone();
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };

@@ -13,7 +13,18 @@ export interface BundleView {
   header_hash: string;
   bundle_digest: string;
   boot_config: Manifest['boot_config'];
-  entries: { role: string; name: string; size: number; compressed: number; ratio: number; chunks: number; chunk_size: number; level: number; digest: string; meta?: Record<string, string> }[];
+  entries: {
+    role: string;
+    name: string;
+    size: number;
+    compressed: number;
+    ratio: number;
+    chunks: number;
+    chunk_size: number;
+    level: number;
+    digest: string;
+    meta?: Record<string, string>;
+  }[];
 }
 
 export function bundleView(manifest: Manifest, entries: TrailerEntry[], headerHash: Uint8Array, bundleDigest: Uint8Array, size: number): BundleView {
@@ -56,10 +67,17 @@ export function viewText(v: BundleView): string {
     '',
     table([
       ['ROLE', 'NAME', 'SIZE', 'COMPRESSED', 'RATIO', 'CHUNKS', 'CONTENT DIGEST'],
-      ...v.entries.map((e) => [e.role, e.name, humanBytes(e.size), humanBytes(e.compressed), `${e.ratio.toFixed(2)}x`, String(e.chunks), `blake3:${e.digest.slice(7, 23)}…`]),
+      ...v.entries.map((e) => [
+        e.role,
+        e.name,
+        humanBytes(e.size),
+        humanBytes(e.compressed),
+        `${e.ratio.toFixed(2)}x`,
+        String(e.chunks),
+        `blake3:${e.digest.slice(7, 23)}…`,
+      ]),
     ]),
   ];
   if (!v.entries.some((e) => e.role === 'image')) lines.push('', 'no image in this bundle (exported with --no-recurse)');
   return lines.join('\n');
 }
-

@@ -3,7 +3,7 @@ import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/files.js';
 import { isDirect, type ByteSource } from '../stream/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/writer.js';
-import { copyTo, engineReport, EXIT, type Ctx, type GlobalOptions, type RunInfo } from './context.js';
+import { copyTo, engineReport, EXIT, type CommandOptions, type Ctx, type RunInfo } from './context.js';
 
 /**
  * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or
@@ -12,7 +12,7 @@ import { copyTo, engineReport, EXIT, type Ctx, type GlobalOptions, type RunInfo 
  */
 export async function emitBundle(
   ctx: Ctx,
-  opts: GlobalOptions & Record<string, unknown>,
+  opts: CommandOptions,
   out: string,
   manifest: Manifest,
   sources: readonly ByteSource[],
@@ -27,10 +27,11 @@ export async function emitBundle(
     if (out === '-') {
       ctx.stdoutIsData = true;
       await copyTo(bundleBytes(manifest, sources, run, got), ctx.io.stdout);
-    } else await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true, ctx.commandLine());
+    } else
+      await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true, ctx.commandLine());
   } finally {
     // The writer closes its sources once it runs; this closes them if it never started (the output existed).
-    await Promise.all(sources.map((s) => (isDirect(s) ? s.close() : undefined)));
+    await Promise.all(sources.filter(isDirect).map((s) => s.close()));
   }
   const r = report(summary!);
   const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);

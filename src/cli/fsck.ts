@@ -16,7 +16,14 @@ function findingText(f: Finding): string {
 function reportText(r: FsckReport, repair: boolean): string {
   const head = `store ${r.store}: ${r.blobs} blob(s), ${humanBytes(r.bytes)}, ${r.hashed ? 'every blob hashed' : 'sizes only (--quick)'}`;
   const left = r.findings.filter((f) => !f.repaired).length;
-  const verdict = r.findings.length === 0 ? 'OK: no problems found' : repair ? (left ? `${left} of ${r.findings.length} problem(s) remain` : `OK: all ${r.findings.length} problem(s) repaired`) : `${r.findings.length} problem(s) found; bootport fsck --repair fixes what can be fixed safely`;
+  const verdict =
+    r.findings.length === 0
+      ? 'OK: no problems found'
+      : repair
+        ? left
+          ? `${left} of ${r.findings.length} problem(s) remain`
+          : `OK: all ${r.findings.length} problem(s) repaired`
+        : `${r.findings.length} problem(s) found; bootport fsck --repair fixes what can be fixed safely`;
   const q = r.quarantine.length ? [`quarantine/ holds ${r.quarantine.length} file(s) moved aside by earlier repairs`] : [];
   return [head, ...r.findings.map(findingText), ...q, verdict].join('\n');
 }
@@ -24,7 +31,9 @@ function reportText(r: FsckReport, repair: boolean): string {
 export function registerFsck(program: Command, ctx: Ctx): void {
   program
     .command('fsck')
-    .description('check the store: catalog integrity, every blob against its row and its BLAKE3, orphans, references, leftover staging; --repair fixes what is safe to fix')
+    .description(
+      'check the store: catalog integrity, every blob against its row and its BLAKE3, orphans, references, leftover staging; --repair fixes what is safe to fix',
+    )
     .option('--repair', 'remove orphans and dead staging, quarantine damaged blobs, upgrade an old store; never deletes what a row refers to')
     .option('--quick', 'check blob sizes only, without hashing them')
     .option('--progress', 'show hashing progress on stderr even for a small store')

@@ -7,7 +7,11 @@ import { boolField, FileIngest, parseFields, selection, textField, withStore } f
 const IMAGE_FIELDS = ['name', 'content', 'description', 'distro', 'parent', 'frozen'] as const;
 
 export function registerImage(program: Command, ctx: Ctx): void {
-  const image = program.command('image').description('manage images: ls, create, update, clone, delete').option('-i, --ids <names>', 'images by name or uid prefix').option('-a, --all', 'all images');
+  const image = program
+    .command('image')
+    .description('manage images: ls, create, update, clone, delete')
+    .option('-i, --ids <names>', 'images by name or uid prefix')
+    .option('-a, --all', 'all images');
 
   image
     .command('ls')
@@ -17,7 +21,13 @@ export function registerImage(program: Command, ctx: Ctx): void {
         withStore(ctx, opts, 'read', async (store) => {
           const rows = listImages(store, selection(opts));
           if (opts.json) ctx.json(rows);
-          else if (rows.length && opts.long) ctx.out(table([['NAME', 'UID', 'SIZE', 'DISTRO', 'FROZEN', 'CONTENT'], ...rows.map((r) => [r.name, r.uid.slice(0, 12), humanBytes(r.size), r.distro, r.frozen ? 'yes' : '', r.content])]));
+          else if (rows.length && opts.long)
+            ctx.out(
+              table([
+                ['NAME', 'UID', 'SIZE', 'DISTRO', 'FROZEN', 'CONTENT'],
+                ...rows.map((r) => [r.name, r.uid.slice(0, 12), humanBytes(r.size), r.distro, r.frozen ? 'yes' : '', r.content]),
+              ]),
+            );
           else if (rows.length) ctx.out(rows.map((r) => r.name).join('\n'));
           return EXIT.OK;
         }),

@@ -26,7 +26,10 @@ export function registerInspect(program: Command, ctx: Ctx): void {
           view = bundleView(ends.manifest, ends.trailer.entries, ends.headerHash, ends.trailer.bundleDigest, ends.size);
           verified = 'none';
         }
-        const note = verified === 'none' ? 'content not verified: inspect read only the two ends of the file; run `bootport verify` to check every chunk' : 'chunk digests verified while reading the pipe; content digests not checked (use verify --deep)';
+        const note =
+          verified === 'none'
+            ? 'content not verified: inspect read only the two ends of the file; run `bootport verify` to check every chunk'
+            : 'chunk digests verified while reading the pipe; content digests not checked (use verify --deep)';
         if (opts.json) ctx.json({ ok: true, verified, ...view, note });
         else ctx.out(`${viewText(view)}\n\n${note}`);
         return EXIT.OK;

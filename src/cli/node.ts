@@ -6,7 +6,11 @@ import { Ctx, EXIT, table, usage } from './context.js';
 import { parseFields, selection, withStore } from './store-cmd.js';
 
 export function registerNode(program: Command, ctx: Ctx): void {
-  const node = program.command('node').description('manage compute nodes: create, ls, set, clear, delete').option('-i, --ids <names>', 'nodes by name, range (n[0-3]) or uid prefix').option('-a, --all', 'all nodes');
+  const node = program
+    .command('node')
+    .description('manage compute nodes: create, ls, set, clear, delete')
+    .option('-i, --ids <names>', 'nodes by name, range (n[0-3]) or uid prefix')
+    .option('-a, --all', 'all nodes');
 
   node
     .command('create')
@@ -42,7 +46,15 @@ export function registerNode(program: Command, ctx: Ctx): void {
                 ['NAME', 'UID', 'MAC', '_BOOT_CONFIG', 'ATTRIBUTES'],
                 ...views.map((v) => {
                   const { _boot_config: _bc, ...rest } = v.attributes;
-                  return [v.name, v.uid.slice(0, 12), v.mac ?? '', v.boot_config ?? '', Object.entries(rest).map(([k, x]) => `${k}=${x}`).join(' ')];
+                  return [
+                    v.name,
+                    v.uid.slice(0, 12),
+                    v.mac ?? '',
+                    v.boot_config ?? '',
+                    Object.entries(rest)
+                      .map(([k, x]) => `${k}=${x}`)
+                      .join(' '),
+                  ];
                 }),
               ]),
             );

@@ -49,14 +49,19 @@ export function registerPack(program: Command, ctx: Ctx): void {
           entries: [
             { role: 'kernel', name: checkName(basename(kernel), 'kernel file name', 'ERR_USAGE'), size: await fileSize(kernel) },
             { role: 'initramfs', name: checkName(basename(initramfs), 'initramfs file name', 'ERR_USAGE'), size: await fileSize(initramfs) },
-            ...(image ? [{ role: 'image' as const, name: checkName(imageName, 'image name', 'ERR_USAGE'), ...(image !== '-' ? { size: await fileSize(image) } : {}) }] : []),
+            ...(image
+              ? [{ role: 'image' as const, name: checkName(imageName, 'image name', 'ERR_USAGE'), ...(image !== '-' ? { size: await fileSize(image) } : {}) }]
+              : []),
           ],
           ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
           ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
         const out = String(opts.output);
-        return emitBundle(ctx, opts, out, manifest, sources, (s) => ({ json: {}, text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` }));
+        return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
+          json: {},
+          text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
+        }));
       }),
     );
 }

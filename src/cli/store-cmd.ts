@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { BootportError } from '../format/errors.js';
 import { MAX_TEXT, type Selection } from '../store/catalog/common.js';
@@ -9,7 +8,7 @@ import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/files.js';
 import type { Engines } from '../stream/engines.js';
-import { usage, type Ctx, type GlobalOptions } from './context.js';
+import { usage, type CommandOptions, type Ctx, type GlobalOptions } from './context.js';
 
 /**
  * Opens the store for one command and always closes it. `read` commands change nothing on disk;
@@ -17,7 +16,10 @@ import { usage, type Ctx, type GlobalOptions } from './context.js';
  */
 export async function withStore<T>(ctx: Ctx, opts: GlobalOptions, mode: StoreMode, fn: (store: Store) => Promise<T>): Promise<T> {
   const lockTimeoutMs = ctx.lockTimeoutMs();
-  const store = await Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store), mode, { command: ctx.commandLine(), ...(lockTimeoutMs !== undefined ? { lockTimeoutMs } : {}) });
+  const store = await Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store), mode, {
+    command: ctx.commandLine(),
+    ...(lockTimeoutMs !== undefined ? { lockTimeoutMs } : {}),
+  });
   try {
     return await fn(store);
   } finally {
@@ -67,7 +69,8 @@ export async function textField(f: Field | undefined): Promise<string | undefine
       const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
       if (bytesRead === 0) break;
       n += bytesRead;
-      if (n > MAX_TEXT_FILE) throw new BootportError('ERR_INVALID', `${f.file} holds more than ${MAX_TEXT_FILE} bytes, too much for ${f.key} (at most ${MAX_TEXT} characters)`);
+      if (n > MAX_TEXT_FILE)
+        throw new BootportError('ERR_INVALID', `${f.file} holds more than ${MAX_TEXT_FILE} bytes, too much for ${f.key} (at most ${MAX_TEXT} characters)`);
     }
     const text = new TextDecoder('utf-8', { fatal: false }).decode(buf.subarray(0, n));
     return text.replace(/\r?\n$/, '');
@@ -109,8 +112,6 @@ export class FileIngest {
   }
 }
 
-export function selection(opts: GlobalOptions & Record<string, unknown>): Selection {
+export function selection(opts: CommandOptions): Selection {
   return { ...(opts.ids ? { ids: String(opts.ids) } : {}), ...(opts.all ? { all: true } : {}) };
 }
-
-export type { Command };

@@ -14,7 +14,9 @@ function planText(p: ImportPlan): string {
   const lines = [`boot config ${p.boot_config.name}: ${p.boot_config.action}`];
   if (p.image) lines.push(`image ${p.image.name}: ${p.image.action}`);
   for (const e of p.entries) lines.push(`  ${e.role.padEnd(9)} ${e.name}: ${e.action}${e.size !== null ? ` (${humanBytes(e.size)})` : ''}`);
-  lines.push(`bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}${p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`}`);
+  lines.push(
+    `bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}${p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`}`,
+  );
   for (const pr of p.problems) lines.push(`REJECT ${pr.code}: ${pr.message}${pr.hint ? ` (${pr.hint})` : ''}`);
   return lines.join('\n');
 }
@@ -44,7 +46,10 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
             ...(level ? { level } : {}),
           });
           const out = opts.output ? String(opts.output) : `${bc.name}.export`;
-          return emitBundle(ctx, opts, out, manifest, sources, (s) => ({ json: { boot_config: bc.name }, text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` }));
+          return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
+            json: { boot_config: bc.name },
+            text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
+          }));
         }),
       ),
     );
@@ -72,7 +77,16 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
           const { problems, ...plan } = r.plan;
           // A dry run answers as the import would have: 3 for a conflict, 4 for too little space.
           const code = problems[0] ? exitCodeFor(problems[0]) : EXIT.OK;
-          if (opts.json) ctx.json({ ok: problems.length === 0, committed: r.committed, dry_run: opts.dryRun === true, ...plan, problems: problems.map((p) => p.toJSON()), ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}), ...engineReport(run) });
+          if (opts.json)
+            ctx.json({
+              ok: problems.length === 0,
+              committed: r.committed,
+              dry_run: opts.dryRun === true,
+              ...plan,
+              problems: problems.map((p) => p.toJSON()),
+              ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}),
+              ...engineReport(run),
+            });
           else ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}`);
           return code;
         }),

@@ -19,7 +19,10 @@ export function registerUnpack(program: Command, ctx: Ctx): void {
         const run = await ctx.runOptions(opts);
         const r = await unpackBundle(input, dir, { ...run, force: opts.force === true });
         if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e), ...engineReport(run) });
-        else ctx.out(`unpacked ${r.header.manifest.boot_config.name} into ${dir}: ${r.files.length} files, ${humanBytes(r.entries.reduce((a, e) => a + e.rawBytes, 0))}`);
+        else
+          ctx.out(
+            `unpacked ${r.header.manifest.boot_config.name} into ${dir}: ${r.files.length} files, ${humanBytes(r.entries.reduce((a, e) => a + e.rawBytes, 0))}`,
+          );
         return EXIT.OK;
       }),
     );

@@ -7,7 +7,7 @@ import { bundleView, viewText } from './describe.js';
 
 export const VERIFY_PROVES =
   'every chunk digest, the order and completeness of all chunks, the trailer totals, the seek table, the header hash and the bundle digest';
-export const DEEP_PROVES = 'and, by decompressing every chunk, that each entry\'s content matches its BLAKE3 content digest';
+export const DEEP_PROVES = "and, by decompressing every chunk, that each entry's content matches its BLAKE3 content digest";
 
 export function registerVerify(program: Command, ctx: Ctx): void {
   program

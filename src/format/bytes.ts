@@ -48,14 +48,6 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
-/** Strict: lowercase hex of even length only. */
-export function fromHex(s: string): Uint8Array {
-  if (!/^(?:[0-9a-f]{2})*$/.test(s)) throw new RangeError('not lowercase hex');
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** The OCI-registered spelling of a BLAKE3 digest. */
 export function digestString(d: Uint8Array): string {
   return `blake3:${toHex(d)}`;

@@ -14,6 +14,8 @@ export function canonicalStringify(v: Json): string {
   }
   if (Array.isArray(v)) return `[${v.map(canonicalStringify).join(',')}]`;
   // Like JSON.stringify, a key whose value is undefined is absent.
-  const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+  const keys = Object.keys(v)
+    .filter((k) => v[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalStringify(v[k] as Json)}`).join(',')}}`;
 }

@@ -49,5 +49,3 @@ export const DEFAULT_LEVEL = 3;
 export function zstdCompressBound(n: number): number {
   return n + Math.floor(n / 256) + (n < 128 * 1024 ? Math.floor((128 * 1024 - n) / 2048) : 0);
 }
-
-export const MAX_COMPRESSED_CHUNK = zstdCompressBound(MAX_CHUNK_SIZE);

@@ -20,7 +20,8 @@ export function encodeFooter(f: Footer): Uint8Array {
 
 export function decodeFooter(b: Uint8Array, offset = 0): Footer {
   if (b.length !== FOOTER_SIZE) throw bundleError('ERR_BUNDLE_TRUNCATED', `footer needs ${FOOTER_SIZE} bytes, got ${b.length}`, { offset });
-  if (!equalBytes(b.subarray(24, 32), FOOTER_MAGIC)) throw bundleError('ERR_BUNDLE_BAD_MAGIC', 'the last 8 bytes are not the footer magic', { offset: offset + 24 });
+  if (!equalBytes(b.subarray(24, 32), FOOTER_MAGIC))
+    throw bundleError('ERR_BUNDLE_BAD_MAGIC', 'the last 8 bytes are not the footer magic', { offset: offset + 24 });
   if (b[0] !== TAG_FOOTER) throw bundleError('ERR_BUNDLE_RECORD', 'footer tag is not 0x46', { offset });
   if (!isAllZero(b.subarray(1, 8))) throw bundleError('ERR_BUNDLE_RECORD', 'footer reserved bytes are not zero', { offset: offset + 1 });
   const dv = view(b);

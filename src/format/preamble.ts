@@ -37,11 +37,15 @@ export function decodePreamble(b: Uint8Array): Preamble {
     manifestLength: dv.getUint32(20, true),
   };
   if (p.major !== VERSION_MAJOR) {
-    throw bundleError('ERR_BUNDLE_UNSUPPORTED', `bundle format major version ${p.major} is not supported (this bootport reads ${VERSION_MAJOR}.x)`, { offset: 8 });
+    throw bundleError('ERR_BUNDLE_UNSUPPORTED', `bundle format major version ${p.major} is not supported (this bootport reads ${VERSION_MAJOR}.x)`, {
+      offset: 8,
+    });
   }
   const unknown = p.required & ~KNOWN_REQUIRED_FEATURES;
   if (unknown !== 0) {
-    throw bundleError('ERR_BUNDLE_UNSUPPORTED', `bundle needs required feature bits 0x${(unknown >>> 0).toString(16)} that this bootport does not know`, { offset: 12 });
+    throw bundleError('ERR_BUNDLE_UNSUPPORTED', `bundle needs required feature bits 0x${(unknown >>> 0).toString(16)} that this bootport does not know`, {
+      offset: 12,
+    });
   }
   if (p.manifestLength === 0 || p.manifestLength > MAX_MANIFEST_SIZE) {
     throw bundleError('ERR_BUNDLE_LIMIT', `manifest length ${p.manifestLength} is outside 1..${MAX_MANIFEST_SIZE}`, { offset: 20 });

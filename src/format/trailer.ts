@@ -37,7 +37,8 @@ export function decodeTrailerCounts(b: Uint8Array, offset = 0): TrailerCounts {
   const entryCount = dv.getUint32(4, true);
   const chunkCount = readU64(dv, 8, 'trailer chunk count', { offset: offset + 8 });
   if (entryCount > MAX_ENTRIES) throw bundleError('ERR_BUNDLE_LIMIT', `trailer entry count ${entryCount} exceeds ${MAX_ENTRIES}`, { offset: offset + 4 });
-  if (chunkCount > MAX_CHUNKS * MAX_ENTRIES) throw bundleError('ERR_BUNDLE_LIMIT', `trailer chunk count ${chunkCount} exceeds the limit`, { offset: offset + 8 });
+  if (chunkCount > MAX_CHUNKS * MAX_ENTRIES)
+    throw bundleError('ERR_BUNDLE_LIMIT', `trailer chunk count ${chunkCount} exceeds the limit`, { offset: offset + 8 });
   return { entryCount, chunkCount };
 }
 
@@ -121,5 +122,10 @@ export function decodeTrailerSummary(head: Uint8Array, tail: Uint8Array, offset 
   if (head.length !== TRAILER_FIXED_SIZE + entryCount * TRAILER_ENTRY_SIZE || tail.length !== 2 * DIGEST_SIZE) {
     throw new RangeError('decodeTrailerSummary: head or tail of the wrong length');
   }
-  return { entries: decodeEntries(head, entryCount, offset), chunkCount, headerHash: copyOf(tail, 0, DIGEST_SIZE), bundleDigest: copyOf(tail, DIGEST_SIZE, 2 * DIGEST_SIZE) };
+  return {
+    entries: decodeEntries(head, entryCount, offset),
+    chunkCount,
+    headerHash: copyOf(tail, 0, DIGEST_SIZE),
+    bundleDigest: copyOf(tail, DIGEST_SIZE, 2 * DIGEST_SIZE),
+  };
 }

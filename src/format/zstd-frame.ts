@@ -47,7 +47,7 @@ export function inspectZstdFrame(b: Uint8Array): FrameInfo {
   for (let i = 0; i < dictBytes; i++) dictId += (b[at + i] ?? 0) * 2 ** (8 * i);
   at += dictBytes;
   if (dictId !== 0) throw new FrameError('frame needs a dictionary');
-  const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag] ?? 0;
+  const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : ([0, 2, 4, 8][fcsFlag] ?? 0);
   if (fcsBytes === 0) throw new FrameError('frame does not declare its content size');
   need(fcsBytes, at);
   let contentSize: number;

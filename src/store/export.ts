@@ -27,7 +27,8 @@ export function exportSources(store: Store, target: Named, opts: ExportOptions =
     const bc = rowByUid<BootConfigRow>(store, 'boot_configs', target.uid, target.name);
     const blob = (digest: string, what: string) => {
       const row = store.db.prepare('SELECT size FROM blobs WHERE digest = ?').get(digest) as { size: number } | undefined;
-      if (!row) throw new BootportError('ERR_STORE', `the ${what} of boot config ${bc.name} (${digest}) has no blob row in the catalog`, {}, 'run bootport fsck');
+      if (!row)
+        throw new BootportError('ERR_STORE', `the ${what} of boot config ${bc.name} (${digest}) has no blob row in the catalog`, {}, 'run bootport fsck');
       return { size: row.size, digest };
     };
     const image = !opts.noRecurse && bc.image ? rowByUid<ImageRow>(store, 'images', bc.image) : undefined;

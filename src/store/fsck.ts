@@ -69,8 +69,15 @@ interface BlobRow {
 export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckReport> {
   const findings: Finding[] = [];
   const layout = readLayoutVersion(store);
-  if (layout !== undefined && layout < LAYOUT_VERSION) findings.push({ kind: 'layout', subject: LAYOUT_FILE, message: `store layout ${layout} was made by an older bootport`, repair: 'upgraded by --repair (or by any command that changes the store)' });
-  if (store.schema < SCHEMA_VERSION) findings.push({ kind: 'schema', subject: CATALOG_FILE, message: `catalog schema ${store.schema} was made by an older bootport` });
+  if (layout !== undefined && layout < LAYOUT_VERSION)
+    findings.push({
+      kind: 'layout',
+      subject: LAYOUT_FILE,
+      message: `store layout ${layout} was made by an older bootport`,
+      repair: 'upgraded by --repair (or by any command that changes the store)',
+    });
+  if (store.schema < SCHEMA_VERSION)
+    findings.push({ kind: 'schema', subject: CATALOG_FILE, message: `catalog schema ${store.schema} was made by an older bootport` });
   const rows = store.read(() => {
     checkCatalog(store, findings);
     checkReferences(store, findings);
@@ -92,19 +99,26 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
       findings.push({ kind: 'size', subject: r.digest, message: `blob ${r.digest} is ${what}`, needed_by: neededBy(r.digest) });
       continue;
     }
-    if ((st.mode & 0o777) !== BLOB_MODE) findings.push({ kind: 'mode', subject: path, message: `blob ${r.digest} has mode ${octal(st.mode)}, not ${octal(BLOB_MODE)}` });
+    if ((st.mode & 0o777) !== BLOB_MODE)
+      findings.push({ kind: 'mode', subject: path, message: `blob ${r.digest} has mode ${octal(st.mode)}, not ${octal(BLOB_MODE)}` });
     present.push(r);
   }
   if (!opts.quick) {
     for (const bad of await hashAll(store, present, opts)) {
-      findings.push({ kind: 'digest', subject: bad.digest, message: `blob ${bad.digest} does not hash to its name: its content is damaged`, needed_by: neededBy(bad.digest) });
+      findings.push({
+        kind: 'digest',
+        subject: bad.digest,
+        message: `blob ${bad.digest} does not hash to its name: its content is damaged`,
+        needed_by: neededBy(bad.digest),
+      });
     }
   }
   const known = new Set(rows.map((r) => r.digest));
   for (const f of listDir(store.paths.blobs)) {
     const d = `blake3:${f}`;
     if (known.has(d)) continue;
-    if (DIGEST_RE.test(d) && isFile(join(store.paths.blobs, f))) findings.push({ kind: 'orphan', subject: d, message: `blob file ${f} has no row in the catalog` });
+    if (DIGEST_RE.test(d) && isFile(join(store.paths.blobs, f)))
+      findings.push({ kind: 'orphan', subject: d, message: `blob file ${f} has no row in the catalog` });
     else findings.push({ kind: 'stray', subject: join(store.paths.blobs, f), message: `blobs/blake3/${f} is not a blob` });
   }
   checkStaging(store, findings);
@@ -208,7 +222,11 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
 export function markRepaired(before: FsckReport, after: FsckReport): FsckReport {
   const left = new Set(after.findings.map((f) => `${f.kind} ${f.subject}`));
   const findings = before.findings.map((f) => ({ ...f, repaired: !left.has(`${f.kind} ${f.subject}`) && !(f.kind === 'size' || f.kind === 'digest') }));
-  return { ...after, ok: after.findings.length === 0, findings: [...findings, ...after.findings.filter((f) => !before.findings.some((b) => b.kind === f.kind && b.subject === f.subject))] };
+  return {
+    ...after,
+    ok: after.findings.length === 0,
+    findings: [...findings, ...after.findings.filter((f) => !before.findings.some((b) => b.kind === f.kind && b.subject === f.subject))],
+  };
 }
 
 function checkCatalog(store: Store, findings: Finding[]): void {
@@ -222,18 +240,39 @@ function checkReferences(store: Store, findings: Finding[]): void {
   const add = (rows: { name: string; ref: string }[], what: (r: { name: string; ref: string }) => string) => {
     for (const r of rows) findings.push({ kind: 'reference', subject: r.name, message: what(r) });
   };
-  add(q(`SELECT name, kernel AS ref FROM boot_configs WHERE kernel NOT IN (SELECT digest FROM blobs)`), (r) => `boot config ${r.name}: its kernel ${r.ref} has no blob row`);
-  add(q(`SELECT name, initramfs AS ref FROM boot_configs WHERE initramfs NOT IN (SELECT digest FROM blobs)`), (r) => `boot config ${r.name}: its initramfs ${r.ref} has no blob row`);
-  add(q(`SELECT name, content AS ref FROM images WHERE content NOT IN (SELECT digest FROM blobs)`), (r) => `image ${r.name}: its content ${r.ref} has no blob row`);
-  add(q(`SELECT name, image AS ref FROM boot_configs WHERE image IS NOT NULL AND image NOT IN (SELECT uid FROM images)`), (r) => `boot config ${r.name}: its image ${r.ref} does not exist`);
+  add(
+    q(`SELECT name, kernel AS ref FROM boot_configs WHERE kernel NOT IN (SELECT digest FROM blobs)`),
+    (r) => `boot config ${r.name}: its kernel ${r.ref} has no blob row`,
+  );
+  add(
+    q(`SELECT name, initramfs AS ref FROM boot_configs WHERE initramfs NOT IN (SELECT digest FROM blobs)`),
+    (r) => `boot config ${r.name}: its initramfs ${r.ref} has no blob row`,
+  );
+  add(
+    q(`SELECT name, content AS ref FROM images WHERE content NOT IN (SELECT digest FROM blobs)`),
+    (r) => `image ${r.name}: its content ${r.ref} has no blob row`,
+  );
+  add(
+    q(`SELECT name, image AS ref FROM boot_configs WHERE image IS NOT NULL AND image NOT IN (SELECT uid FROM images)`),
+    (r) => `boot config ${r.name}: its image ${r.ref} does not exist`,
+  );
   if (store.schema >= 2) {
-    add(q(`SELECT name, boot_config AS ref FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)`), (r) => `node ${r.name}: its boot config ${r.ref} does not exist`);
+    add(
+      q(`SELECT name, boot_config AS ref FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)`),
+      (r) => `node ${r.name}: its boot config ${r.ref} does not exist`,
+    );
   }
   add(
-    q(`SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes WHERE json_extract(attributes, '$._boot_config') IS NOT NULL AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`),
+    q(
+      `SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes WHERE json_extract(attributes, '$._boot_config') IS NOT NULL AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`,
+    ),
     (r) => `node ${r.name}: its _boot_config ${r.ref} names no boot config`,
   );
-  for (const r of store.db.prepare(`SELECT digest FROM blobs WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`).all() as { digest: string }[]) {
+  for (const r of store.db
+    .prepare(
+      `SELECT digest FROM blobs WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`,
+    )
+    .all() as { digest: string }[]) {
     findings.push({ kind: 'unreferenced', subject: r.digest, message: `blob ${r.digest} is referred to by nothing` });
   }
 }
@@ -289,7 +328,16 @@ function checkStaging(store: Store, findings: Finding[]): void {
   }
 }
 
-const ROOT_NAMES = new Set([LAYOUT_FILE, CATALOG_FILE, `${CATALOG_FILE}-wal`, `${CATALOG_FILE}-shm`, `${CATALOG_FILE}-journal`, 'blobs', 'staging', 'quarantine']);
+const ROOT_NAMES = new Set([
+  LAYOUT_FILE,
+  CATALOG_FILE,
+  `${CATALOG_FILE}-wal`,
+  `${CATALOG_FILE}-shm`,
+  `${CATALOG_FILE}-journal`,
+  'blobs',
+  'staging',
+  'quarantine',
+]);
 
 function checkRoot(store: Store, findings: Finding[]): void {
   for (const f of listDir(store.dir)) {
@@ -321,7 +369,12 @@ function checkModes(store: Store, findings: Finding[]): void {
     } catch {
       continue;
     }
-    if (m & ~mode) findings.push({ kind: 'mode', subject: path, message: `${path.slice(p.dir.length + 1) || 'the store directory'} has mode ${octal(m)}: others may read it (want ${octal(mode)})` });
+    if (m & ~mode)
+      findings.push({
+        kind: 'mode',
+        subject: path,
+        message: `${path.slice(p.dir.length + 1) || 'the store directory'} has mode ${octal(m)}: others may read it (want ${octal(mode)})`,
+      });
   }
 }
 

@@ -52,10 +52,13 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
   let bcAction: 'create' | 'reject' = 'create';
   if (store.db.prepare('SELECT 1 FROM boot_configs WHERE name = ?').get(bcName)) {
     bcAction = 'reject';
-    problems.push(new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, `import it under another name with --boot-config NEW`));
+    problems.push(
+      new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, `import it under another name with --boot-config NEW`),
+    );
   }
   const imgEntry = m.entries.find((e) => e.role === 'image');
-  if (opts.image !== undefined && !imgEntry) problems.push(new BootportError('ERR_USAGE', '--image was given but the bundle holds no image (it was exported with --no-recurse)'));
+  if (opts.image !== undefined && !imgEntry)
+    problems.push(new BootportError('ERR_USAGE', '--image was given but the bundle holds no image (it was exported with --no-recurse)'));
   let image: ImportPlan['image'] = null;
   if (imgEntry) {
     const name = opts.image ?? imgEntry.name;
@@ -66,8 +69,16 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
       else if (imgEntry.digest !== undefined && existing.content === imgEntry.digest) image = { name, action: 'reuse', uid: existing.uid };
       else {
         image = { name, action: 'reject' };
-        const why = imgEntry.digest === undefined ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same' : 'with different content';
-        problems.push(new BootportError('ERR_CONFLICT', `image ${name} already exists ${why}`, {}, 'store the image under another name with --image NEW, or skip it with --no-recurse'));
+        const why =
+          imgEntry.digest === undefined ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same' : 'with different content';
+        problems.push(
+          new BootportError(
+            'ERR_CONFLICT',
+            `image ${name} already exists ${why}`,
+            {},
+            'store the image under another name with --image NEW, or skip it with --no-recurse',
+          ),
+        );
       }
     }
   }
@@ -85,7 +96,14 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
   });
   const free = freeBytes(store.dir);
   if (bytes !== null && free !== null && bytes > free) {
-    problems.push(new BootportError('ERR_NO_SPACE', `the import needs ${bytes} bytes in ${store.dir}, only ${free} are free`, {}, 'free space on the store file system, or import with --no-recurse'));
+    problems.push(
+      new BootportError(
+        'ERR_NO_SPACE',
+        `the import needs ${bytes} bytes in ${store.dir}, only ${free} are free`,
+        {},
+        'free space on the store file system, or import with --no-recurse',
+      ),
+    );
   }
   return { boot_config: { name: bcName, action: bcAction }, image, entries, bytes_to_store: bytes, bytes_free: free, problems };
 }
@@ -150,45 +168,58 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
   const digests = trailer.map((t) => digestString(t.contentDigest));
   const roleIndex = (role: string) => m.entries.findIndex((e) => e.role === role);
   const blobs: StagedBlob[] = staged.entries.map((s) => ({ path: s.path, digest: s.digest, size: s.rawBytes }));
-  return store.commit(blobs, (place) => {
-    // Another process may have taken a name, deleted an image or collected a blob meanwhile.
-    const again = planImport(store, m, opts);
-    const conflict = again.problems.find((p) => p.code !== 'ERR_NO_SPACE');
-    if (conflict) throw conflict;
-    const needed = [roleIndex('kernel'), roleIndex('initramfs'), ...(again.image?.action === 'create' ? [roleIndex('image')] : [])];
-    for (const i of needed) {
-      const d = digests[i]!;
-      if (!blobs.some((b) => b.digest === d) && store.healthyBlob(d) === undefined) {
-        throw new BootportError('ERR_CONFLICT', `the ${m.entries[i]!.role} ${m.entries[i]!.name} (${d}) was removed from the store while this import ran`, {}, 'run the import again');
+  return store.commit(
+    blobs,
+    (place) => {
+      // Another process may have taken a name, deleted an image or collected a blob meanwhile.
+      const again = planImport(store, m, opts);
+      const conflict = again.problems.find((p) => p.code !== 'ERR_NO_SPACE');
+      if (conflict) throw conflict;
+      const needed = [roleIndex('kernel'), roleIndex('initramfs'), ...(again.image?.action === 'create' ? [roleIndex('image')] : [])];
+      for (const i of needed) {
+        const d = digests[i]!;
+        if (!blobs.some((b) => b.digest === d) && store.healthyBlob(d) === undefined) {
+          throw new BootportError(
+            'ERR_CONFLICT',
+            `the ${m.entries[i]!.role} ${m.entries[i]!.name} (${d}) was removed from the store while this import ran`,
+            {},
+            'run the import again',
+          );
+        }
       }
-    }
-    let image: ImageRow | undefined;
-    if (again.image?.action === 'create') {
-      const ie = m.entries[roleIndex('image')]!;
-      image = newImageRow(store, { name: again.image.name, content: { digest: digests[roleIndex('image')]!, size: trailer[roleIndex('image')]!.rawBytes }, ...ie.meta });
-    }
-    place();
-    if (image) insertImage(store, image);
-    const t = now();
-    const bc = m.boot_config;
-    const row = {
-      uid: newUid(),
-      name: again.boot_config.name,
-      kernel: digests[roleIndex('kernel')]!,
-      kernel_name: m.entries[roleIndex('kernel')]!.name,
-      initramfs: digests[roleIndex('initramfs')]!,
-      initramfs_name: m.entries[roleIndex('initramfs')]!.name,
-      cmdline: bc.cmdline,
-      image: image?.uid ?? (again.image?.action === 'reuse' ? again.image.uid! : null),
-      boot_style: bc.boot_style,
-      description: bc.description,
-      frozen: 0,
-      release: bc.release ?? null,
-      attributes: JSON.stringify(bc.attributes),
-      created: t,
-      modified: t,
-    };
-    insertBootConfig(store, row);
-    return { uid: row.uid, name: row.name };
-  }, `importing boot config ${m.boot_config.name}`);
+      let image: ImageRow | undefined;
+      if (again.image?.action === 'create') {
+        const ie = m.entries[roleIndex('image')]!;
+        image = newImageRow(store, {
+          name: again.image.name,
+          content: { digest: digests[roleIndex('image')]!, size: trailer[roleIndex('image')]!.rawBytes },
+          ...ie.meta,
+        });
+      }
+      place();
+      if (image) insertImage(store, image);
+      const t = now();
+      const bc = m.boot_config;
+      const row = {
+        uid: newUid(),
+        name: again.boot_config.name,
+        kernel: digests[roleIndex('kernel')]!,
+        kernel_name: m.entries[roleIndex('kernel')]!.name,
+        initramfs: digests[roleIndex('initramfs')]!,
+        initramfs_name: m.entries[roleIndex('initramfs')]!.name,
+        cmdline: bc.cmdline,
+        image: image?.uid ?? (again.image?.action === 'reuse' ? again.image.uid! : null),
+        boot_style: bc.boot_style,
+        description: bc.description,
+        frozen: 0,
+        release: bc.release ?? null,
+        attributes: JSON.stringify(bc.attributes),
+        created: t,
+        modified: t,
+      };
+      insertBootConfig(store, row);
+      return { uid: row.uid, name: row.name };
+    },
+    `importing boot config ${m.boot_config.name}`,
+  );
 }

@@ -1,5 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BootportError } from '../format/errors.js';
 import { fsyncPath, ioError } from '../stream/files.js';
@@ -92,10 +106,20 @@ export function probeStore(dir: string): StoreState {
   const foreign = names.filter((n) => !CREATION_LEFTOVERS.has(n) && !n.startsWith(`${LAYOUT_FILE}.`));
   if (foreign.length) {
     const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? ', …' : '');
-    throw new BootportError('ERR_STORE', `${dir} is not a bootport store: it holds ${shown} and no ${LAYOUT_FILE}`, {}, 'give --store a new or empty directory, or the directory of an existing store');
+    throw new BootportError(
+      'ERR_STORE',
+      `${dir} is not a bootport store: it holds ${shown} and no ${LAYOUT_FILE}`,
+      {},
+      'give --store a new or empty directory, or the directory of an existing store',
+    );
   }
   if (countEntries(p.blobs) > 0) {
-    throw new BootportError('ERR_STORE', `${dir} holds blobs but no ${LAYOUT_FILE}: the store's layout file was lost`, {}, 'restore bootport-store.json from a backup; bootport will not treat a store with content as new');
+    throw new BootportError(
+      'ERR_STORE',
+      `${dir} holds blobs but no ${LAYOUT_FILE}: the store's layout file was lost`,
+      {},
+      'restore bootport-store.json from a backup; bootport will not treat a store with content as new',
+    );
   }
   return { kind: 'empty' };
 }
@@ -116,7 +140,12 @@ function readLayout(path: string): number | undefined {
   }
   if (typeof v !== 'number' || !(SUPPORTED_LAYOUTS as readonly number[]).includes(v)) {
     const newer = typeof v === 'number' && v > LAYOUT_VERSION;
-    throw new BootportError('ERR_STORE', `store layout ${String(v)} is not supported (this bootport reads layouts ${SUPPORTED_LAYOUTS.join(' and ')})`, {}, newer ? 'use a newer bootport' : 'restore bootport-store.json from a backup');
+    throw new BootportError(
+      'ERR_STORE',
+      `store layout ${String(v)} is not supported (this bootport reads layouts ${SUPPORTED_LAYOUTS.join(' and ')})`,
+      {},
+      newer ? 'use a newer bootport' : 'restore bootport-store.json from a backup',
+    );
   }
   return v;
 }

@@ -9,7 +9,21 @@ import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engines.js';
 import { fsyncPath, ioError, writeAll } from '../stream/files.js';
 import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../stream/workdir.js';
-import { ageMs, BLOB_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivate, makePrivateDir, probeStore, sizeOf, storePaths, writeLayout, type StorePaths } from './layout.js';
+import {
+  ageMs,
+  BLOB_MODE,
+  FILE_MODE,
+  LAYOUT_FILE,
+  LAYOUT_VERSION,
+  listDir,
+  makePrivate,
+  makePrivateDir,
+  probeStore,
+  sizeOf,
+  storePaths,
+  writeLayout,
+  type StorePaths,
+} from './layout.js';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 /** A file in staging whose digest was computed from the very bytes written to it. */
@@ -181,7 +195,12 @@ export class Store {
     const who = others.length
       ? `bootport processes using it: ${others.map(describeOwner).join('; ')}`
       : 'no bootport process is using it, so another program holds the lock (an sqlite3 shell on catalog.sqlite, say)';
-    return new BootportError('ERR_STORE_LOCKED', `the store ${this.dir} stayed locked for ${Math.round(this.lockTimeoutMs / 1000)} s: ${who}`, {}, 'try again when that has finished; BOOTPORT_LOCK_TIMEOUT sets how many seconds to wait');
+    return new BootportError(
+      'ERR_STORE_LOCKED',
+      `the store ${this.dir} stayed locked for ${Math.round(this.lockTimeoutMs / 1000)} s: ${who}`,
+      {},
+      'try again when that has finished; BOOTPORT_LOCK_TIMEOUT sets how many seconds to wait',
+    );
   }
 
   storeError(e: unknown, what: string): BootportError {
@@ -347,7 +366,8 @@ export class Store {
         if (v === 0) this.db.exec(SCHEMA);
         else for (let from = v; from < SCHEMA_VERSION; from++) this.db.exec(MIGRATIONS[from]!);
         const bad = this.db.pragma('foreign_key_check') as unknown[];
-        if (bad.length) throw new BootportError('ERR_STORE', `the catalog has ${bad.length} broken reference(s); it was not upgraded`, {}, 'run bootport fsck to see them');
+        if (bad.length)
+          throw new BootportError('ERR_STORE', `the catalog has ${bad.length} broken reference(s); it was not upgraded`, {}, 'run bootport fsck to see them');
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }, 'upgrading the catalog');
     } finally {
@@ -366,7 +386,8 @@ function createDirs(p: StorePaths): void {
 }
 
 function checkSchemaVersion(v: number, dir: string): void {
-  if (v > SCHEMA_VERSION) throw new BootportError('ERR_STORE', `the catalog in ${dir} has schema ${v}, newer than this bootport's ${SCHEMA_VERSION}`, {}, 'use a newer bootport');
+  if (v > SCHEMA_VERSION)
+    throw new BootportError('ERR_STORE', `the catalog in ${dir} has schema ${v}, newer than this bootport's ${SCHEMA_VERSION}`, {}, 'use a newer bootport');
 }
 
 /**
@@ -466,7 +487,13 @@ function isBusy(e: unknown): boolean {
 export function storeError(e: unknown, what: string): BootportError {
   if (e instanceof BootportError) return e;
   const code = (e as { code?: string }).code ?? '';
-  if (isBusy(e)) return new BootportError('ERR_STORE_LOCKED', `${what}: the store is busy (another process is writing)`, {}, 'try again when the other command has finished');
+  if (isBusy(e))
+    return new BootportError(
+      'ERR_STORE_LOCKED',
+      `${what}: the store is busy (another process is writing)`,
+      {},
+      'try again when the other command has finished',
+    );
   // SHMSIZE: SQLite could not extend the catalog's -shm file, which on Linux means a full disk.
   if (code === 'ENOSPC' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
     return new BootportError('ERR_NO_SPACE', `${what}: no space left on the store's file system`, {}, 'free space and try again', { cause: e });

@@ -75,7 +75,11 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
       throw ioError(`cannot read the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset + got}`, e);
     }
     if (r === 0) {
-      throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`, { offset: offset + got });
+      throw bundleError(
+        'ERR_BUNDLE_TRUNCATED',
+        `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`,
+        { offset: offset + got },
+      );
     }
     got += r;
   }

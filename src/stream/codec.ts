@@ -113,7 +113,12 @@ export async function zstdCodecCodec(): Promise<ChunkCodec> {
     maxCompressChunk: ZSTD_CODEC_SIMPLE_LIMIT,
     compress(raw, level) {
       if (raw.length > ZSTD_CODEC_SIMPLE_LIMIT) {
-        throw new BootportError('ERR_CODEC', `zstd-codec compresses at most ${ZSTD_CODEC_SIMPLE_LIMIT} bytes per chunk, got ${raw.length}`, {}, 'use --chunk-size 4M or less with the fallback engine');
+        throw new BootportError(
+          'ERR_CODEC',
+          `zstd-codec compresses at most ${ZSTD_CODEC_SIMPLE_LIMIT} bytes per chunk, got ${raw.length}`,
+          {},
+          'use --chunk-size 4M or less with the fallback engine',
+        );
       }
       const out = simple.compress(raw, level);
       if (!out) throw new BootportError('ERR_CODEC', `zstd-codec failed to compress a ${raw.length} byte chunk at level ${level}`);

@@ -22,7 +22,6 @@ export async function fileSize(path: string): Promise<number> {
   }
 }
 
-
 /** Where a file being written waits for its rename: a locked work directory beside its target. */
 export const OUTPUT_WORK_PREFIX = '.bootport-output-';
 
@@ -95,7 +94,7 @@ export const FLUSH_EVERY = 64 << 20;
 export class BackgroundFlush {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
-  private failed: unknown;
+  private failed: Error | undefined;
 
   constructor(private readonly fh: FileHandle) {}
 
@@ -106,7 +105,7 @@ export class BackgroundFlush {
     this.unflushed = 0;
     this.flushing = this.fh.datasync().then(
       () => void (this.flushing = undefined),
-      (e: unknown) => void ((this.failed ??= e), (this.flushing = undefined)),
+      (e: Error) => void ((this.failed ??= e), (this.flushing = undefined)),
     );
   }
 

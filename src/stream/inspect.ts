@@ -32,7 +32,8 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
     const at = async (pos: number, n: number): Promise<Uint8Array> => {
       const b = new Uint8Array(n);
       const { bytesRead } = await fh.read(b, 0, n, pos);
-      if (bytesRead !== n) throw bundleError('ERR_BUNDLE_TRUNCATED', `file ends at ${pos + bytesRead}, needed ${n} bytes at ${pos}`, { offset: pos + bytesRead });
+      if (bytesRead !== n)
+        throw bundleError('ERR_BUNDLE_TRUNCATED', `file ends at ${pos + bytesRead}, needed ${n} bytes at ${pos}`, { offset: pos + bytesRead });
       return b;
     };
     const pre = await at(0, Math.min(PREAMBLE_SIZE, size));
@@ -47,7 +48,9 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
     const footer = decodeFooter(await at(footerAt, FOOTER_SIZE), footerAt);
     const start = PREAMBLE_SIZE + preamble.manifestLength;
     if (footer.trailerOffset < start || footer.trailerLength < TRAILER_FIXED_SIZE + 2 * DIGEST_SIZE || footer.trailerOffset + footer.trailerLength > footerAt) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `footer places the trailer at ${footer.trailerOffset}+${footer.trailerLength}, outside the bundle`, { offset: footerAt });
+      throw bundleError('ERR_BUNDLE_TRAILER', `footer places the trailer at ${footer.trailerOffset}+${footer.trailerLength}, outside the bundle`, {
+        offset: footerAt,
+      });
     }
     const counts = decodeTrailerCounts(await at(footer.trailerOffset, TRAILER_FIXED_SIZE), footer.trailerOffset);
     if (trailerSize(counts.entryCount, counts.chunkCount) !== footer.trailerLength) {
@@ -55,7 +58,11 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
     }
     // Every chunk record is a header and at least one payload byte: a count that cannot fit is a lie.
     if (counts.chunkCount * (CHUNK_HEADER_SIZE + 1) > footer.trailerOffset - start) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `the trailer claims ${counts.chunkCount} chunks, more than fit in the ${footer.trailerOffset - start} bytes before it`, { offset: footer.trailerOffset });
+      throw bundleError(
+        'ERR_BUNDLE_TRAILER',
+        `the trailer claims ${counts.chunkCount} chunks, more than fit in the ${footer.trailerOffset - start} bytes before it`,
+        { offset: footer.trailerOffset },
+      );
     }
     const head = await at(footer.trailerOffset, TRAILER_FIXED_SIZE + counts.entryCount * TRAILER_ENTRY_SIZE);
     const tail = await at(footer.trailerOffset + footer.trailerLength - 2 * DIGEST_SIZE, 2 * DIGEST_SIZE);
@@ -64,7 +71,9 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
       throw bundleError('ERR_BUNDLE_TRAILER', 'the trailer belongs to a different header: the file was spliced or damaged', { offset: footer.trailerOffset });
     }
     if (trailer.entries.length !== manifest.entries.length) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `trailer has ${trailer.entries.length} entries, the manifest ${manifest.entries.length}`, { offset: footer.trailerOffset });
+      throw bundleError('ERR_BUNDLE_TRAILER', `trailer has ${trailer.entries.length} entries, the manifest ${manifest.entries.length}`, {
+        offset: footer.trailerOffset,
+      });
     }
     return { preamble, manifest, headerHash, trailer, size };
   } finally {

@@ -6,6 +6,7 @@ import { BootportError } from '../format/errors.js';
  */
 export function ioError(what: string, e: unknown): BootportError {
   const err = e as NodeJS.ErrnoException;
-  if (err.code === 'ENOSPC') return new BootportError('ERR_NO_SPACE', `${what}: no space left on the file system`, {}, 'free space and try again', { cause: e });
+  if (err.code === 'ENOSPC')
+    return new BootportError('ERR_NO_SPACE', `${what}: no space left on the file system`, {}, 'free space and try again', { cause: e });
   return new BootportError('ERR_IO', `${what}: ${err.code ?? ''} ${err.message}`.trim(), {}, undefined, { cause: e });
 }

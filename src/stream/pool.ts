@@ -40,8 +40,11 @@ interface Waiter {
  */
 function workerScript(): string {
   const here = fileURLToPath(import.meta.url);
-  const script = here.endsWith('.ts') ? here.replace(/([\\/])src([\\/]stream[\\/])pool\.ts$/, '$1dist$2pool-worker.js') : here.replace(/pool\.js$/, 'pool-worker.js');
-  if (!existsSync(script)) throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'build bootport (npm run build), or run on one thread');
+  const script = here.endsWith('.ts')
+    ? here.replace(/([\\/])src([\\/]stream[\\/])pool\.ts$/, '$1dist$2pool-worker.js')
+    : here.replace(/pool\.js$/, 'pool-worker.js');
+  if (!existsSync(script))
+    throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'build bootport (npm run build), or run on one thread');
   return script;
 }
 
@@ -183,7 +186,14 @@ export function reviveError(w: WireError): Error {
   let e: Error;
   if (w.code && w.code in ERROR_CODES) e = new BootportError(w.code as ErrorCode, w.detail, w.location ?? {}, w.hint, cause);
   else if (w.errno) e = Object.assign(new Error(w.detail, cause), { code: w.errno });
-  else e = new BootportError('ERR_INTERNAL', `internal error in a worker: ${w.detail}`, {}, 'this is a bug in bootport: run again with --debug and report the stack it prints', cause);
+  else
+    e = new BootportError(
+      'ERR_INTERNAL',
+      `internal error in a worker: ${w.detail}`,
+      {},
+      'this is a bug in bootport: run again with --debug and report the stack it prints',
+      cause,
+    );
   if (w.stack) e.stack = w.stack;
   return e;
 }

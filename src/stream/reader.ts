@@ -180,19 +180,38 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
         // Once only: a second call would put one buffer in the pool twice.
         release = () => void (given || ((given = true), pool.give(data)));
       }
-      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: job.offset, rawLength: h.rawLength, compLength: h.compLength, ...(data ? { data } : {}), ...(release ? { release } : {}) };
+      yield {
+        type: 'chunk',
+        entry: h.entry,
+        seq: h.seq,
+        offset: job.offset,
+        rawLength: h.rawLength,
+        compLength: h.compLength,
+        ...(data ? { data } : {}),
+        ...(release ? { release } : {}),
+      };
       if (h.final) {
         if (st.content) st.contentDigest = st.content.digest();
-        yield { type: 'entry-end', entry: h.entry, chunks: st.chunks, rawBytes: st.rawBytes, compBytes: st.compBytes, ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}) };
+        yield {
+          type: 'entry-end',
+          entry: h.entry,
+          chunks: st.chunks,
+          rawBytes: st.rawBytes,
+          compBytes: st.compBytes,
+          ...(st.contentDigest ? { contentDigest: st.contentDigest } : {}),
+        };
       }
     }
 
     const trailerOffset = r.position;
     const tag = await r.peek();
     if (tag === undefined) {
-      throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended after ${current} of ${manifest.entries.length} entries, before the trailer`, { offset: trailerOffset });
+      throw bundleError('ERR_BUNDLE_TRUNCATED', `input ended after ${current} of ${manifest.entries.length} entries, before the trailer`, {
+        offset: trailerOffset,
+      });
     }
-    if (tag !== TAG_TRAILER) throw bundleError('ERR_BUNDLE_RECORD', `expected a chunk or the trailer, found tag 0x${tag.toString(16)}`, { offset: trailerOffset });
+    if (tag !== TAG_TRAILER)
+      throw bundleError('ERR_BUNDLE_RECORD', `expected a chunk or the trailer, found tag 0x${tag.toString(16)}`, { offset: trailerOffset });
     if (current < manifest.entries.length) {
       throw bundleError('ERR_BUNDLE_SEQUENCE', `the trailer came before entry ${entryLabel(manifest, current)} was complete`, { offset: trailerOffset });
     }
@@ -200,7 +219,11 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const counts = decodeTrailerCounts(fixed, trailerOffset);
     // Check the counts against what was read before reading (and allocating) the rest.
     if (counts.entryCount !== manifest.entries.length || counts.chunkCount !== seekTable.length) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `trailer counts ${counts.entryCount} entries and ${counts.chunkCount} chunks, the bundle holds ${manifest.entries.length} and ${seekTable.length}`, { offset: trailerOffset });
+      throw bundleError(
+        'ERR_BUNDLE_TRAILER',
+        `trailer counts ${counts.entryCount} entries and ${counts.chunkCount} chunks, the bundle holds ${manifest.entries.length} and ${seekTable.length}`,
+        { offset: trailerOffset },
+      );
     }
     const size = trailerSize(counts.entryCount, counts.chunkCount);
     const rest = await r.read(size - TRAILER_FIXED_SIZE, 'the trailer');
@@ -210,14 +233,17 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const trailer = decodeTrailer(trailerBytes, trailerOffset);
     bundleHasher.update(trailerBytes.subarray(0, size - DIGEST_SIZE));
     if (!equalBytes(bundleHasher.digest(), trailer.bundleDigest)) {
-      throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'the bundle digest in the trailer does not match the headers and trailer', { offset: trailerOffset + size - DIGEST_SIZE });
+      throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'the bundle digest in the trailer does not match the headers and trailer', {
+        offset: trailerOffset + size - DIGEST_SIZE,
+      });
     }
     checkTrailer(manifest, trailer, headerHash, seekTable, states, trailerOffset);
 
     const extensions: { type: number; length: number }[] = [];
     while ((await r.peek()) === TAG_EXTENSION) {
       const at = r.position;
-      if (!(preamble.optional & OPT_FEATURE_EXTENSIONS)) throw bundleError('ERR_BUNDLE_RECORD', 'extension record present but the preamble does not announce extensions', { offset: at });
+      if (!(preamble.optional & OPT_FEATURE_EXTENSIONS))
+        throw bundleError('ERR_BUNDLE_RECORD', 'extension record present but the preamble does not announce extensions', { offset: at });
       if (extensions.length >= MAX_EXTENSIONS) throw bundleError('ERR_BUNDLE_LIMIT', `more than ${MAX_EXTENSIONS} extension records`, { offset: at });
       const xh = decodeExtensionHeader(await r.read(EXTENSION_HEADER_SIZE, 'an extension record'), at);
       await r.read(xh.length, 'an extension record');
@@ -226,10 +252,15 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const footerOffset = r.position;
     const ftag = await r.peek();
     if (ftag === undefined) throw bundleError('ERR_BUNDLE_TRUNCATED', 'input ended before the footer', { offset: footerOffset });
-    if (ftag !== TAG_FOOTER) throw bundleError('ERR_BUNDLE_RECORD', `expected the footer (tag 0x46), found tag 0x${ftag.toString(16)}`, { offset: footerOffset });
+    if (ftag !== TAG_FOOTER)
+      throw bundleError('ERR_BUNDLE_RECORD', `expected the footer (tag 0x46), found tag 0x${ftag.toString(16)}`, { offset: footerOffset });
     const footer = decodeFooter(await r.read(FOOTER_SIZE, 'the footer'), footerOffset);
     if (footer.trailerOffset !== trailerOffset || footer.trailerLength !== size) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `footer locates the trailer at ${footer.trailerOffset}+${footer.trailerLength}, it is at ${trailerOffset}+${size}`, { offset: footerOffset });
+      throw bundleError(
+        'ERR_BUNDLE_TRAILER',
+        `footer locates the trailer at ${footer.trailerOffset}+${footer.trailerLength}, it is at ${trailerOffset}+${size}`,
+        { offset: footerOffset },
+      );
     }
     if (!(await r.atEnd())) throw bundleError('ERR_BUNDLE_TRAILING_DATA', 'data follows the footer', { offset: r.position });
     yield { type: 'end', trailer, footer, size: r.position, extensions };
@@ -240,23 +271,34 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
 }
 
 function checkTrailer(manifest: Manifest, t: Trailer, headerHash: Uint8Array, seekTable: number[], states: EntryState[], offset: number): void {
-  if (!equalBytes(t.headerHash, headerHash)) throw bundleError('ERR_BUNDLE_TRAILER', 'trailer header hash does not match the preamble and manifest', { offset });
+  if (!equalBytes(t.headerHash, headerHash))
+    throw bundleError('ERR_BUNDLE_TRAILER', 'trailer header hash does not match the preamble and manifest', { offset });
   for (let i = 0; i < seekTable.length; i++) {
-    if (t.seekTable[i] !== seekTable[i]) throw bundleError('ERR_BUNDLE_TRAILER', `seek table entry ${i} says ${t.seekTable[i]}, the chunk is at ${seekTable[i]}`, { offset });
+    if (t.seekTable[i] !== seekTable[i])
+      throw bundleError('ERR_BUNDLE_TRAILER', `seek table entry ${i} says ${t.seekTable[i]}, the chunk is at ${seekTable[i]}`, { offset });
   }
   manifest.entries.forEach((e, i) => {
     const te = t.entries[i]!;
     const st = states[i]!;
     const loc = { entry: entryLabel(manifest, i), offset };
     if (te.chunks !== st.chunks || te.rawBytes !== st.rawBytes || te.compBytes !== st.compBytes) {
-      throw bundleError('ERR_BUNDLE_TRAILER', `trailer totals (${te.chunks} chunks, ${te.rawBytes} raw, ${te.compBytes} compressed) differ from the chunks read (${st.chunks}, ${st.rawBytes}, ${st.compBytes})`, loc);
+      throw bundleError(
+        'ERR_BUNDLE_TRAILER',
+        `trailer totals (${te.chunks} chunks, ${te.rawBytes} raw, ${te.compBytes} compressed) differ from the chunks read (${st.chunks}, ${st.rawBytes}, ${st.compBytes})`,
+        loc,
+      );
     }
-    if (e.size !== undefined && e.size !== te.rawBytes) throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `manifest declares ${e.size} bytes, the entry holds ${te.rawBytes}`, loc);
+    if (e.size !== undefined && e.size !== te.rawBytes)
+      throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `manifest declares ${e.size} bytes, the entry holds ${te.rawBytes}`, loc);
     if (e.digest !== undefined && e.digest !== digestString(te.contentDigest)) {
       throw bundleError('ERR_BUNDLE_SIZE_MISMATCH', `manifest declares content ${e.digest}, the trailer says ${digestString(te.contentDigest)}`, loc);
     }
     if (st.contentDigest && !equalBytes(st.contentDigest, te.contentDigest)) {
-      throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', `content digest is blake3:${toHex(st.contentDigest)}, the trailer says ${digestString(te.contentDigest)}`, loc);
+      throw bundleError(
+        'ERR_BUNDLE_DIGEST_MISMATCH',
+        `content digest is blake3:${toHex(st.contentDigest)}, the trailer says ${digestString(te.contentDigest)}`,
+        loc,
+      );
     }
   });
 }

@@ -66,7 +66,11 @@ export function fileSource(file: string | number): DirectSource {
         // Small reads of a regular file (chunk headers, between the payloads workers read
         // themselves) are made here: a thread-pool round trip per header held up the main
         // thread (measured in bench/README.md).
-        const n = !regular ? (await readAsync(d, buf, at, len, null)).bytesRead : len <= SYNC_READ_MAX ? readSync(d, buf, at, len, pos) : (await readAsync(d, buf, at, len, pos)).bytesRead;
+        const n = !regular
+          ? (await readAsync(d, buf, at, len, null)).bytesRead
+          : len <= SYNC_READ_MAX
+            ? readSync(d, buf, at, len, pos)
+            : (await readAsync(d, buf, at, len, pos)).bytesRead;
         pos += n;
         return n;
       } catch (e) {

@@ -59,7 +59,14 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
           await file?.finish();
           file = undefined;
           if (!opts.discard?.(ev.entry)) {
-            entries.push({ index: ev.entry, path: join(dir, String(ev.entry)), rawBytes: ev.rawBytes, compBytes: ev.compBytes, chunks: ev.chunks, digest: digestString(ev.contentDigest!) });
+            entries.push({
+              index: ev.entry,
+              path: join(dir, String(ev.entry)),
+              rawBytes: ev.rawBytes,
+              compBytes: ev.compBytes,
+              chunks: ev.chunks,
+              digest: digestString(ev.contentDigest!),
+            });
           }
           break;
         }

@@ -56,7 +56,10 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
     };
     const docPath = join(staging, BOOTCONFIG_FILE);
     await writeDurable(docPath, JSON.stringify(JSON.parse(canonicalStringify(doc as unknown as Json)), null, 2) + '\n');
-    const moves: [string, string][] = [...staged.entries.map((s): [string, string] => [s.path, join(dir, UNPACK_FILES[manifest.entries[s.index]!.role])]), [docPath, join(dir, BOOTCONFIG_FILE)]];
+    const moves: [string, string][] = [
+      ...staged.entries.map((s): [string, string] => [s.path, join(dir, UNPACK_FILES[manifest.entries[s.index]!.role])]),
+      [docPath, join(dir, BOOTCONFIG_FILE)],
+    ];
     // Checked again: the directory may have changed while the bundle streamed.
     for (const [, target] of moves) await checkTarget(target, opts.force === true);
     for (const [i, [, target]] of moves.entries()) {
@@ -95,7 +98,13 @@ async function checkTarget(path: string, force: boolean): Promise<void> {
     return;
   }
   if (!force) throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite, or unpack into an empty directory');
-  if (!st.isFile()) throw new BootportError('ERR_EXISTS', `${path} exists and is not a regular file, so it is not replaced`, {}, 'move it away, or unpack into an empty directory');
+  if (!st.isFile())
+    throw new BootportError(
+      'ERR_EXISTS',
+      `${path} exists and is not a regular file, so it is not replaced`,
+      {},
+      'move it away, or unpack into an empty directory',
+    );
 }
 
 async function writeDurable(path: string, text: string): Promise<void> {

@@ -37,12 +37,22 @@ export interface WriteSummary {
  * the trailer and footer. Nothing is buffered beyond the chunks in flight, and the sources are
  * read only as fast as the returned stream is consumed.
  */
-export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSource[], opts: WriteOptions = {}, summary?: (s: WriteSummary) => void): AsyncGenerator<Uint8Array> {
+export async function* bundleBytes(
+  manifest: Manifest,
+  sources: readonly ByteSource[],
+  opts: WriteOptions = {},
+  summary?: (s: WriteSummary) => void,
+): AsyncGenerator<Uint8Array> {
   if (sources.length !== manifest.entries.length) throw new RangeError(`manifest has ${manifest.entries.length} entries, ${sources.length} sources given`);
   const engines = opts.engines ?? (await loadEngines());
   for (const e of manifest.entries) {
     if (e.chunk_size > engines.codec.maxCompressChunk) {
-      throw new BootportError('ERR_CODEC', `${engines.codec.name} cannot compress ${e.chunk_size} byte chunks (limit ${engines.codec.maxCompressChunk})`, { entry: e.name }, 'choose a smaller --chunk-size');
+      throw new BootportError(
+        'ERR_CODEC',
+        `${engines.codec.name} cannot compress ${e.chunk_size} byte chunks (limit ${engines.codec.maxCompressChunk})`,
+        { entry: e.name },
+        'choose a smaller --chunk-size',
+      );
     }
   }
   const manifestBytes = encodeManifest(manifest);
@@ -77,7 +87,13 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
           }
         } catch (e) {
           if (e instanceof BootportError) throw e;
-          throw new BootportError('ERR_SOURCE', `reading the ${entry.role} source failed: ${(e as Error).message}`, { entry: entryLabel(manifest, i) }, undefined, { cause: e });
+          throw new BootportError(
+            'ERR_SOURCE',
+            `reading the ${entry.role} source failed: ${(e as Error).message}`,
+            { entry: entryLabel(manifest, i) },
+            undefined,
+            { cause: e },
+          );
         }
       };
       let compBytes = 0;
@@ -95,17 +111,24 @@ export async function* bundleBytes(manifest: Manifest, sources: readonly ByteSou
       }
       const contentDigest = contentHasher.digest();
       if (entry.size !== undefined && entry.size !== rawBytes) {
-        throw new BootportError('ERR_SOURCE', `the ${entry.role} was declared as ${entry.size} bytes but ${rawBytes} were read; did it change during export?`, { entry: entryLabel(manifest, i) });
+        throw new BootportError('ERR_SOURCE', `the ${entry.role} was declared as ${entry.size} bytes but ${rawBytes} were read; did it change during export?`, {
+          entry: entryLabel(manifest, i),
+        });
       }
       if (entry.digest !== undefined && entry.digest !== digestString(contentDigest)) {
-        throw new BootportError('ERR_SOURCE', `the ${entry.role} content does not match its declared digest ${entry.digest}`, { entry: entryLabel(manifest, i) }, 'the stored blob is damaged: run the store check');
+        throw new BootportError(
+          'ERR_SOURCE',
+          `the ${entry.role} content does not match its declared digest ${entry.digest}`,
+          { entry: entryLabel(manifest, i) },
+          'the stored blob is damaged: run the store check',
+        );
       }
       totals.push({ chunks, rawBytes, compBytes, contentDigest });
     }
   } finally {
     if (owned) await runner.close();
     // The writer owns its sources: files it never reached (after a failure) are closed here too.
-    await Promise.all(sources.map((s) => (isDirect(s) ? s.close() : undefined)));
+    await Promise.all(sources.filter(isDirect).map((s) => s.close()));
   }
 
   const body = encodeTrailerBody({ entries: totals, seekTable, headerHash });

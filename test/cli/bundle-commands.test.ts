@@ -19,7 +19,27 @@ describe('pack / inspect / verify / unpack', () => {
   });
 
   const pack = (out: string, ...extra: string[]) =>
-    cli(['pack', '-o', out, '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--image', 'rootfs.img', '--cmdline', 'quiet', '--chunk-size', '64K', ...extra], { cwd: dir });
+    cli(
+      [
+        'pack',
+        '-o',
+        out,
+        '--name',
+        'xyzBoot',
+        '--kernel',
+        'vmlinuz',
+        '--initramfs',
+        'initrd.img',
+        '--image',
+        'rootfs.img',
+        '--cmdline',
+        'quiet',
+        '--chunk-size',
+        '64K',
+        ...extra,
+      ],
+      { cwd: dir },
+    );
 
   it('packs, inspects, verifies and unpacks a bundle byte for byte', async () => {
     const p = await pack('a.export');
@@ -60,7 +80,10 @@ describe('pack / inspect / verify / unpack', () => {
   });
 
   it('reads the image from stdin while writing the bundle to stdout', async () => {
-    const p = await cli(['pack', '-o', '-', '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--image', '-', '--image-name', 'piped'], { cwd: dir, stdin: image });
+    const p = await cli(['pack', '-o', '-', '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--image', '-', '--image-name', 'piped'], {
+      cwd: dir,
+      stdin: image,
+    });
     expect(p.code, p.stderr).toBe(0);
     const u = await cli(['unpack', '-', '-C', 'both-pipes'], { cwd: dir, stdin: p.bytes });
     expect(u.code, u.stderr).toBe(0);
@@ -122,7 +145,9 @@ describe('pack / inspect / verify / unpack', () => {
   });
 
   it('the fallback engine writes bundles the native engine verifies', async () => {
-    const p = await cli(['pack', '-o', 'fb.export', '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--engine', 'fallback'], { cwd: dir });
+    const p = await cli(['pack', '-o', 'fb.export', '--name', 'xyzBoot', '--kernel', 'vmlinuz', '--initramfs', 'initrd.img', '--engine', 'fallback'], {
+      cwd: dir,
+    });
     expect(p.code, p.stderr).toBe(0);
     expect((await cli(['verify', '--deep', 'fb.export', '--engine', 'native'], { cwd: dir })).code).toBe(0);
   });
@@ -136,7 +161,27 @@ describe('engines and threads on the command line', () => {
     await writeFile(join(dir, 'rootfs.img'), Buffer.from(sampleBytes(700000, 6)));
   });
   const pack = (out: string, ...global: string[]) =>
-    cli([...global, 'pack', '-o', out, '--name', 'b', '--kernel', 'vmlinuz', '--initramfs', 'vmlinuz', '--image', 'rootfs.img', '--chunk-size', '64K', '--json', '--force'], { cwd: dir });
+    cli(
+      [
+        ...global,
+        'pack',
+        '-o',
+        out,
+        '--name',
+        'b',
+        '--kernel',
+        'vmlinuz',
+        '--initramfs',
+        'vmlinuz',
+        '--image',
+        'rootfs.img',
+        '--chunk-size',
+        '64K',
+        '--json',
+        '--force',
+      ],
+      { cwd: dir },
+    );
 
   it('--json says which engines and how many threads did the work', async () => {
     const p = JSON.parse((await pack('n.export', '--threads', '3')).stdout);
@@ -148,7 +193,10 @@ describe('engines and threads on the command line', () => {
   });
 
   it('bundles from either engine and any thread count verify deep on the other', async () => {
-    for (const [out, g] of [['a.export', ['--threads', '1']], ['b.export', ['--threads', '2', '--engine', 'fallback']]] as const) {
+    for (const [out, g] of [
+      ['a.export', ['--threads', '1']],
+      ['b.export', ['--threads', '2', '--engine', 'fallback']],
+    ] as const) {
       expect((await pack(out, ...g)).code).toBe(0);
       for (const engine of ['native', 'fallback']) {
         for (const threads of ['1', '2']) expect((await cli(['--engine', engine, '--threads', threads, 'verify', '--deep', out], { cwd: dir })).code).toBe(0);

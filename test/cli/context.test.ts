@@ -21,7 +21,10 @@ describe('reporting an unexpected exception', () => {
   });
 
   it('prints the stack and its causes under --debug or BOOTPORT_DEBUG=1', () => {
-    for (const [env, argv] of [[{ BOOTPORT_DEBUG: '1' }, []], [{}, ['--debug']]] as const) {
+    for (const [env, argv] of [
+      [{ BOOTPORT_DEBUG: '1' }, []],
+      [{}, ['--debug']],
+    ] as const) {
       const { c, err } = ctx(env, [...argv]);
       const e = new Error('outer', { cause: new RangeError('inner') });
       expect(c.report(e, false)).toBe(EXIT.INTERNAL);

@@ -31,7 +31,10 @@ interface Call {
 /** Runs bootport under strace, returning the fsync and rename family calls in order, fds as paths. */
 async function traced(args: string[]): Promise<Call[]> {
   const log = join(dir, `strace-${n++}.log`);
-  const r = await bp(args, { cwd: dir, wrap: ['strace', '-f', '-qq', '-y', '-s', '400', '-o', log, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat'] });
+  const r = await bp(args, {
+    cwd: dir,
+    wrap: ['strace', '-f', '-qq', '-y', '-s', '400', '-o', log, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat'],
+  });
   expect(r.code, r.stderr).toBe(0);
   const calls: Call[] = [];
   for (const line of (await readFile(log, 'utf8')).split('\n')) {
@@ -51,8 +54,14 @@ function assertDurable(calls: Call[], final: string, dirOf: string): void {
   const at = calls.findIndex((c) => isMove(c, final));
   expect(at, `no rename or link onto ${final}`).toBeGreaterThanOrEqual(0);
   const from = moveFrom(calls[at]!);
-  expect(calls.slice(0, at).some((c) => isSync(c, from)), `${from} was not fsynced before it became ${final}`).toBe(true);
-  expect(calls.slice(at + 1).some((c) => isSync(c, dirOf)), `${dirOf} was not fsynced after ${final} was placed`).toBe(true);
+  expect(
+    calls.slice(0, at).some((c) => isSync(c, from)),
+    `${from} was not fsynced before it became ${final}`,
+  ).toBe(true);
+  expect(
+    calls.slice(at + 1).some((c) => isSync(c, dirOf)),
+    `${dirOf} was not fsynced after ${final} was placed`,
+  ).toBe(true);
 }
 
 describe('fsync before rename, and of the directory after', () => {
@@ -104,14 +113,19 @@ describe('interrupted exports leave nothing behind', () => {
     slowStore = join(dir, 'slow');
     const f = await tinyFiles(join(dir, 'files'));
     expect((await bp(['image', 'create', 'name=big', `content=@${big}`, '--store', slowStore], { cwd: dir })).code).toBe(0);
-    expect((await bp(['create', 'name=slow', `kernel=@${f.kernel}`, `initramfs=@${f.initramfs}`, 'image=big', '--store', slowStore], { cwd: dir })).code).toBe(0);
+    expect((await bp(['create', 'name=slow', `kernel=@${f.kernel}`, `initramfs=@${f.initramfs}`, 'image=big', '--store', slowStore], { cwd: dir })).code).toBe(
+      0,
+    );
   });
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     it(`${sig} during export removes its temporary file at once`, async () => {
       const out = join(dir, `sig-${n++}`);
       await mkdir(out);
-      const child = spawn(process.execPath, [MAIN, '-i', 'slow', 'export', '-o', join(out, 'slow.export'), '--level', '19', '--store', slowStore], { env: { ...process.env, BOOTPORT_THREADS: '1' }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [MAIN, '-i', 'slow', 'export', '-o', join(out, 'slow.export'), '--level', '19', '--store', slowStore], {
+        env: { ...process.env, BOOTPORT_THREADS: '1' },
+        stdio: 'ignore',
+      });
       const done = new Promise<number | null>((r) => child.on('close', r));
       await waitFor(async () => (await leftovers(out)).length > 0);
       child.kill(sig);
@@ -123,7 +137,10 @@ describe('interrupted exports leave nothing behind', () => {
   it('SIGKILL during export leaves a temporary file that the next export there removes', async () => {
     const out = join(dir, `kill-${n++}`);
     await mkdir(out);
-    const child = spawn(process.execPath, [MAIN, '-i', 'slow', 'export', '-o', join(out, 'slow.export'), '--level', '19', '--store', slowStore], { env: { ...process.env, BOOTPORT_THREADS: '1' }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [MAIN, '-i', 'slow', 'export', '-o', join(out, 'slow.export'), '--level', '19', '--store', slowStore], {
+      env: { ...process.env, BOOTPORT_THREADS: '1' },
+      stdio: 'ignore',
+    });
     const done = new Promise((r) => child.on('close', r));
     await waitFor(async () => (await leftovers(out)).length > 0);
     child.kill('SIGKILL');
@@ -138,7 +155,10 @@ describe('unpack is all or nothing', () => {
   it('Ctrl-C removes its work directory, and the directory it created', async () => {
     const d = join(dir, `ctrlc-${n++}`);
     const bundle = await readFile(join(dir, BUNDLE));
-    const child = spawn(process.execPath, [MAIN, 'unpack', '-', '-C', d], { env: { ...process.env, BOOTPORT_THREADS: '1' }, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'unpack', '-', '-C', d], {
+      env: { ...process.env, BOOTPORT_THREADS: '1' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     child.stdin.on('error', () => {});
     let err = '';
     child.stderr.on('data', (x: Buffer) => (err += x.toString()));
@@ -169,7 +189,11 @@ describe('unpack is all or nothing', () => {
     for (const f of ['kernel', 'initramfs', 'image', 'bootconfig.json']) await writeFile(join(d, f), `old ${f}`);
     // Renames: four files moved aside, then the new ones in; the sixth fails. strace counts per
     // thread, so libuv's pool has one thread, which makes every rename the same thread's.
-    const r = await bp(['unpack', BUNDLE, '-C', d, '--force'], { cwd: dir, env: { UV_THREADPOOL_SIZE: '1' }, wrap: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'inject=rename,renameat,renameat2:error=EIO:when=6'] });
+    const r = await bp(['unpack', BUNDLE, '-C', d, '--force'], {
+      cwd: dir,
+      env: { UV_THREADPOOL_SIZE: '1' },
+      wrap: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'inject=rename,renameat,renameat2:error=EIO:when=6'],
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toContain('ERR_IO');
     for (const f of ['kernel', 'initramfs', 'image', 'bootconfig.json']) expect(await readFile(join(d, f), 'utf8')).toBe(`old ${f}`);

@@ -42,7 +42,11 @@ describe('import --dry-run', () => {
 });
 
 describe('a name range of huge numbers', () => {
-  for (const args of [['node', '-i', 'n[9007199254740992-9007199254740992]', 'ls'], ['node', 'create', 'name=n[9007199254740990-9007199254740999]'], ['node', '-i', 'n[0-99999999]', 'ls']]) {
+  for (const args of [
+    ['node', '-i', 'n[9007199254740992-9007199254740992]', 'ls'],
+    ['node', 'create', 'name=n[9007199254740990-9007199254740999]'],
+    ['node', '-i', 'n[0-99999999]', 'ls'],
+  ]) {
     it(`is refused at once: ${args.join(' ')}`, async () => {
       const r = await bp([...args, '--store', store], { cwd: dir, timeoutMs: 10_000 });
       expect(r.signal).toBeNull();
@@ -92,7 +96,10 @@ describe('a closed standard output', () => {
   });
 
   it('ends export -o - --json | head -c 100 quietly', async () => {
-    const r = await run(['bash', '-c', `${process.execPath} ${MAIN} -i boot export -o - --json --store ${store} | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: dir });
+    const r = await run(
+      ['bash', '-c', `${process.execPath} ${MAIN} -i boot export -o - --json --store ${store} | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`],
+      { cwd: dir },
+    );
     expect(r.stdout.trim()).toBe('141');
     expect(r.stderr).toBe('');
   });
@@ -120,7 +127,10 @@ describe('errors of a command whose stdout carries a bundle', () => {
 describe('a text field read from a file', () => {
   it('is capped: cmdline=@/dev/zero is refused at once with a code', async () => {
     const f = await tinyFiles(join(dir, 'f3'));
-    const r = await bp(['create', 'name=z', `kernel=@${f.kernel}`, `initramfs=@${f.initramfs}`, 'cmdline=@/dev/zero', '--store', store], { cwd: dir, timeoutMs: 20_000 });
+    const r = await bp(['create', 'name=z', `kernel=@${f.kernel}`, `initramfs=@${f.initramfs}`, 'cmdline=@/dev/zero', '--store', store], {
+      cwd: dir,
+      timeoutMs: 20_000,
+    });
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('ERR_INVALID: /dev/zero holds more than 16384 bytes, too much for cmdline');
     expect(r.ms).toBeLessThan(5_000);

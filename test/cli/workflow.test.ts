@@ -56,7 +56,13 @@ describe('the seed workflow between two stores', () => {
 
   it('1. creates a boot config with the kernel release and sizes on store A', async () => {
     const ls = JSON.parse((await A('-i', 'xyzBoot', 'ls', '-l', '--json')).stdout);
-    expect(ls[0]).toMatchObject({ name: 'xyzBoot', release: '6.1.0-13-amd64', cmdline: 'console=ttyS0 quiet', boot_style: 'rwram', image: { name: 'xyzImage' } });
+    expect(ls[0]).toMatchObject({
+      name: 'xyzBoot',
+      release: '6.1.0-13-amd64',
+      cmdline: 'console=ttyS0 quiet',
+      boot_style: 'rwram',
+      image: { name: 'xyzImage' },
+    });
     expect(ls[0].kernel.size).toBe((await stat(join(dir, 's/vmlinuz'))).size);
     expect((await A('-i', 'xyzBoot', 'ls', '-l')).stdout).toContain('release:    6.1.0-13-amd64');
   });
@@ -65,11 +71,21 @@ describe('the seed workflow between two stores', () => {
     expect((await B('ls', '-l', '--json')).stdout.trim()).toBe('[]');
     const imp = await B('import', 'xyzBoot.export', '--json');
     expect(imp.code, imp.stderr).toBe(0);
-    expect(JSON.parse(imp.stdout)).toMatchObject({ committed: true, boot_config: { name: 'xyzBoot', action: 'create' }, image: { name: 'xyzImage', action: 'create' } });
+    expect(JSON.parse(imp.stdout)).toMatchObject({
+      committed: true,
+      boot_config: { name: 'xyzBoot', action: 'create' },
+      image: { name: 'xyzImage', action: 'create' },
+    });
     // The imported content is byte-identical to the source files.
     const v = JSON.parse((await B('-i', 'xyzBoot', 'ls', '--json')).stdout)[0];
     const src = JSON.parse((await A('-i', 'xyzBoot', 'ls', '--json')).stdout)[0];
-    expect([v.kernel.digest, v.initramfs.digest, v.image.digest, v.release, v.cmdline]).toEqual([src.kernel.digest, src.initramfs.digest, src.image.digest, src.release, src.cmdline]);
+    expect([v.kernel.digest, v.initramfs.digest, v.image.digest, v.release, v.cmdline]).toEqual([
+      src.kernel.digest,
+      src.initramfs.digest,
+      src.image.digest,
+      src.release,
+      src.cmdline,
+    ]);
     expect(await readFile(join(dir, 'B/blobs/blake3', v.image.digest.slice(7)))).toEqual(await readFile(join(dir, 's/rootfs.tar')));
 
     expect((await B('node', 'create', 'name=n[0-3]')).code).toBe(0);
@@ -139,7 +155,13 @@ describe('the seed workflow between two stores', () => {
     const before = await snapshot(dir, 'B');
     const dry = await B('import', 'xyzBoot.export', '--boot-config', 'dry', '--image', 'dryImg', '--dry-run', '--json');
     expect(dry.code).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ committed: false, dry_run: true, boot_config: { name: 'dry', action: 'create' }, image: { name: 'dryImg', action: 'create' }, bytes_to_store: 0 });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      committed: false,
+      dry_run: true,
+      boot_config: { name: 'dry', action: 'create' },
+      image: { name: 'dryImg', action: 'create' },
+      bytes_to_store: 0,
+    });
     const dryConflict = await B('import', 'xyzBoot.export', '--dry-run');
     expect(dryConflict.code).toBe(3);
     expect(dryConflict.stdout).toContain('REJECT ERR_CONFLICT');
@@ -272,7 +294,7 @@ describe('import is atomic', () => {
     await unchanged();
   });
 
-  it('after a full disk while the commit is written (ENOSPC injected at the catalog\'s WAL writes)', async () => {
+  it("after a full disk while the commit is written (ENOSPC injected at the catalog's WAL writes)", async () => {
     const store = join(dir, 'T');
     const r = await straced(['-P', `${store}/catalog.sqlite-wal`, '-e', 'inject=pwrite64,write:error=ENOSPC'], ['import', 'bc.export', '--store', store], dir);
     expect(r.code, r.stderr).toBe(4);
@@ -344,7 +366,10 @@ describe('two processes on one store', () => {
     const errors: string[] = [];
     const run = (name: string) =>
       new Promise<number>((res) => {
-        const p = spawn(process.execPath, [MAIN, 'import', 'bc.export', '--store', 'P', '--boot-config', name, '--image', `${name}Img`], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+        const p = spawn(process.execPath, [MAIN, 'import', 'bc.export', '--store', 'P', '--boot-config', name, '--image', `${name}Img`], {
+          cwd: dir,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
         p.stderr.on('data', (d: Buffer) => errors.push(`${name}: ${d.toString()}`));
         p.on('close', (c) => res(c ?? -1));
       });

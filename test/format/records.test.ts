@@ -35,9 +35,15 @@ describe('preamble', () => {
   });
 
   it('rejects another major version and a manifest over the cap', () => {
-    expect(() => decodePreamble(encodePreamble({ major: 2, minor: 0, required: 0, optional: 0, manifestLength: 10 }))).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_UNSUPPORTED' }));
-    expect(() => decodePreamble(encodePreamble({ major: 1, minor: 0, required: 0, optional: 0, manifestLength: (1 << 20) + 1 }))).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_LIMIT' }));
-    expect(() => decodePreamble(encodePreamble({ major: 1, minor: 0, required: 0, optional: 0, manifestLength: 0 }))).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_LIMIT' }));
+    expect(() => decodePreamble(encodePreamble({ major: 2, minor: 0, required: 0, optional: 0, manifestLength: 10 }))).toThrow(
+      expect.objectContaining({ code: 'ERR_BUNDLE_UNSUPPORTED' }),
+    );
+    expect(() => decodePreamble(encodePreamble({ major: 1, minor: 0, required: 0, optional: 0, manifestLength: (1 << 20) + 1 }))).toThrow(
+      expect.objectContaining({ code: 'ERR_BUNDLE_LIMIT' }),
+    );
+    expect(() => decodePreamble(encodePreamble({ major: 1, minor: 0, required: 0, optional: 0, manifestLength: 0 }))).toThrow(
+      expect.objectContaining({ code: 'ERR_BUNDLE_LIMIT' }),
+    );
   });
 
   it('encode(decode(b)) == b for every preamble that decodes', () => {
@@ -64,18 +70,26 @@ describe('preamble', () => {
 
 describe('chunk header', () => {
   it('encode(decode(b)) == b for every header that decodes', () => {
-    const arb = fc.tuple(fc.uint8Array({ minLength: CHUNK_HEADER_SIZE, maxLength: CHUNK_HEADER_SIZE }), fc.nat(3), fc.nat(MAX_CHUNK_SIZE), fc.nat(MAX_CHUNK_SIZE), fc.nat(1000)).map(([b, flags, raw, comp, seq]) => {
-      // Bias towards plausible headers so most cases decode; the rest still must fail cleanly.
-      const dv = new DataView(b.buffer);
-      if (flags < 3) {
-        b[0] = 0x43;
-        b[1] = flags;
-        dv.setUint32(4, raw, true);
-        dv.setUint32(8, comp, true);
-        dv.setBigUint64(12, BigInt(seq), true);
-      }
-      return b;
-    });
+    const arb = fc
+      .tuple(
+        fc.uint8Array({ minLength: CHUNK_HEADER_SIZE, maxLength: CHUNK_HEADER_SIZE }),
+        fc.nat(3),
+        fc.nat(MAX_CHUNK_SIZE),
+        fc.nat(MAX_CHUNK_SIZE),
+        fc.nat(1000),
+      )
+      .map(([b, flags, raw, comp, seq]) => {
+        // Bias towards plausible headers so most cases decode; the rest still must fail cleanly.
+        const dv = new DataView(b.buffer);
+        if (flags < 3) {
+          b[0] = 0x43;
+          b[1] = flags;
+          dv.setUint32(4, raw, true);
+          dv.setUint32(8, comp, true);
+          dv.setBigUint64(12, BigInt(seq), true);
+        }
+        return b;
+      });
     let decoded = 0;
     fc.assert(
       fc.property(arb, (b) => {
@@ -138,7 +152,12 @@ describe('trailer', () => {
   });
 
   it('refuses a u64 above 2^53-1 instead of rounding it', () => {
-    const b = encodeTrailer({ entries: [{ chunks: 1, rawBytes: 5, compBytes: 5, contentDigest: new Uint8Array(32) }], seekTable: [0], headerHash: new Uint8Array(32), bundleDigest: new Uint8Array(32) });
+    const b = encodeTrailer({
+      entries: [{ chunks: 1, rawBytes: 5, compBytes: 5, contentDigest: new Uint8Array(32) }],
+      seekTable: [0],
+      headerHash: new Uint8Array(32),
+      bundleDigest: new Uint8Array(32),
+    });
     new DataView(b.buffer).setBigUint64(24, 2n ** 53n, true);
     expect(() => decodeTrailer(b)).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_LIMIT' }));
   });

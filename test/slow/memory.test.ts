@@ -16,13 +16,16 @@ const GB = Number(process.env.BOOTPORT_SLOW_GB ?? 4);
 /** Peak RSS in KiB, read from /proc while the process runs (VmHWM only grows). */
 function watchPeak(pid: number): () => number {
   let peak = 0;
-  const t = setInterval(async () => {
-    try {
-      const m = /VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]));
-    } catch {
-      /* exited */
-    }
+  const t = setInterval(() => {
+    readFile(`/proc/${pid}/status`, 'utf8').then(
+      (status) => {
+        const m = /VmHWM:\s+(\d+)/.exec(status);
+        if (m) peak = Math.max(peak, Number(m[1]));
+      },
+      () => {
+        /* exited */
+      },
+    );
   }, 50);
   return () => {
     clearInterval(t);
@@ -33,7 +36,11 @@ function watchPeak(pid: number): () => number {
 async function packThroughPipe(dir: string, bytes: number): Promise<{ rssKiB: number; verifyOut: string; seconds: number }> {
   const t0 = performance.now();
   // The generator: a tar-like mix (2/3 text, 1/3 random) written to a pipe, never to disk.
-  const gen = spawn(process.execPath, ['-e', `
+  const gen = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const n = ${bytes}; const block = Buffer.alloc(1 << 20); let sent = 0; let x = 7;
     const text = Buffer.from('kernel module driver config '.repeat(40000)).subarray(0, 1 << 20);
     function more() {
@@ -45,8 +52,15 @@ async function packThroughPipe(dir: string, bytes: number): Promise<{ rssKiB: nu
       }
       process.stdout.end();
     }
-    more();`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const pack = spawn(process.execPath, [MAIN, 'pack', '-o', '-', '--name', 'big', '--kernel', 'vmlinuz', '--initramfs', 'initramfs.img', '--image', '-', '--image-name', 'bigImage'], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+    more();`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const pack = spawn(
+    process.execPath,
+    [MAIN, 'pack', '-o', '-', '--name', 'big', '--kernel', 'vmlinuz', '--initramfs', 'initramfs.img', '--image', '-', '--image-name', 'bigImage'],
+    { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const verify = spawn(process.execPath, [MAIN, 'verify', '-', '--json'], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
   gen.stdout.pipe(pack.stdin);
   pack.stdout.pipe(verify.stdin);

@@ -19,7 +19,7 @@ describe('a row deleted after its selector resolved', () => {
     const a = await Store.open(s, 'write');
     const b = await Store.open(s, 'write');
     try {
-      await b.write(() => b.db.prepare("UPDATE nodes SET boot_config = NULL").run());
+      await b.write(() => b.db.prepare('UPDATE nodes SET boot_config = NULL').run());
       const [row] = a.read(() => resolveMany<BootConfigRow>(a, 'boot_configs', { ids: 'boot' }));
       await createNodes(a, ['m0']);
       const [node] = a.read(() => resolveMany<NodeRow>(a, 'nodes', { ids: 'm0' }));
@@ -30,7 +30,10 @@ describe('a row deleted after its selector resolved', () => {
       await expect(updateBootConfigs(a, [row!], { cmdline: 'x' })).rejects.toMatchObject(gone);
       await expect(cloneBootConfig(a, row!, 'copy')).rejects.toMatchObject(gone);
       await expect(deleteBootConfigs(a, [row!])).rejects.toMatchObject(gone);
-      await expect(setNodeAttributes(a, [node!], { rack: 'r1' })).rejects.toMatchObject({ code: 'ERR_NOT_FOUND', message: expect.stringContaining('node m0 no longer exists') });
+      await expect(setNodeAttributes(a, [node!], { rack: 'r1' })).rejects.toMatchObject({
+        code: 'ERR_NOT_FOUND',
+        message: expect.stringContaining('node m0 no longer exists'),
+      });
     } finally {
       a.close();
       b.close();

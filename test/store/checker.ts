@@ -27,21 +27,27 @@ function hasColumn(db: Database.Database, table: string, column: string): boolea
 export function catalogState(store: string): string {
   const db = openCatalog(store);
   try {
-    const images = db.prepare('SELECT uid, name, content, size, description, distro, parent, frozen FROM images ORDER BY name').all() as Record<string, unknown>[];
+    const images = db.prepare('SELECT uid, name, content, size, description, distro, parent, frozen FROM images ORDER BY name').all() as Record<
+      string,
+      unknown
+    >[];
     const imageName = new Map(images.map((i) => [i.uid, i.name]));
     const bcs = db.prepare('SELECT * FROM boot_configs ORDER BY name').all() as Record<string, unknown>[];
     const bcName = new Map(bcs.map((b) => [b.uid, b.name]));
     const v2 = hasColumn(db, 'nodes', 'boot_config');
     const nodes = (db.prepare('SELECT * FROM nodes ORDER BY name').all() as Record<string, unknown>[]).map((n) => {
       const attrs = JSON.parse(String(n.attributes)) as Record<string, string>;
-      const boot = v2 ? (n.boot_config ? bcName.get(n.boot_config) ?? `missing:${String(n.boot_config)}` : null) : (attrs._boot_config ?? null);
+      const boot = v2 ? (n.boot_config ? (bcName.get(n.boot_config) ?? `missing:${n.boot_config as string}`) : null) : (attrs._boot_config ?? null);
       delete attrs._boot_config;
       return { name: n.name, mac: n.mac, boot, attrs };
     });
     return JSON.stringify({
       blobs: db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all(),
       images: images.map(({ uid: _u, ...i }) => i),
-      boot_configs: bcs.map(({ uid: _u, created: _c, modified: _m, image, ...b }) => ({ ...b, image: image ? imageName.get(image) ?? `missing:${String(image)}` : null })),
+      boot_configs: bcs.map(({ uid: _u, created: _c, modified: _m, image, ...b }) => ({
+        ...b,
+        image: image ? (imageName.get(image) ?? `missing:${image as string}`) : null,
+      })),
       nodes,
     });
   } finally {
@@ -91,7 +97,8 @@ export async function checkStore(store: string): Promise<Violations> {
     q('boot config initramfs', 'SELECT name FROM boot_configs WHERE initramfs NOT IN (SELECT digest FROM blobs)');
     q('boot config image', 'SELECT name FROM boot_configs WHERE image IS NOT NULL AND image NOT IN (SELECT uid FROM images)');
     q('image content', 'SELECT name FROM images WHERE content NOT IN (SELECT digest FROM blobs)');
-    if (hasColumn(db, 'nodes', 'boot_config')) q('node boot config', 'SELECT name FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)');
+    if (hasColumn(db, 'nodes', 'boot_config'))
+      q('node boot config', 'SELECT name FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)');
     const known = new Set(rows.map((r) => r.digest.slice('blake3:'.length)));
     out.orphans = ls(blobDir).filter((f) => !known.has(f));
     out.staging = ls(join(store, 'staging'));

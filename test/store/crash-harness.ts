@@ -75,7 +75,11 @@ const SPECS: Spec[] = [
     prepare: (cwd, s) => ok(cwd, ['node', 'create', 'name=x', '--store', s]),
     args: (s, _f, bundle) => ['import', bundle, '--store', s],
   },
-  { name: 'create', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s, f) => ['create', 'name=c2', `kernel=@${f.kernel2}`, `initramfs=@${f.initramfs}`, '--store', s] },
+  {
+    name: 'create',
+    prepare: (cwd, s, f) => seedStore(cwd, s, f),
+    args: (s, f) => ['create', 'name=c2', `kernel=@${f.kernel2}`, `initramfs=@${f.initramfs}`, '--store', s],
+  },
   { name: 'image create', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s, f) => ['image', 'create', 'name=i2', `content=@${f.image2}`, '--store', s] },
   { name: 'update kernel', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s, f) => ['-i', 'boot', 'update', `kernel=@${f.kernel2}`, '--store', s] },
   { name: 'clone', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s) => ['-i', 'boot', 'clone', 'name=boot2', '--store', s] },
@@ -110,7 +114,10 @@ const SPECS: Spec[] = [
       db.close();
       await mkdir(join(s, 'staging', 'deadbeefdeadbeef'));
       new Sqlite(join(s, 'staging', 'deadbeefdeadbeef', 'lock')).close();
-      await writeFile(join(s, 'staging', 'deadbeefdeadbeef', 'owner.json'), '{"pid":1,"host":"x","command":"bootport import","started":"2026-01-01T00:00:00Z","locked":true}');
+      await writeFile(
+        join(s, 'staging', 'deadbeefdeadbeef', 'owner.json'),
+        '{"pid":1,"host":"x","command":"bootport import","started":"2026-01-01T00:00:00Z","locked":true}',
+      );
     },
     args: (s) => ['fsck', '--repair', '--quick', '--store', s],
   },
@@ -195,10 +202,15 @@ export async function runTrial(dir: string, s: Scenario, p: Point): Promise<Tria
   const store = await copy(dir, s.template);
   const problems: string[] = [];
   const inject = p.fault === 'KILL' ? 'signal=KILL' : `error=${p.fault}`;
-  const r = await bp(s.args(store), { cwd: dir, env: ENV, wrap: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', `inject=${SYSCALLS[p.sys]}:${inject}:when=${p.when}`] });
+  const r = await bp(s.args(store), {
+    cwd: dir,
+    env: ENV,
+    wrap: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', `inject=${SYSCALLS[p.sys]}:${inject}:when=${p.when}`],
+  });
   const ended = howEnded(r);
   if (/^\s+at /m.test(r.stderr) || /Uncaught|TypeError|ReferenceError/.test(r.stderr)) problems.push(`uncaught exception: ${r.stderr.slice(0, 300)}`);
-  if (ended === 'coded error' && r.stderr && !/ERR_[A-Z_]+/.test(r.stderr) && !/interrupted/.test(r.stderr)) problems.push(`an error without a code: ${r.stderr.slice(0, 200)}`);
+  if (ended === 'coded error' && r.stderr && !/ERR_[A-Z_]+/.test(r.stderr) && !/interrupted/.test(r.stderr))
+    problems.push(`an error without a code: ${r.stderr.slice(0, 200)}`);
   const st = catalogState(store);
   const state = st === s.before ? 'before' : st === s.after ? 'after' : undefined;
   if (!state) problems.push('the catalog is neither as before nor as after');

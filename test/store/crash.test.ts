@@ -19,7 +19,17 @@ beforeAll(async () => {
 
 describe('the crash harness, sampled', () => {
   it(`holds at ${SAMPLE} sampled crash and fault points across every mutating command`, async () => {
-    expect(scenarios.map((s) => s.name)).toEqual(['import', 'create', 'image create', 'update kernel', 'clone', 'delete', 'image delete', 'node set', 'fsck --repair']);
+    expect(scenarios.map((s) => s.name)).toEqual([
+      'import',
+      'create',
+      'image create',
+      'update kernel',
+      'clone',
+      'delete',
+      'image delete',
+      'node set',
+      'fsck --repair',
+    ]);
     for (const s of scenarios) expect(s.counts.write ?? 0, `${s.name} makes no write`).toBeGreaterThan(0);
     const failures: string[] = [];
     for (const p of sample) {

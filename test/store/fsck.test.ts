@@ -103,11 +103,19 @@ describe('fsck', () => {
     await chmod(blobPath(s, i), 0o400);
     const quick = await fsck(s, '--quick');
     expect(quick.code).toBe(1);
-    expect(quick.report.findings.map((f) => [f.kind, f.subject]).sort()).toEqual([['missing', k], ['size', i]].sort());
+    expect(quick.report.findings.map((f) => [f.kind, f.subject]).sort()).toEqual(
+      [
+        ['missing', k],
+        ['size', i],
+      ].sort(),
+    );
     expect(quick.report.findings.find((f) => f.kind === 'missing')!.needed_by).toEqual(['boot config boot']);
     const r = await fsck(s, '--repair');
     expect(r.code).toBe(1);
-    expect(r.report.findings.find((f) => f.subject === k && f.kind === 'missing')).toMatchObject({ repaired: false, repair: expect.stringContaining('cannot be repaired here') });
+    expect(r.report.findings.find((f) => f.subject === k && f.kind === 'missing')).toMatchObject({
+      repaired: false,
+      repair: expect.stringContaining('cannot be repaired here'),
+    });
   });
 
   it('removes an orphan, a stray in blobs/, dead staging and a layout temporary; fixes modes', async () => {
@@ -122,7 +130,10 @@ describe('fsck', () => {
     const dead = join(s, 'staging', 'deadbeefdeadbeef');
     await mkdir(dead);
     new Sqlite(join(dead, 'lock')).close();
-    await writeFile(join(dead, 'owner.json'), JSON.stringify({ pid: 1, host: 'elsewhere', command: 'bootport import', started: old.toISOString(), locked: true }));
+    await writeFile(
+      join(dead, 'owner.json'),
+      JSON.stringify({ pid: 1, host: 'elsewhere', command: 'bootport import', started: old.toISOString(), locked: true }),
+    );
     await writeFile(join(dead, 'file-0'), 'half staged');
     await chmod(s, 0o755);
     const found = await fsck(s);
@@ -174,7 +185,8 @@ describe('fsck', () => {
     const s = await copyOf();
     // Two unique indexes made to share one b-tree: the file still opens, and the check fails.
     // (better-sqlite3 opens in defensive mode, so the sqlite3 shell does the damage.)
-    const sql = "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET rootpage = (SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_images_2') WHERE name = 'sqlite_autoindex_boot_configs_2';";
+    const sql =
+      "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET rootpage = (SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_images_2') WHERE name = 'sqlite_autoindex_boot_configs_2';";
     expect((await run(['sqlite3', join(s, 'catalog.sqlite'), sql], { cwd: dir })).code).toBe(0);
     const r = await fsck(s, '--quick');
     expect(r.code).toBe(1);
@@ -182,7 +194,10 @@ describe('fsck', () => {
     expect(r.report.findings.find((f) => f.kind === 'catalog')!.message).toMatch(/^SQLite integrity check: /);
     const rep = await fsck(s, '--quick', '--repair');
     expect(rep.code).toBe(1);
-    expect(rep.report.findings.find((f) => f.kind === 'catalog')).toMatchObject({ repaired: false, repair: expect.stringContaining('restore catalog.sqlite from a backup') });
+    expect(rep.report.findings.find((f) => f.kind === 'catalog')).toMatchObject({
+      repaired: false,
+      repair: expect.stringContaining('restore catalog.sqlite from a backup'),
+    });
   });
 
   it('exits 4 when it cannot run: a lost catalog', async () => {

@@ -80,7 +80,13 @@ export async function tinyFiles(dir: string): Promise<TinyFiles> {
     k.set(fakeBzImageHeader(`${release} (builder@test) #1 SMP`, 0x4000));
     return k;
   };
-  const f = { kernel: join(dir, 'vmlinuz'), kernel2: join(dir, 'vmlinuz-2'), initramfs: join(dir, 'initramfs.img'), image: join(dir, 'rootfs.img'), image2: join(dir, 'rootfs2.img') };
+  const f = {
+    kernel: join(dir, 'vmlinuz'),
+    kernel2: join(dir, 'vmlinuz-2'),
+    initramfs: join(dir, 'initramfs.img'),
+    image: join(dir, 'rootfs.img'),
+    image2: join(dir, 'rootfs2.img'),
+  };
   await writeFile(f.kernel, kernel('6.1.0-13-amd64', 1));
   await writeFile(f.kernel2, kernel('6.6.0-1-amd64', 9));
   await writeFile(f.initramfs, bytes(30_000, 2));

@@ -281,4 +281,3 @@ async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void>
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-

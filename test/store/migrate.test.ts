@@ -31,7 +31,8 @@ const json = async (args: string[], store: string) => {
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 };
-const bootOf = (nodes: { name: string; attributes: Record<string, string> }[]) => Object.fromEntries(nodes.map((n) => [n.name, n.attributes._boot_config ?? null]));
+const bootOf = (nodes: { name: string; attributes: Record<string, string> }[]) =>
+  Object.fromEntries(nodes.map((n) => [n.name, n.attributes._boot_config ?? null]));
 
 describe('a layout-1 store made by 8235a44', () => {
   it('is read as it is by read-only commands, which change nothing', async () => {
@@ -63,7 +64,9 @@ describe('a layout-1 store made by 8235a44', () => {
     const db = new Sqlite(join(s, 'catalog.sqlite'), { readonly: true });
     try {
       expect(db.pragma('user_version', { simple: true })).toBe(2);
-      expect((db.pragma('foreign_key_list(nodes)') as { table: string; from: string }[]).map((f) => [f.from, f.table])).toEqual([['boot_config', 'boot_configs']]);
+      expect((db.pragma('foreign_key_list(nodes)') as { table: string; from: string }[]).map((f) => [f.from, f.table])).toEqual([
+        ['boot_config', 'boot_configs'],
+      ]);
       expect(db.prepare("SELECT count(*) AS c FROM nodes WHERE json_extract(attributes, '$._boot_config') IS NOT NULL").get()).toEqual({ c: 0 });
       expect(db.pragma('foreign_key_check')).toEqual([]);
     } finally {
@@ -86,7 +89,10 @@ describe('a layout-1 store made by 8235a44', () => {
     const r = await bp(['fsck', '--repair', '--json', '--store', s], { cwd: dir });
     expect(r.code, r.stdout).toBe(0);
     const findings = (JSON.parse(r.stdout) as { findings: { kind: string; repaired: boolean }[] }).findings;
-    expect(findings.filter((f) => f.kind === 'layout' || f.kind === 'schema')).toEqual([expect.objectContaining({ kind: 'layout', repaired: true }), expect.objectContaining({ kind: 'schema', repaired: true })]);
+    expect(findings.filter((f) => f.kind === 'layout' || f.kind === 'schema')).toEqual([
+      expect.objectContaining({ kind: 'layout', repaired: true }),
+      expect.objectContaining({ kind: 'schema', repaired: true }),
+    ]);
     expect(findings.every((f) => f.repaired)).toBe(true);
   });
 });
@@ -126,7 +132,14 @@ describe('the store is private whatever the umask', () => {
   it('directories 0700, files 0600, blobs 0400, also the catalog WAL', async () => {
     const s = join(dir, 'private');
     const f = await tinyFiles(join(dir, 'files3'));
-    const r = await run(['bash', '-c', `umask 000; ${process.execPath} ${MAIN} image create name=i content=@${f.image} --store ${s} && ${process.execPath} ${MAIN} create name=b kernel=@${f.kernel} initramfs=@${f.initramfs} image=i --store ${s}`], { cwd: dir });
+    const r = await run(
+      [
+        'bash',
+        '-c',
+        `umask 000; ${process.execPath} ${MAIN} image create name=i content=@${f.image} --store ${s} && ${process.execPath} ${MAIN} create name=b kernel=@${f.kernel} initramfs=@${f.initramfs} image=i --store ${s}`,
+      ],
+      { cwd: dir },
+    );
     expect(r.code, r.stderr).toBe(0);
     const modes: Record<string, string> = {};
     const walk = async (p: string, rel: string) => {

@@ -70,7 +70,8 @@ describe('read-only commands', () => {
     spawnSync('chmod', ['-R', 'go+rX', s]);
     for (let p = s; p !== '/'; p = join(p, '..')) await chmod(p, (await stat(p)).mode | 0o005);
     const before = await tree(s);
-    const nobody = (args: string[]) => run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, ...args, '--store', s], { cwd: '/' });
+    const nobody = (args: string[]) =>
+      run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, ...args, '--store', s], { cwd: '/' });
     for (const args of [...READS.filter((a) => a[0] !== 'fsck'), ['-i', 'boot', 'export', '-o', '-']]) {
       const r = await nobody(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
@@ -81,7 +82,9 @@ describe('read-only commands', () => {
     const kinds = new Set((JSON.parse(f.stdout) as { findings: { kind: string }[] }).findings.map((x) => x.kind));
     expect([...kinds]).toEqual(['mode']);
     expect(await tree(s)).toBe(before);
-    const w = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, 'node', 'create', 'name=x', '--store', s], { cwd: '/' });
+    const w = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, 'node', 'create', 'name=x', '--store', s], {
+      cwd: '/',
+    });
     expect(w.code).toBe(4);
     expect(w.stderr).toMatch(/ERR_(IO|STORE)/);
     expect(await tree(s)).toBe(before);
@@ -169,7 +172,10 @@ describe('a process holding the write lock', () => {
     const s = await copyOf();
     const release = holdWriteLock(s);
     try {
-      const child = spawn(process.execPath, [MAIN, 'node', 'create', 'name=x', '--store', s], { env: { ...process.env, BOOTPORT_LOCK_TIMEOUT: '60' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [MAIN, 'node', 'create', 'name=x', '--store', s], {
+        env: { ...process.env, BOOTPORT_LOCK_TIMEOUT: '60' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const done = new Promise<number | null>((r) => child.on('close', r));

@@ -18,7 +18,15 @@ describe('a new store opened by several processes at once', () => {
       const at = Date.now() + 700;
       const open = () =>
         new Promise<string>((res) => {
-          const p = spawn(process.execPath, ['--input-type=module', '-e', `import { Store } from ${JSON.stringify(STORE)}; import { createRequire } from 'node:module'; createRequire(import.meta.url)(${JSON.stringify(SQLITE)}); while (Date.now() < ${at}); (await Store.open(${JSON.stringify(dir)}, "write")).close();`], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const p = spawn(
+            process.execPath,
+            [
+              '--input-type=module',
+              '-e',
+              `import { Store } from ${JSON.stringify(STORE)}; import { createRequire } from 'node:module'; createRequire(import.meta.url)(${JSON.stringify(SQLITE)}); while (Date.now() < ${at}); (await Store.open(${JSON.stringify(dir)}, "write")).close();`,
+            ],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
           let err = '';
           p.stderr.on('data', (d: Buffer) => (err += d.toString()));
           p.on('close', (c) => res(c === 0 ? 'ok' : `exit ${c}: ${err.split('\n').find((l) => /Error/.test(l)) ?? err}`));

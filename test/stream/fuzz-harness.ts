@@ -10,7 +10,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { concatBytes, digestString, equalBytes } from '../../src/format/bytes.js';
-import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE, DIGEST_SIZE, FOOTER_SIZE, OPT_FEATURE_EXTENSIONS, PREAMBLE_SIZE, TAG_CHUNK, TAG_TRAILER } from '../../src/format/constants.js';
+import {
+  CHUNK_FIELDS_SIZE,
+  CHUNK_HEADER_SIZE,
+  DIGEST_SIZE,
+  FOOTER_SIZE,
+  OPT_FEATURE_EXTENSIONS,
+  PREAMBLE_SIZE,
+  TAG_CHUNK,
+  TAG_TRAILER,
+} from '../../src/format/constants.js';
 import { ERROR_CODES } from '../../src/format/errors.js';
 import { encodeExtension } from '../../src/format/extension.js';
 import { encodeFooter } from '../../src/format/footer.js';
@@ -43,7 +52,11 @@ function parse(b: Uint8Array): Parts {
   const chunks: Parts['chunks'] = [];
   while (b[at] === TAG_CHUNK) {
     const h = decodeChunkHeader(b.subarray(at, at + CHUNK_HEADER_SIZE), at);
-    chunks.push({ fields: b.slice(at, at + CHUNK_FIELDS_SIZE), digest: b.slice(at + CHUNK_FIELDS_SIZE, at + CHUNK_HEADER_SIZE), payload: b.slice(at + CHUNK_HEADER_SIZE, at + CHUNK_HEADER_SIZE + h.compLength) });
+    chunks.push({
+      fields: b.slice(at, at + CHUNK_FIELDS_SIZE),
+      digest: b.slice(at + CHUNK_FIELDS_SIZE, at + CHUNK_HEADER_SIZE),
+      payload: b.slice(at + CHUNK_HEADER_SIZE, at + CHUNK_HEADER_SIZE + h.compLength),
+    });
     at += CHUNK_HEADER_SIZE + h.compLength;
   }
   if (b[at] !== TAG_TRAILER) throw new Error('base bundle: no trailer where expected');
@@ -177,7 +190,7 @@ export function mutate(r: Rng, e: Engines, a: Uint8Array, b: Uint8Array): Mutati
       if (m.length && r.int(2) === 0) {
         const pick = m[r.int(m.length)]!;
         const v = [String(Number(pick[0]) + 1), '0', '-1', '1e3', String(2 ** 53), '18446744073709551616'][r.int(6)]!;
-        p.manifest = new TextEncoder().encode(text.slice(0, pick.index) + v + text.slice(pick.index! + pick[0].length));
+        p.manifest = new TextEncoder().encode(text.slice(0, pick.index) + v + text.slice(pick.index + pick[0].length));
       } else p.manifest = flipIn(r, p.manifest);
       return { kind: 'reforged manifest', bytes: serialize(reforge(p, e, true)), contentMayChange: false };
     }
@@ -205,7 +218,8 @@ export function mutate(r: Rng, e: Engines, a: Uint8Array, b: Uint8Array): Mutati
   }
 }
 
-export type Verdict = 'ok' | string;
+/** 'ok', or the code of the error a reader ended with. */
+export type Verdict = string;
 
 /** Runs `f`, returning 'ok', or the code of a BootportError; anything else is thrown. */
 async function outcome(what: string, f: () => Promise<unknown>, timeoutMs: number): Promise<Verdict> {
@@ -240,7 +254,7 @@ export async function runCase(m: Mutation, ctx: { engines: Engines; dir: string;
   const { engines, dir } = ctx;
   const T = 15_000;
   const threads = ctx.n % 10 === 0 ? 2 : 1;
-  const piece = 1 + (ctx.n * 7919) % 70_000;
+  const piece = 1 + ((ctx.n * 7919) % 70_000);
   const file = join(dir, `case-${ctx.n}.bpb`);
   await writeFile(file, m.bytes);
   const verify = await outcome('verify', () => verifyBundle(fromBytes(m.bytes, piece), { engines, inflate: false }), T);
@@ -249,10 +263,22 @@ export async function runCase(m: Mutation, ctx: { engines: Engines; dir: string;
   const out = await mkdtemp(join(dir, 'unpack-'));
   let unpacked: Awaited<ReturnType<typeof unpackBundle>> | undefined;
   const unpack = await outcome('unpack', async () => (unpacked = await unpackBundle(fromBytes(m.bytes, piece), join(out, 'd'), { engines })), T);
-  const rows = () => ctx.store.read(() => (ctx.store.db.prepare('SELECT (SELECT count(*) FROM boot_configs) + (SELECT count(*) FROM images) + (SELECT count(*) FROM blobs) AS n').get() as { n: number }).n);
+  const rows = () =>
+    ctx.store.read(
+      () =>
+        (
+          ctx.store.db.prepare('SELECT (SELECT count(*) FROM boot_configs) + (SELECT count(*) FROM images) + (SELECT count(*) FROM blobs) AS n').get() as {
+            n: number;
+          }
+        ).n,
+    );
   const before = rows();
   let imported: Awaited<ReturnType<typeof importBundle>> | undefined;
-  const imp = await outcome('import', async () => (imported = await importBundle(ctx.store, fromBytes(m.bytes, piece), { engines, bootConfig: `fuzz${ctx.n}`, image: `fuzz${ctx.n}img` })), T);
+  const imp = await outcome(
+    'import',
+    async () => (imported = await importBundle(ctx.store, fromBytes(m.bytes, piece), { engines, bootConfig: `fuzz${ctx.n}`, image: `fuzz${ctx.n}img` })),
+    T,
+  );
   const fail = (why: string) => {
     throw new Error(`${m.kind}: ${why} (verify ${verify}, deep ${deep}, unpack ${unpack}, import ${imp})`);
   };

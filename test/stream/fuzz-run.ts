@@ -23,8 +23,14 @@ export async function fuzz(n: number, seed: number): Promise<FuzzSummary> {
   const engines = await loadEngines('native');
   const dir = await tempDir();
   // Two bundles: entries of one, two and three chunks; the second without declared sizes.
-  const a = await makeBundle({ kernel: sampleBytes(300, 1), initramfs: sampleBytes(MIN_CHUNK_SIZE + 17, 2), image: sampleBytes(2 * MIN_CHUNK_SIZE + 5, 3) }, { engines });
-  const b = await makeBundle({ kernel: sampleBytes(700, 4), initramfs: sampleBytes(1000, 5), image: sampleBytes(MIN_CHUNK_SIZE, 6) }, { engines, declareSizes: false, name: 'other' });
+  const a = await makeBundle(
+    { kernel: sampleBytes(300, 1), initramfs: sampleBytes(MIN_CHUNK_SIZE + 17, 2), image: sampleBytes(2 * MIN_CHUNK_SIZE + 5, 3) },
+    { engines },
+  );
+  const b = await makeBundle(
+    { kernel: sampleBytes(700, 4), initramfs: sampleBytes(1000, 5), image: sampleBytes(MIN_CHUNK_SIZE, 6) },
+    { engines, declareSizes: false, name: 'other' },
+  );
   // What each base holds, to compare accepted content with.
   const originals = new Map([a, b].map((x) => [x, undefined as Map<string, Uint8Array> | undefined]));
   for (const x of [a, b]) originals.set(x, await contentsOf(x, engines, dir));

@@ -75,14 +75,21 @@ describe.each(ENGINES)('hostile bundles with valid digests (%s engine)', (choice
 
   it('rejects trailer totals that disagree with the chunks', async () => {
     const e = await engines(choice);
-    const b = forgeBundle(e.hash, m, await honestChunks(choice), { contents: [K, I], trailerEntries: (t) => t.map((x, i) => (i === 1 ? { ...x, rawBytes: x.rawBytes + 1 } : x)) });
+    const b = forgeBundle(e.hash, m, await honestChunks(choice), {
+      contents: [K, I],
+      trailerEntries: (t) => t.map((x, i) => (i === 1 ? { ...x, rawBytes: x.rawBytes + 1 } : x)),
+    });
     expect(await verdict(b, { engines: e })).toBe('ERR_BUNDLE_TRAILER');
   });
 
   it('rejects a non-final chunk shorter than the chunk size, and a missing final chunk', async () => {
     const e = await engines(choice);
     const chunks = await honestChunks(choice);
-    const short = forgeBundle(e.hash, m, [{ ...chunks[0]!, final: false }, { entry: 0, seq: 1, final: true, rawLength: 0, payload: e.codec.compress(new Uint8Array(0), 3) }, chunks[1]!]);
+    const short = forgeBundle(e.hash, m, [
+      { ...chunks[0]!, final: false },
+      { entry: 0, seq: 1, final: true, rawLength: 0, payload: e.codec.compress(new Uint8Array(0), 3) },
+      chunks[1]!,
+    ]);
     expect(await verdict(short, { engines: e })).toBe('ERR_BUNDLE_SEQUENCE');
     const unfinished = forgeBundle(e.hash, m, [chunks[0]!]);
     expect(await verdict(unfinished, { engines: e })).toBe('ERR_BUNDLE_SEQUENCE');

@@ -61,7 +61,11 @@ describe.each(ENGINES)('the worker pool on the %s engine', (choice) => {
     const b = await makeBundle(contents(), { engines: eng });
     const bad = b.slice();
     bad[bad.length - 600]! ^= 0x40;
-    const fail = (threads: number) => verifyBundle(fromBytes(bad), { engines: eng, threads, inflate: true }).then(() => undefined, (e: BootportError) => e);
+    const fail = (threads: number) =>
+      verifyBundle(fromBytes(bad), { engines: eng, threads, inflate: true }).then(
+        () => undefined,
+        (e: BootportError) => e,
+      );
     const one = await fail(1);
     const two = await fail(2);
     expect(one?.code).toMatch(/^ERR_BUNDLE_/);
@@ -88,7 +92,8 @@ describe('buffers crossing threads', () => {
     const c = { kernel: sampleBytes(5), initramfs: sampleBytes(5) };
     const m = manifestFor({ ...c, image });
     const chunks: Buffer[] = [];
-    for await (const p of createBundleStream(m, [fromBytes(c.kernel), fromBytes(c.initramfs), Readable.from([image])], { engines: eng, threads: 2 })) chunks.push(p as Buffer);
+    for await (const p of createBundleStream(m, [fromBytes(c.kernel), fromBytes(c.initramfs), Readable.from([image])], { engines: eng, threads: 2 }))
+      chunks.push(p as Buffer);
     expect(image.length).toBe(4 * CS);
     expect(await verdict(Buffer.concat(chunks), { inflate: true })).toBe('ok');
   });
@@ -108,7 +113,11 @@ describe('workers reading payloads from the bundle file themselves', () => {
     await writeFile(path, b);
     return path;
   }
-  const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: BootportError) => ({ code: e.code, message: e.message }));
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (e: BootportError) => ({ code: e.code, message: e.message }),
+    );
 
   it('reads the content back exactly, and verifies deep', async () => {
     const eng = await engines();
@@ -165,7 +174,14 @@ describe('ordering and backpressure', () => {
         inFlight--;
       }
     };
-    return { width, openWidth: width, seal: (j) => delayed(() => base.seal(j)), open: (j) => delayed(() => base.open(j)), close: async () => {}, peak: () => peak };
+    return {
+      width,
+      openWidth: width,
+      seal: (j) => delayed(() => base.seal(j)),
+      open: (j) => delayed(() => base.open(j)),
+      close: async () => {},
+      peak: () => peak,
+    };
   }
 
   it('output order does not depend on the order jobs finish in', async () => {

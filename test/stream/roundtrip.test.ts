@@ -23,7 +23,11 @@ describe.each(ENGINES)('round trip on the %s engine', (choice) => {
     const size = fc.oneof(fc.integer({ min: 0, max: 3 * CS + 2 }), fc.constantFrom(0, 1, CS - 1, CS, CS + 1, 2 * CS, 2 * CS + 1));
     await fc.assert(
       fc.asyncProperty(size, size, fc.option(size, { nil: undefined }), fc.integer({ min: 1, max: 1000 }), async (k, i, img, seed) => {
-        const c: Contents = { kernel: sampleBytes(k, seed), initramfs: sampleBytes(i, seed + 1), ...(img !== undefined ? { image: sampleBytes(img, seed + 2) } : {}) };
+        const c: Contents = {
+          kernel: sampleBytes(k, seed),
+          initramfs: sampleBytes(i, seed + 1),
+          ...(img !== undefined ? { image: sampleBytes(img, seed + 2) } : {}),
+        };
         const b = await makeBundle(c, { engines: eng });
         const back = await readBack(b);
         expect(back.contents).toEqual([c.kernel, c.initramfs, ...(c.image ? [c.image] : [])].map((x) => Buffer.from(x)));
@@ -66,7 +70,9 @@ describe('engines are interchangeable', () => {
   });
 
   it('the fallback refuses to write chunks it cannot compress, with a clear code', async () => {
-    await expect(makeBundle({ kernel: sampleBytes(10), initramfs: sampleBytes(10) }, { engines: await engines('fallback'), chunkSize: 8 << 20 })).rejects.toMatchObject({
+    await expect(
+      makeBundle({ kernel: sampleBytes(10), initramfs: sampleBytes(10) }, { engines: await engines('fallback'), chunkSize: 8 << 20 }),
+    ).rejects.toMatchObject({
       code: 'ERR_CODEC',
     });
   });

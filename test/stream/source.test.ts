@@ -73,7 +73,10 @@ describe('byte sources', () => {
 
   it('a missing file is ERR_IO naming the path, at the first read', async () => {
     const src = fileSource('/nonexistent/bootport/bundle');
-    await expect(filler(src).fill(new Uint8Array(4))).rejects.toMatchObject({ code: 'ERR_IO', message: expect.stringContaining('/nonexistent/bootport/bundle') });
+    await expect(filler(src).fill(new Uint8Array(4))).rejects.toMatchObject({
+      code: 'ERR_IO',
+      message: expect.stringContaining('/nonexistent/bootport/bundle'),
+    });
   });
 
   it('text from a stream is refused', async () => {

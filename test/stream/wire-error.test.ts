@@ -8,7 +8,9 @@ const roundTrip = (e: unknown) => reviveError(JSON.parse(JSON.stringify(toWireEr
 describe('an error sent back by a worker', () => {
   it('keeps a BootportError with its cause chain', () => {
     const errno = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
-    const e = roundTrip(new BootportError('ERR_IO', 'cannot read the payload', { entry: 1, chunk: 2, offset: 3 }, 'check the disk', { cause: errno })) as BootportError;
+    const e = roundTrip(
+      new BootportError('ERR_IO', 'cannot read the payload', { entry: 1, chunk: 2, offset: 3 }, 'check the disk', { cause: errno }),
+    ) as BootportError;
     expect(e).toMatchObject({ code: 'ERR_IO', location: { entry: 1, chunk: 2, offset: 3 }, hint: 'check the disk' });
     expect(e.cause).toMatchObject({ code: 'EIO', message: 'EIO: i/o error, read' });
     expect(e.stack).toContain('wire-error.test.ts');

@@ -2,7 +2,21 @@ import { BootportError } from '../../format/errors.js';
 import { BOOT_STYLES, type BootStyle } from '../../format/manifest.js';
 import { checkName } from '../../format/names.js';
 import type { StagedBlob, Store } from '../store.js';
-import { assertFree, checkText, frozenBlocker, listRows, newUid, now, onlyUnfreezes, refuseIfBlocked, resolveOne, rowByUid, type Blocker, type Named, type Selection } from './common.js';
+import {
+  assertFree,
+  checkText,
+  frozenBlocker,
+  listRows,
+  newUid,
+  now,
+  onlyUnfreezes,
+  refuseIfBlocked,
+  resolveOne,
+  rowByUid,
+  type Blocker,
+  type Named,
+  type Selection,
+} from './common.js';
 import type { ImageRow } from './images.js';
 
 /** A boot_configs row as SQLite holds it. */
@@ -62,7 +76,23 @@ export interface BootConfigFields {
   frozen?: boolean;
 }
 
-const COLUMNS = ['uid', 'name', 'kernel', 'kernel_name', 'initramfs', 'initramfs_name', 'cmdline', 'image', 'boot_style', 'description', 'frozen', 'release', 'attributes', 'created', 'modified'] as const;
+const COLUMNS = [
+  'uid',
+  'name',
+  'kernel',
+  'kernel_name',
+  'initramfs',
+  'initramfs_name',
+  'cmdline',
+  'image',
+  'boot_style',
+  'description',
+  'frozen',
+  'release',
+  'attributes',
+  'created',
+  'modified',
+] as const;
 
 export function checkStyle(s: string): BootStyle {
   if (!(BOOT_STYLES as readonly string[]).includes(s)) throw new BootportError('ERR_INVALID', `boot_style must be one of ${BOOT_STYLES.join(', ')}`);
@@ -101,76 +131,84 @@ export function listBootConfigs(store: Store, sel: Selection): BootConfigView[] 
 export async function createBootConfig(store: Store, f: BootConfigFields): Promise<BootConfigView> {
   if (!f.name || !f.kernel || !f.initramfs) throw new BootportError('ERR_USAGE', 'create needs name=, kernel=@FILE and initramfs=@FILE');
   const { name, kernel, initramfs } = f;
-  return store.commit([kernel, initramfs], (place) => {
-    // Every field is checked before a blob moves: a refusal leaves nothing behind.
-    assertFree(store, 'boot_configs', name);
-    const t = now();
-    const row: BootConfigRow = {
-      uid: newUid(),
-      name,
-      kernel: kernel.digest,
-      kernel_name: checkName(kernel.fileName, 'kernel file name', 'ERR_INVALID'),
-      initramfs: initramfs.digest,
-      initramfs_name: checkName(initramfs.fileName, 'initramfs file name', 'ERR_INVALID'),
-      cmdline: checkText(f.cmdline ?? '', 'cmdline'),
-      image: f.image ? resolveOne<ImageRow>(store, 'images', f.image).uid : null,
-      boot_style: checkStyle(f.boot_style ?? 'rwram'),
-      description: checkText(f.description ?? '', 'description', true),
-      frozen: f.frozen ? 1 : 0,
-      release: kernel.release ?? null,
-      attributes: '{}',
-      created: t,
-      modified: t,
-    };
-    place();
-    insertBootConfig(store, row);
-    return bootConfigView(store, row);
-  }, `creating boot config ${name}`);
+  return store.commit(
+    [kernel, initramfs],
+    (place) => {
+      // Every field is checked before a blob moves: a refusal leaves nothing behind.
+      assertFree(store, 'boot_configs', name);
+      const t = now();
+      const row: BootConfigRow = {
+        uid: newUid(),
+        name,
+        kernel: kernel.digest,
+        kernel_name: checkName(kernel.fileName, 'kernel file name', 'ERR_INVALID'),
+        initramfs: initramfs.digest,
+        initramfs_name: checkName(initramfs.fileName, 'initramfs file name', 'ERR_INVALID'),
+        cmdline: checkText(f.cmdline ?? '', 'cmdline'),
+        image: f.image ? resolveOne<ImageRow>(store, 'images', f.image).uid : null,
+        boot_style: checkStyle(f.boot_style ?? 'rwram'),
+        description: checkText(f.description ?? '', 'description', true),
+        frozen: f.frozen ? 1 : 0,
+        release: kernel.release ?? null,
+        attributes: '{}',
+        created: t,
+        modified: t,
+      };
+      place();
+      insertBootConfig(store, row);
+      return bootConfigView(store, row);
+    },
+    `creating boot config ${name}`,
+  );
 }
 
 /** Changes every target the same way, in one transaction: all of them, or none. */
 export async function updateBootConfigs(store: Store, targets: readonly Named[], f: BootConfigFields): Promise<BootConfigView[]> {
   if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', 'name= can only be changed on one boot config at a time');
   const staged = [f.kernel, f.initramfs].filter((b): b is StagedFile => b !== undefined);
-  const { views, dead } = await store.commit(staged, (place) => {
-    const blockers: Blocker[] = [];
-    const next: BootConfigRow[] = [];
-    for (const t of targets) {
-      const cur = rowByUid<BootConfigRow>(store, 'boot_configs', t.uid, t.name);
-      const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('boot_configs', cur, 'changed');
-      if (frozen) blockers.push(frozen);
-      const n: BootConfigRow = { ...cur, modified: now() };
-      if (f.name !== undefined && f.name !== cur.name) {
-        assertFree(store, 'boot_configs', f.name);
-        n.name = f.name;
+  const { views, dead } = await store.commit(
+    staged,
+    (place) => {
+      const blockers: Blocker[] = [];
+      const next: BootConfigRow[] = [];
+      for (const t of targets) {
+        const cur = rowByUid<BootConfigRow>(store, 'boot_configs', t.uid, t.name);
+        const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('boot_configs', cur, 'changed');
+        if (frozen) blockers.push(frozen);
+        const n: BootConfigRow = { ...cur, modified: now() };
+        if (f.name !== undefined && f.name !== cur.name) {
+          assertFree(store, 'boot_configs', f.name);
+          n.name = f.name;
+        }
+        if (f.kernel) {
+          n.kernel = f.kernel.digest;
+          n.kernel_name = checkName(f.kernel.fileName, 'kernel file name', 'ERR_INVALID');
+          n.release = f.kernel.release ?? null;
+        }
+        if (f.initramfs) {
+          n.initramfs = f.initramfs.digest;
+          n.initramfs_name = checkName(f.initramfs.fileName, 'initramfs file name', 'ERR_INVALID');
+        }
+        if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne<ImageRow>(store, 'images', f.image).uid;
+        if (f.cmdline !== undefined) n.cmdline = checkText(f.cmdline, 'cmdline');
+        if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
+        if (f.boot_style !== undefined) n.boot_style = checkStyle(f.boot_style);
+        if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
+        next.push(n);
       }
-      if (f.kernel) {
-        n.kernel = f.kernel.digest;
-        n.kernel_name = checkName(f.kernel.fileName, 'kernel file name', 'ERR_INVALID');
-        n.release = f.kernel.release ?? null;
-      }
-      if (f.initramfs) {
-        n.initramfs = f.initramfs.digest;
-        n.initramfs_name = checkName(f.initramfs.fileName, 'initramfs file name', 'ERR_INVALID');
-      }
-      if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne<ImageRow>(store, 'images', f.image).uid;
-      if (f.cmdline !== undefined) n.cmdline = checkText(f.cmdline, 'cmdline');
-      if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
-      if (f.boot_style !== undefined) n.boot_style = checkStyle(f.boot_style);
-      if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
-      next.push(n);
-    }
-    refuseIfBlocked(blockers, 'changed', 'unfreeze first: -i NAME update frozen=false');
-    place();
-    const update = store.db.prepare(
-      `UPDATE boot_configs SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
-        .map((c) => `${c} = @${c}`)
-        .join(', ')} WHERE uid = @uid`,
-    );
-    for (const n of next) update.run(n);
-    // Nodes refer to a boot config by uid, so a rename needs nothing more.
-    return { views: next.map((n) => bootConfigView(store, n)), dead: store.dropUnreferencedBlobs() };
-  }, 'updating boot configs');
+      refuseIfBlocked(blockers, 'changed', 'unfreeze first: -i NAME update frozen=false');
+      place();
+      const update = store.db.prepare(
+        `UPDATE boot_configs SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
+          .map((c) => `${c} = @${c}`)
+          .join(', ')} WHERE uid = @uid`,
+      );
+      for (const n of next) update.run(n);
+      // Nodes refer to a boot config by uid, so a rename needs nothing more.
+      return { views: next.map((n) => bootConfigView(store, n)), dead: store.dropUnreferencedBlobs() };
+    },
+    'updating boot configs',
+  );
   await store.unlinkOrphans(dead);
   return views;
 }
@@ -195,9 +233,17 @@ export async function deleteBootConfigs(store: Store, targets: readonly Named[])
       const frozen = frozenBlocker('boot_configs', cur, 'deleted');
       if (frozen) blockers.push(frozen);
       const users = (store.db.prepare('SELECT name FROM nodes WHERE boot_config = ? ORDER BY name').all(cur.uid) as { name: string }[]).map((r) => r.name);
-      if (users.length) blockers.push({ code: 'ERR_IN_USE', reason: `boot config ${cur.name} is set on ${users.length} node(s): ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}` });
+      if (users.length)
+        blockers.push({
+          code: 'ERR_IN_USE',
+          reason: `boot config ${cur.name} is set on ${users.length} node(s): ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}`,
+        });
     }
-    refuseIfBlocked(blockers, 'deleted', 'unfreeze frozen ones (frozen=false) and clear _boot_config on the nodes that boot them (node -i … clear _boot_config)');
+    refuseIfBlocked(
+      blockers,
+      'deleted',
+      'unfreeze frozen ones (frozen=false) and clear _boot_config on the nodes that boot them (node -i … clear _boot_config)',
+    );
     const del = store.db.prepare('DELETE FROM boot_configs WHERE uid = ?');
     for (const r of rows) del.run(r.uid);
     return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };

@@ -60,9 +60,15 @@ export function resolveOne<T extends Named>(store: Store, kind: Kind, sel: strin
   if (sel.length >= MIN_UID_PREFIX && /^[0-9a-f]+$/.test(sel)) {
     const rows = store.db.prepare(`SELECT * FROM ${kind} WHERE uid LIKE ? || '%' LIMIT 2`).all(sel) as T[];
     if (rows.length === 1) return rows[0]!;
-    if (rows.length > 1) throw new BootportError('ERR_AMBIGUOUS', `${sel} matches more than one ${LABEL[kind]} uid`, {}, 'give more characters of the uid, or the name');
+    if (rows.length > 1)
+      throw new BootportError('ERR_AMBIGUOUS', `${sel} matches more than one ${LABEL[kind]} uid`, {}, 'give more characters of the uid, or the name');
   }
-  throw new BootportError('ERR_NOT_FOUND', `no ${LABEL[kind]} named ${JSON.stringify(sel)}`, {}, `list them with: bootport ${kind === 'boot_configs' ? '' : `${LABEL[kind]} `}ls`);
+  throw new BootportError(
+    'ERR_NOT_FOUND',
+    `no ${LABEL[kind]} named ${JSON.stringify(sel)}`,
+    {},
+    `list them with: bootport ${kind === 'boot_configs' ? '' : `${LABEL[kind]} `}ls`,
+  );
 }
 
 /** The selected objects, by name order of selection, each once. */
@@ -93,7 +99,8 @@ export function listRows<T extends Named>(store: Store, kind: Kind, sel: Selecti
  */
 export function rowByUid<T extends Named>(store: Store, kind: Kind, uid: string, known?: string): T {
   const r = store.db.prepare(`SELECT * FROM ${kind} WHERE uid = ?`).get(uid) as T | undefined;
-  if (!r) throw new BootportError('ERR_NOT_FOUND', `${LABEL[kind]} ${known ?? uid} no longer exists: another process deleted it`, {}, 'list them again and retry');
+  if (!r)
+    throw new BootportError('ERR_NOT_FOUND', `${LABEL[kind]} ${known ?? uid} no longer exists: another process deleted it`, {}, 'list them again and retry');
   return r;
 }
 
@@ -107,7 +114,11 @@ export function assertFree(store: Store, kind: Kind, name: string, hint?: string
 export function checkText(v: string, what: string, multiline = false): string {
   // C0 controls and DEL, and C1 controls; a description may keep tabs and newlines.
   const bad = multiline ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u001f\u007f-\u009f]/;
-  if (bad.test(v) || v.length > MAX_TEXT) throw new BootportError('ERR_INVALID', `${what} must be at most ${MAX_TEXT} characters with no control characters${multiline ? ' (tabs and newlines are allowed)' : ''}`);
+  if (bad.test(v) || v.length > MAX_TEXT)
+    throw new BootportError(
+      'ERR_INVALID',
+      `${what} must be at most ${MAX_TEXT} characters with no control characters${multiline ? ' (tabs and newlines are allowed)' : ''}`,
+    );
   return v;
 }
 

@@ -1,6 +1,19 @@
 import { BootportError } from '../../format/errors.js';
 import type { StagedBlob, Store } from '../store.js';
-import { assertFree, checkText, frozenBlocker, listRows, newUid, now, onlyUnfreezes, refuseIfBlocked, rowByUid, type Blocker, type Named, type Selection } from './common.js';
+import {
+  assertFree,
+  checkText,
+  frozenBlocker,
+  listRows,
+  newUid,
+  now,
+  onlyUnfreezes,
+  refuseIfBlocked,
+  rowByUid,
+  type Blocker,
+  type Named,
+  type Selection,
+} from './common.js';
 
 /** An images row as SQLite holds it. */
 export interface ImageRow {
@@ -69,49 +82,57 @@ export function insertImage(store: Store, row: ImageRow): ImageRow {
 export async function createImage(store: Store, f: ImageFields): Promise<ImageView> {
   if (!f.name || !f.content) throw new BootportError('ERR_USAGE', 'image create needs name= and content=@FILE');
   const { name, content } = f;
-  return store.commit([content], (place) => {
-    // Every field is checked before the blob moves: a refusal leaves nothing behind.
-    const row = newImageRow(store, { ...f, name, content });
-    place();
-    return imageView(insertImage(store, row));
-  }, `creating image ${name}`);
+  return store.commit(
+    [content],
+    (place) => {
+      // Every field is checked before the blob moves: a refusal leaves nothing behind.
+      const row = newImageRow(store, { ...f, name, content });
+      place();
+      return imageView(insertImage(store, row));
+    },
+    `creating image ${name}`,
+  );
 }
 
 /** Changes every target the same way, in one transaction: all of them, or none. */
 export async function updateImages(store: Store, targets: readonly Named[], f: ImageFields): Promise<ImageView[]> {
   if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', 'name= can only be changed on one image at a time');
-  const { views, dead } = await store.commit(f.content ? [f.content] : [], (place) => {
-    const blockers: Blocker[] = [];
-    const next: ImageRow[] = [];
-    for (const t of targets) {
-      const cur = rowByUid<ImageRow>(store, 'images', t.uid, t.name);
-      const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('images', cur, 'changed');
-      if (frozen) blockers.push(frozen);
-      const n: ImageRow = { ...cur, modified: now() };
-      if (f.name !== undefined && f.name !== cur.name) {
-        assertFree(store, 'images', f.name);
-        n.name = f.name;
+  const { views, dead } = await store.commit(
+    f.content ? [f.content] : [],
+    (place) => {
+      const blockers: Blocker[] = [];
+      const next: ImageRow[] = [];
+      for (const t of targets) {
+        const cur = rowByUid<ImageRow>(store, 'images', t.uid, t.name);
+        const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('images', cur, 'changed');
+        if (frozen) blockers.push(frozen);
+        const n: ImageRow = { ...cur, modified: now() };
+        if (f.name !== undefined && f.name !== cur.name) {
+          assertFree(store, 'images', f.name);
+          n.name = f.name;
+        }
+        if (f.content) {
+          n.content = f.content.digest;
+          n.size = f.content.size;
+        }
+        if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
+        if (f.distro !== undefined) n.distro = checkText(f.distro, 'distro');
+        if (f.parent !== undefined) n.parent = checkText(f.parent, 'parent');
+        if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
+        next.push(n);
       }
-      if (f.content) {
-        n.content = f.content.digest;
-        n.size = f.content.size;
-      }
-      if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
-      if (f.distro !== undefined) n.distro = checkText(f.distro, 'distro');
-      if (f.parent !== undefined) n.parent = checkText(f.parent, 'parent');
-      if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
-      next.push(n);
-    }
-    refuseIfBlocked(blockers, 'changed', 'unfreeze first: image -i NAME update frozen=false');
-    place();
-    const update = store.db.prepare(
-      `UPDATE images SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
-        .map((c) => `${c} = @${c}`)
-        .join(', ')} WHERE uid = @uid`,
-    );
-    for (const n of next) update.run(n);
-    return { views: next.map(imageView), dead: store.dropUnreferencedBlobs() };
-  }, 'updating images');
+      refuseIfBlocked(blockers, 'changed', 'unfreeze first: image -i NAME update frozen=false');
+      place();
+      const update = store.db.prepare(
+        `UPDATE images SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
+          .map((c) => `${c} = @${c}`)
+          .join(', ')} WHERE uid = @uid`,
+      );
+      for (const n of next) update.run(n);
+      return { views: next.map(imageView), dead: store.dropUnreferencedBlobs() };
+    },
+    'updating images',
+  );
   await store.unlinkOrphans(dead);
   return views;
 }

@@ -40,7 +40,15 @@ export function nodeView(store: Store, r: NodeRow): NodeView {
     bootConfig = (store.db.prepare('SELECT name FROM boot_configs WHERE uid = ?').get(r.boot_config) as { name: string } | undefined)?.name ?? null;
   }
   const { [BOOT_CONFIG_ATTR]: _ignored, ...rest } = attributes;
-  return { uid: r.uid, name: r.name, mac: r.mac, boot_config: bootConfig, attributes: bootConfig ? { [BOOT_CONFIG_ATTR]: bootConfig, ...rest } : rest, created: r.created, modified: r.modified };
+  return {
+    uid: r.uid,
+    name: r.name,
+    mac: r.mac,
+    boot_config: bootConfig,
+    attributes: bootConfig ? { [BOOT_CONFIG_ATTR]: bootConfig, ...rest } : rest,
+    created: r.created,
+    modified: r.modified,
+  };
 }
 
 export function listNodes(store: Store, sel: Selection): NodeView[] {
