@@ -11,7 +11,7 @@ import { encodeFooter } from '../src/format/footer.js';
 import { encodeManifest, type Manifest } from '../src/format/manifest.js';
 import { encodePreamble } from '../src/format/preamble.js';
 import { encodeTrailerBody, type TrailerEntry } from '../src/format/trailer.js';
-import type { HashEngine } from '../src/stream/hash.js';
+import type { HashEngine } from '../src/stream/engine/hash.js';
 
 export interface ForgedChunk {
   entry: number;

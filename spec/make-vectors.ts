@@ -1,7 +1,7 @@
 /** Writes fixtures/vectors/: `npm run vectors`. */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadEngines } from '../src/stream/engines.js';
+import { loadEngines } from '../src/stream/engine/engines.js';
 import { makeVectors } from './vectors.js';
 
 const dir = process.argv[2] ?? 'fixtures/vectors';

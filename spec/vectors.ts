@@ -7,8 +7,8 @@ import { concatBytes } from '../src/format/bytes.js';
 import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE, OPT_FEATURE_EXTENSIONS } from '../src/format/constants.js';
 import { encodeExtension } from '../src/format/extension.js';
 import type { Manifest, ManifestEntry } from '../src/format/manifest.js';
-import type { Engines } from '../src/stream/engines.js';
-import { bundleBytes } from '../src/stream/writer.js';
+import type { Engines } from '../src/stream/engine/engines.js';
+import { bundleBytes } from '../src/stream/bundle/writer.js';
 import { forgeBundle, type ForgedChunk } from './forge.js';
 
 export interface Vector {

@@ -1,10 +1,10 @@
 import { concatBytes } from '../src/format/bytes.js';
 import { MIN_CHUNK_SIZE } from '../src/format/constants.js';
 import type { Manifest } from '../src/format/manifest.js';
-import { loadEngines, type EngineChoice, type Engines } from '../src/stream/engines.js';
-import { newManifest } from '../src/stream/pack.js';
-import { verifyBundle, type ReadOptions } from '../src/stream/reader.js';
-import { bundleBytes, type WriteOptions } from '../src/stream/writer.js';
+import { loadEngines, type EngineChoice, type Engines } from '../src/stream/engine/engines.js';
+import { newManifest } from '../src/stream/bundle/new-manifest.js';
+import { verifyBundle, type ReadOptions } from '../src/stream/bundle/reader.js';
+import { bundleBytes, type WriteOptions } from '../src/stream/bundle/writer.js';
 
 export const ENGINES: EngineChoice[] = ['native', 'fallback'];
 

@@ -4,9 +4,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
 import { BootportError, isBootportError } from '../format/errors.js';
-import { loadEngines, type EngineChoice, type Engines } from '../stream/engines.js';
-import { ioError } from '../stream/files.js';
-import { defaultThreads } from '../stream/runner.js';
+import { loadEngines, type EngineChoice, type Engines } from '../stream/engine/engines.js';
+import { ioError } from '../stream/io/files.js';
+import { defaultThreads } from '../stream/parallel/runner.js';
 
 /**
  * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent". INTERNAL

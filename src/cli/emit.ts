@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Manifest } from '../format/manifest.js';
-import { writeFileAtomic } from '../stream/files.js';
-import { isDirect, type ByteSource } from '../stream/source.js';
-import { bundleBytes, type WriteSummary } from '../stream/writer.js';
+import { writeFileAtomic } from '../stream/io/files.js';
+import { isDirect, type ByteSource } from '../stream/io/source.js';
+import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
 import { copyTo, engineReport, EXIT, type CommandOptions, type Ctx, type RunInfo } from './context.js';
 
 /**

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { inputSource } from '../stream/files.js';
-import { readEnds } from '../stream/inspect.js';
-import { verifyBundle } from '../stream/reader.js';
+import { inputSource } from '../stream/io/files.js';
+import { readEnds } from '../stream/bundle/inspect.js';
+import { verifyBundle } from '../stream/bundle/reader.js';
 import { Ctx, EXIT } from './context.js';
 import { bundleView, viewText } from './describe.js';
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { removeRegisteredSync } from '../stream/workdir.js';
+import { removeRegisteredSync } from '../stream/io/workdir.js';
 import { EXIT, isClosedOutput } from './context.js';
 import { run } from './program.js';
 

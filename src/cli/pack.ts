@@ -4,8 +4,8 @@ import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { checkName } from '../format/names.js';
-import { fileSize, inputSource, readHead } from '../stream/files.js';
-import { newManifest } from '../stream/pack.js';
+import { fileSize, inputSource, readHead } from '../stream/io/files.js';
+import { newManifest } from '../stream/bundle/new-manifest.js';
 import { emitBundle } from './emit.js';
 import { Ctx, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 

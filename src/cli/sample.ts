@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeSample } from '../stream/sample.js';
+import { writeSample } from './sample-files.js';
 import { Ctx, EXIT, parseSize } from './context.js';
 
 export function registerSample(program: Command, ctx: Ctx): void {

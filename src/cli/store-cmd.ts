@@ -6,8 +6,8 @@ import { MAX_TEXT, type Selection } from '../store/catalog/common.js';
 import type { StagedFile } from '../store/catalog/boot-configs.js';
 import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
-import { ioError, readHead } from '../stream/files.js';
-import type { Engines } from '../stream/engines.js';
+import { ioError, readHead } from '../stream/io/files.js';
+import type { Engines } from '../stream/engine/engines.js';
 import { usage, type CommandOptions, type Ctx, type GlobalOptions } from './context.js';
 
 /**

@@ -5,7 +5,7 @@ import type { BootConfigRow } from '../store/catalog/boot-configs.js';
 import { resolveMany } from '../store/catalog/common.js';
 import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
-import { inputSource } from '../stream/files.js';
+import { inputSource } from '../stream/io/files.js';
 import { emitBundle } from './emit.js';
 import { Ctx, engineReport, EXIT, exitCodeFor, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 import { selection, withStore } from './store-cmd.js';

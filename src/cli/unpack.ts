@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { inputSource } from '../stream/files.js';
-import { unpackBundle } from '../stream/unpack.js';
+import { inputSource } from '../stream/io/files.js';
+import { unpackBundle } from '../stream/ops/unpack.js';
 import { Ctx, engineReport, EXIT, humanBytes, usage } from './context.js';
 
 export function registerUnpack(program: Command, ctx: Ctx): void {

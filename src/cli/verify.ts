@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { inputSource } from '../stream/files.js';
-import { verifyBundle } from '../stream/reader.js';
+import { inputSource } from '../stream/io/files.js';
+import { verifyBundle } from '../stream/bundle/reader.js';
 import { Ctx, engineReport, EXIT } from './context.js';
 import { bundleView, viewText } from './describe.js';
 

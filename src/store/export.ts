@@ -1,8 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { BootportError } from '../format/errors.js';
 import type { Manifest, ManifestEntry } from '../format/manifest.js';
-import { newManifest } from '../stream/pack.js';
-import { fileSource, type ByteSource } from '../stream/source.js';
+import { newManifest } from '../stream/bundle/new-manifest.js';
+import { fileSource, type ByteSource } from '../stream/io/source.js';
 import type { BootConfigRow } from './catalog/boot-configs.js';
 import type { ImageRow } from './catalog/images.js';
 import { rowByUid, type Named } from './catalog/common.js';

@@ -1,11 +1,11 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIGEST_RE } from '../format/bytes.js';
-import type { Engines } from '../stream/engines.js';
-import { hashFile } from '../stream/file-hash.js';
-import { fsyncPath } from '../stream/files.js';
-import { WorkerPool } from '../stream/pool.js';
-import { sweepWorkDirs } from '../stream/workdir.js';
+import type { Engines } from '../stream/engine/engines.js';
+import { hashFile } from '../stream/parallel/file-hash.js';
+import { fsyncPath } from '../stream/io/files.js';
+import { WorkerPool } from '../stream/parallel/pool.js';
+import { sweepWorkDirs } from '../stream/io/workdir.js';
 import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivateDir } from './layout.js';
 import { SCHEMA_VERSION } from './schema.js';
 import type { Store } from './store.js';

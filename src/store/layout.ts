@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BootportError } from '../format/errors.js';
-import { fsyncPath, ioError } from '../stream/files.js';
+import { fsyncPath, ioError } from '../stream/io/files.js';
 
 /**
  * The store's directory layout. A store exists once its layout file does, and the layout file is

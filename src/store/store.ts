@@ -6,9 +6,9 @@ import { pathToFileURL } from 'node:url';
 import type Database from 'better-sqlite3';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
-import type { Engines } from '../stream/engines.js';
-import { fsyncPath, ioError, writeAll } from '../stream/files.js';
-import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../stream/workdir.js';
+import type { Engines } from '../stream/engine/engines.js';
+import { fsyncPath, ioError, writeAll } from '../stream/io/files.js';
+import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../stream/io/workdir.js';
 import {
   ageMs,
   BLOB_MODE,

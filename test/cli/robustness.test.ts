@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_HEADER_SIZE, TAG_TRAILER, TRAILER_FIXED_SIZE } from '../../src/format/constants.js';
 import { encodeFooter } from '../../src/format/footer.js';
 import { trailerSize } from '../../src/format/trailer.js';
-import { loadEngines } from '../../src/stream/engines.js';
+import { loadEngines } from '../../src/stream/engine/engines.js';
 import { forgeBundle } from '../../spec/forge.js';
 import { manifestFor } from '../helpers.js';
 import { tempDir } from './run.js';

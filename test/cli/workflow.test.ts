@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { writeSample } from '../../src/stream/sample.js';
+import { writeSample } from '../../src/cli/sample-files.js';
 import { cli, tempDir } from './run.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeSample } from '../../src/stream/sample.js';
+import { writeSample } from '../../src/cli/sample-files.js';
 import { tempDir } from '../cli/run.js';
 
 /**

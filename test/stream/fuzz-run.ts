@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { MIN_CHUNK_SIZE } from '../../src/format/constants.js';
-import { loadEngines } from '../../src/stream/engines.js';
+import { loadEngines } from '../../src/stream/engine/engines.js';
 import { Store } from '../../src/store/store.js';
 import { tempDir } from '../cli/run.js';
 import { makeBundle, sampleBytes } from '../helpers.js';

@@ -1,10 +1,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestString } from '../format/bytes.js';
-import { BootportError } from '../format/errors.js';
-import { BackgroundFlush, writeAll } from './files.js';
-import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from './reader.js';
-import type { ByteSource } from './source.js';
+import { digestString } from '../../format/bytes.js';
+import { BootportError } from '../../format/errors.js';
+import { BackgroundFlush, writeAll } from '../io/files.js';
+import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '../bundle/reader.js';
+import type { ByteSource } from '../io/source.js';
 
 export interface StagedEntry {
   index: number;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { EngineChoice } from '../../src/stream/engines.js';
-import { encodeExtension } from '../../src/format/extension.js';
-import { OPT_FEATURE_EXTENSIONS } from '../../src/format/constants.js';
-import { forgeBundle, type ForgedChunk } from '../../spec/forge.js';
-import { ENGINES, engines, manifestFor, sampleBytes, verdict } from '../helpers.js';
+import type { EngineChoice } from '../../../src/stream/engine/engines.js';
+import { encodeExtension } from '../../../src/format/extension.js';
+import { OPT_FEATURE_EXTENSIONS } from '../../../src/format/constants.js';
+import { forgeBundle, type ForgedChunk } from '../../../spec/forge.js';
+import { ENGINES, engines, manifestFor, sampleBytes, verdict } from '../../helpers.js';
 
 const K = sampleBytes(100);
 const I = sampleBytes(50);

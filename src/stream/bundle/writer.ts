@@ -1,18 +1,18 @@
 import { Readable } from 'node:stream';
-import { concatBytes, digestString } from '../format/bytes.js';
-import { VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../format/constants.js';
-import { BootportError } from '../format/errors.js';
-import { encodeFooter } from '../format/footer.js';
-import { encodeManifest, entryLabel, type Manifest } from '../format/manifest.js';
-import { encodePreamble } from '../format/preamble.js';
-import { encodeTrailerBody, type TrailerEntry } from '../format/trailer.js';
-import { chunked } from './chunker.js';
-import type { SealJob } from './chunk-work.js';
-import { loadEngines } from './engines.js';
-import { BufferPool } from './buffers.js';
-import { orderedWindow } from './ordered.js';
-import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
-import { isDirect, type ByteSource } from './source.js';
+import { concatBytes, digestString } from '../../format/bytes.js';
+import { VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../../format/constants.js';
+import { BootportError } from '../../format/errors.js';
+import { encodeFooter } from '../../format/footer.js';
+import { encodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
+import { encodePreamble } from '../../format/preamble.js';
+import { encodeTrailerBody, type TrailerEntry } from '../../format/trailer.js';
+import { chunked } from '../io/chunker.js';
+import type { SealJob } from '../parallel/chunk-work.js';
+import { loadEngines } from '../engine/engines.js';
+import { BufferPool } from '../parallel/buffers.js';
+import { orderedWindow } from '../parallel/ordered.js';
+import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.js';
+import { isDirect, type ByteSource } from '../io/source.js';
 
 export type { ByteSource };
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { BootportError } from '../format/errors.js';
-import { zstdCompressBound } from '../format/constants.js';
+import { BootportError } from '../../format/errors.js';
+import { zstdCompressBound } from '../../format/constants.js';
 
 /**
  * Compresses one chunk into exactly one zstd frame that declares its content size, and back.

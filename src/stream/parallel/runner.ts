@@ -1,24 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { openChunk, sealChunk, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
-import type { Engines } from './engines.js';
-import { WorkerPool } from './pool.js';
+import { openChunk, sealChunk, type ChunkRunner } from './chunk-work.js';
 
-/**
- * Where per-chunk work runs. The writer and reader keep `width` jobs in flight through an ordered
- * window, so output order and backpressure do not depend on which runner is used.
- */
-export interface ChunkRunner {
-  /** Jobs in flight when writing; with `openWidth` when reading, it also bounds the buffers held. */
-  readonly width: number;
-  readonly openWidth: number;
-  seal(job: SealJob): Promise<Sealed>;
-  open(job: OpenJob): Promise<Uint8Array | undefined>;
-  close(): Promise<void>;
-  /** Whether `open` jobs may name a file range instead of carrying the payload. */
-  readonly readsFiles?: boolean;
-  /** A hint that multi-chunk work is coming: start any threads now, while the caller does other things. */
-  warm?(): void;
-}
+export type { ChunkRunner };
+import type { Engines } from '../engine/engines.js';
+import { WorkerPool } from './pool.js';
 
 /** Whether any entry may need more than one chunk, which is when threads pay for their start-up. */
 export function mayNeedThreads(entries: readonly { size?: number; chunk_size: number }[]): boolean {

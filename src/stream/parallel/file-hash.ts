@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
-import { toHex } from '../format/bytes.js';
-import type { Engines } from './engines.js';
+import { toHex } from '../../format/bytes.js';
+import type { Engines } from '../engine/engines.js';
 
 /** Read size for hashing whole files: large enough that a read costs little next to its hash. */
 const PIECE = 4 << 20;

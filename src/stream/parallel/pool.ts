@@ -1,23 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BootportError, ERROR_CODES, type ErrorCode, type ErrorLocation } from '../format/errors.js';
-import { openChunk, sealChunk, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
-import type { Engines } from './engines.js';
+import { BootportError } from '../../format/errors.js';
+import { openChunk, sealChunk, type ChunkRunner, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
+import type { Engines } from '../engine/engines.js';
 import type { FileDigest } from './file-hash.js';
-import type { ChunkRunner } from './runner.js';
 
-export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
-export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string; errno?: string; stack?: string; cause?: WireError };
-export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; digest?: FileDigest }
-  | { id: number; ok: false; error: WireError }
-  /** Bytes of a file hashed since the last progress message; the job goes on. */
-  | { id: number; progress: number };
-export interface PoolWorkerData {
-  hash: string;
-  codec: string;
-}
+import { reviveError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
 
 interface Slot {
   worker: Worker;
@@ -41,7 +30,7 @@ interface Waiter {
 function workerScript(): string {
   const here = fileURLToPath(import.meta.url);
   const script = here.endsWith('.ts')
-    ? here.replace(/([\\/])src([\\/]stream[\\/])pool\.ts$/, '$1dist$2pool-worker.js')
+    ? here.replace(/([\\/])src([\\/]stream[\\/]parallel[\\/])pool\.ts$/, '$1dist$2pool-worker.js')
     : here.replace(/pool\.js$/, 'pool-worker.js');
   if (!existsSync(script))
     throw new BootportError('ERR_CODEC', `the worker script ${script} is missing`, {}, 'build bootport (npm run build), or run on one thread');
@@ -166,34 +155,4 @@ export class WorkerPool implements ChunkRunner {
       w.reject(e);
     }
   }
-}
-
-export function toWireError(e: unknown, depth = 0): WireError {
-  const cause = (e as { cause?: unknown } | undefined)?.cause;
-  const deeper = cause !== undefined && depth < 4 ? { cause: toWireError(cause, depth + 1) } : {};
-  const stack = e instanceof Error && e.stack ? { stack: e.stack } : {};
-  if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}), ...stack, ...deeper };
-  const errno = (e as NodeJS.ErrnoException).code;
-  return { detail: e instanceof Error ? e.message : String(e), ...(typeof errno === 'string' ? { errno } : {}), ...stack, ...deeper };
-}
-
-/**
- * The error a worker sent, rebuilt with its chain of causes; a system error keeps its errno code,
- * as if thrown here, and an error that was neither is a bug (ERR_INTERNAL), as on this thread.
- */
-export function reviveError(w: WireError): Error {
-  const cause = w.cause ? { cause: reviveError(w.cause) } : undefined;
-  let e: Error;
-  if (w.code && w.code in ERROR_CODES) e = new BootportError(w.code as ErrorCode, w.detail, w.location ?? {}, w.hint, cause);
-  else if (w.errno) e = Object.assign(new Error(w.detail, cause), { code: w.errno });
-  else
-    e = new BootportError(
-      'ERR_INTERNAL',
-      `internal error in a worker: ${w.detail}`,
-      {},
-      'this is a bug in bootport: run again with --debug and report the stack it prints',
-      cause,
-    );
-  if (w.stack) e.stack = w.stack;
-  return e;
 }

@@ -1,7 +1,7 @@
 /** Errors cross the worker boundary whole: code, location, hint, errno, stack, and their causes. */
 import { describe, expect, it } from 'vitest';
-import { BootportError } from '../../src/format/errors.js';
-import { reviveError, toWireError } from '../../src/stream/pool.js';
+import { BootportError } from '../../../src/format/errors.js';
+import { reviveError, toWireError } from '../../../src/stream/parallel/protocol.js';
 
 const roundTrip = (e: unknown) => reviveError(JSON.parse(JSON.stringify(toWireError(e))));
 

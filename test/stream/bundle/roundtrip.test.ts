@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { digestString } from '../../src/format/bytes.js';
-import { MIN_CHUNK_SIZE } from '../../src/format/constants.js';
-import { readBundle } from '../../src/stream/reader.js';
-import { ENGINES, engines, fromBytes, makeBundle, sampleBytes, verdict, type Contents } from '../helpers.js';
+import { digestString } from '../../../src/format/bytes.js';
+import { MIN_CHUNK_SIZE } from '../../../src/format/constants.js';
+import { readBundle } from '../../../src/stream/bundle/reader.js';
+import { ENGINES, engines, fromBytes, makeBundle, sampleBytes, verdict, type Contents } from '../../helpers.js';
 
 const CS = MIN_CHUNK_SIZE;
 
@@ -80,8 +80,8 @@ describe('engines are interchangeable', () => {
 
 describe('declared sizes are claims', () => {
   it('a writer whose source yields fewer bytes than declared fails', async () => {
-    const { bundleBytes } = await import('../../src/stream/writer.js');
-    const { manifestFor } = await import('../helpers.js');
+    const { bundleBytes } = await import('../../../src/stream/bundle/writer.js');
+    const { manifestFor } = await import('../../helpers.js');
     const m = manifestFor({ kernel: sampleBytes(100), initramfs: sampleBytes(100) });
     const run = async () => {
       for await (const _ of bundleBytes(m, [fromBytes(sampleBytes(99)), fromBytes(sampleBytes(100))], { engines: await engines() })) void _;

@@ -1,4 +1,4 @@
-import { BootportError } from '../format/errors.js';
+import { BootportError } from '../../format/errors.js';
 
 /**
  * The one mapping from a failed system call to a coded error: a full disk is ERR_NO_SPACE, any

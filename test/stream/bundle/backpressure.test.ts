@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { MIN_CHUNK_SIZE } from '../../src/format/constants.js';
-import { createBundleStream } from '../../src/stream/writer.js';
-import { engines, fromBytes, manifestFor, sampleBytes } from '../helpers.js';
+import { MIN_CHUNK_SIZE } from '../../../src/format/constants.js';
+import { createBundleStream } from '../../../src/stream/bundle/writer.js';
+import { engines, fromBytes, manifestFor, sampleBytes } from '../../helpers.js';
 
 /** A large image source that counts what the writer has pulled from it. */
 function countingSource(total: number, piece = 1 << 16): { source: AsyncGenerator<Uint8Array>; pulled: () => number } {

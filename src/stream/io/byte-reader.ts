@@ -1,5 +1,5 @@
-import { copyOf, standalone } from '../format/bytes.js';
-import { bundleError } from '../format/errors.js';
+import { copyOf, standalone } from '../../format/bytes.js';
+import { bundleError } from '../../format/errors.js';
 import { isDirect, type ByteSource, type DirectSource } from './source.js';
 
 /**

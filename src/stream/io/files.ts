@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BootportError } from '../format/errors.js';
+import { BootportError } from '../../format/errors.js';
 import { sweepWorkDirs, WorkDir } from './workdir.js';
 import { ioError } from './io-error.js';
 

@@ -1,13 +1,13 @@
 import { lstat, mkdir, rename, rmdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootportError } from '../format/errors.js';
-import type { Role } from '../format/manifest.js';
-import { canonicalStringify, type Json } from '../format/canonical-json.js';
-import { exists, fsyncDir, ioError, writeAll } from './files.js';
+import { BootportError } from '../../format/errors.js';
+import type { Role } from '../../format/manifest.js';
+import { canonicalStringify, type Json } from '../../format/canonical-json.js';
+import { exists, fsyncDir, ioError, writeAll } from '../io/files.js';
 import { stageBundle, type Staged } from './stage.js';
-import type { ReadOptions } from './reader.js';
-import type { ByteSource } from './source.js';
-import { removeOnSignal, sweepWorkDirs, WorkDir } from './workdir.js';
+import type { ReadOptions } from '../bundle/reader.js';
+import type { ByteSource } from '../io/source.js';
+import { removeOnSignal, sweepWorkDirs, WorkDir } from '../io/workdir.js';
 
 export const UNPACK_FILES: Record<Role, string> = { kernel: 'kernel', initramfs: 'initramfs', image: 'image' };
 export const BOOTCONFIG_FILE = 'bootconfig.json';

@@ -1,11 +1,11 @@
-import { encodeChunkFields, type ChunkHeader } from '../format/chunk.js';
-import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../format/constants.js';
-import { equalBytes } from '../format/bytes.js';
+import { encodeChunkFields, type ChunkHeader } from '../../format/chunk.js';
+import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
+import { equalBytes } from '../../format/bytes.js';
 import { readSync } from 'node:fs';
-import { bundleError, isBootportError, type ErrorLocation } from '../format/errors.js';
-import { FrameError, inspectZstdFrame } from '../format/zstd-frame.js';
-import type { Engines } from './engines.js';
-import { ioError } from './io-error.js';
+import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
+import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
+import type { Engines } from '../engine/engines.js';
+import { ioError } from '../io/io-error.js';
 
 /**
  * The per-chunk work, kept apart from the stream plumbing so a worker pool can run it:
@@ -109,4 +109,21 @@ export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array):
     if (isBootportError(e)) throw e;
     throw bundleError('ERR_BUNDLE_CORRUPT_CHUNK', `chunk is not one zstd frame of ${h.rawLength} bytes: ${(e as Error).message}`, loc);
   }
+}
+
+/**
+ * Where per-chunk work runs. The writer and reader keep `width` jobs in flight through an ordered
+ * window, so output order and backpressure do not depend on which runner is used.
+ */
+export interface ChunkRunner {
+  /** Jobs in flight when writing; with `openWidth` when reading, it also bounds the buffers held. */
+  readonly width: number;
+  readonly openWidth: number;
+  seal(job: SealJob): Promise<Sealed>;
+  open(job: OpenJob): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+  /** Whether `open` jobs may name a file range instead of carrying the payload. */
+  readonly readsFiles?: boolean;
+  /** A hint that multi-chunk work is coming: start any threads now, while the caller does other things. */
+  warm?(): void;
 }

@@ -1,5 +1,5 @@
-import { copyOf, digestString, equalBytes, toHex } from '../format/bytes.js';
-import { decodeChunkHeader, type ChunkHeader } from '../format/chunk.js';
+import { copyOf, digestString, equalBytes, toHex } from '../../format/bytes.js';
+import { decodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import {
   CHUNK_HEADER_SIZE,
   DIGEST_SIZE,
@@ -14,21 +14,21 @@ import {
   TAG_TRAILER,
   TRAILER_FIXED_SIZE,
   zstdCompressBound,
-} from '../format/constants.js';
-import { BootportError, bundleError } from '../format/errors.js';
-import { decodeExtensionHeader } from '../format/extension.js';
-import { decodeFooter, type Footer } from '../format/footer.js';
-import { decodeManifest, entryLabel, type Manifest } from '../format/manifest.js';
-import { decodePreamble, type Preamble } from '../format/preamble.js';
-import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../format/trailer.js';
-import type { OpenJob } from './chunk-work.js';
-import { ByteReader } from './byte-reader.js';
-import { loadEngines } from './engines.js';
-import type { Hasher } from './hash.js';
-import { BufferPool } from './buffers.js';
-import { orderedWindow } from './ordered.js';
-import { mayNeedThreads, runnerFor, type RunOptions } from './runner.js';
-import type { ByteSource } from './source.js';
+} from '../../format/constants.js';
+import { BootportError, bundleError } from '../../format/errors.js';
+import { decodeExtensionHeader } from '../../format/extension.js';
+import { decodeFooter, type Footer } from '../../format/footer.js';
+import { decodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
+import { decodePreamble, type Preamble } from '../../format/preamble.js';
+import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';
+import type { OpenJob } from '../parallel/chunk-work.js';
+import { ByteReader } from '../io/byte-reader.js';
+import { loadEngines } from '../engine/engines.js';
+import type { Hasher } from '../engine/hash.js';
+import { BufferPool } from '../parallel/buffers.js';
+import { orderedWindow } from '../parallel/ordered.js';
+import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.js';
+import type { ByteSource } from '../io/source.js';
 
 export interface ReadOptions extends RunOptions {
   /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */

@@ -1,12 +1,12 @@
 import { open } from 'node:fs/promises';
-import { CHUNK_HEADER_SIZE, DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_ENTRY_SIZE, TRAILER_FIXED_SIZE } from '../format/constants.js';
-import { equalBytes } from '../format/bytes.js';
-import { bundleError } from '../format/errors.js';
-import { decodeFooter } from '../format/footer.js';
-import { decodeManifest, type Manifest } from '../format/manifest.js';
-import { decodePreamble, type Preamble } from '../format/preamble.js';
-import { decodeTrailerCounts, decodeTrailerSummary, trailerSize, type TrailerSummary } from '../format/trailer.js';
-import { loadEngines, type Engines } from './engines.js';
+import { CHUNK_HEADER_SIZE, DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_ENTRY_SIZE, TRAILER_FIXED_SIZE } from '../../format/constants.js';
+import { equalBytes } from '../../format/bytes.js';
+import { bundleError } from '../../format/errors.js';
+import { decodeFooter } from '../../format/footer.js';
+import { decodeManifest, type Manifest } from '../../format/manifest.js';
+import { decodePreamble, type Preamble } from '../../format/preamble.js';
+import { decodeTrailerCounts, decodeTrailerSummary, trailerSize, type TrailerSummary } from '../../format/trailer.js';
+import { loadEngines, type Engines } from '../engine/engines.js';
 
 export interface EndsView {
   preamble: Preamble;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readBundle } from '../../src/stream/reader.js';
-import { engines, makeBundle, sampleBytes } from '../helpers.js';
+import { readBundle } from '../../../src/stream/bundle/reader.js';
+import { engines, makeBundle, sampleBytes } from '../../helpers.js';
 
 /** Everything the reader reports, as comparable JSON (data as lengths and a checksum). */
 async function transcript(pieces: AsyncIterable<Uint8Array>): Promise<string> {

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE } from '../../src/format/constants.js';
-import { decodeChunkHeader } from '../../src/format/chunk.js';
-import { readEnds } from '../../src/stream/inspect.js';
-import { makeBundle, sampleBytes, verdict } from '../helpers.js';
+import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE } from '../../../src/format/constants.js';
+import { decodeChunkHeader } from '../../../src/format/chunk.js';
+import { readEnds } from '../../../src/stream/bundle/inspect.js';
+import { makeBundle, sampleBytes, verdict } from '../../helpers.js';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

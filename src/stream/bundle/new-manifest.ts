@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL } from '../format/constants.js';
-import type { BootConfigRecord, Manifest, ManifestEntry } from '../format/manifest.js';
-import { validateManifest } from '../format/manifest.js';
-import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL } from '../../format/constants.js';
+import type { BootConfigRecord, Manifest, ManifestEntry } from '../../format/manifest.js';
+import { validateManifest } from '../../format/manifest.js';
+import { TOOL_NAME, TOOL_VERSION } from '../../version.js';
 
 export interface NewManifestInput {
   bootConfig: Partial<BootConfigRecord> & { name: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BufferPool } from '../../src/stream/buffers.js';
+import { BufferPool } from '../../../src/stream/parallel/buffers.js';
 
 describe('BufferPool', () => {
   it('hands back the whole buffer behind a view, keeps at most `keep`, and ignores other sizes', () => {

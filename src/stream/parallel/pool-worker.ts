@@ -1,9 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { standalone } from '../format/bytes.js';
+import { standalone } from '../../format/bytes.js';
 import { openChunk, sealChunk } from './chunk-work.js';
-import { enginesNamed } from './engines.js';
+import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
-import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './pool.js';
+import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
 
 const data = workerData as PoolWorkerData;
 const port = parentPort!;

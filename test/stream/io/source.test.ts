@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunked } from '../../src/stream/chunker.js';
-import { fileSource, filler } from '../../src/stream/source.js';
-import { engines, fromBytes, makeBundle, sampleBytes } from '../helpers.js';
-import { verifyBundle } from '../../src/stream/reader.js';
+import { chunked } from '../../../src/stream/io/chunker.js';
+import { fileSource, filler } from '../../../src/stream/io/source.js';
+import { engines, fromBytes, makeBundle, sampleBytes } from '../../helpers.js';
+import { verifyBundle } from '../../../src/stream/bundle/reader.js';
 
 describe('byte sources', () => {
   it('a stream and a file cut into the same chunks, whatever the piece sizes', async () => {
