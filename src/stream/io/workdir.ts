@@ -128,7 +128,7 @@ export class WorkDir {
         }
         return dir;
       } catch (e) {
-        rmSync(path, { recursive: true, force: true });
+        removeBestEffort(path);
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
       }
     }
@@ -184,15 +184,23 @@ export function sweepWorkDirs(parent: string, prefix: string, opts: { dryRun?: b
       continue;
     }
     if (lock === 'unsupported') continue;
-    // Dead, or never locked: removed while this process holds the lock, so nobody can take it meanwhile.
+    // Dead, or never locked: removed while this process holds the lock, so nobody can take it
+    // meanwhile. An owner that was still setting it up may be writing into it as it goes; what is
+    // left then is judged again by the next sweep.
     out.dead.push(path);
-    try {
-      if (!opts.dryRun) rmSync(path, { recursive: true, force: true });
-    } finally {
-      if (lock !== 'missing') lock.close();
-    }
+    if (!opts.dryRun) removeBestEffort(path);
+    if (lock !== 'missing') lock.close();
   }
   return out;
+}
+
+/** Removes a directory tree if it can; a concurrent writer's ENOTEMPTY leaves it for next time. */
+function removeBestEffort(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true, maxRetries: 2 });
+  } catch {
+    // Left for the next sweep to judge again.
+  }
 }
 
 function readOwner(dir: string): WorkDirOwner | undefined {
