@@ -11,7 +11,7 @@ export { readBundle, verifyBundle, type BundleEvent, type ReadOptions, type Veri
 export { readEnds, type EndsView } from './stream/bundle/inspect.js';
 export { unpackBundle } from './stream/ops/unpack.js';
 export { stageBundle } from './stream/ops/stage.js';
-export { newManifest } from './stream/bundle/new-manifest.js';
+export { newManifest } from './format/new-manifest.js';
 export { Store, type StoreMode, type StoreOptions } from './store/store.js';
 export { defaultStoreDir } from './store/paths.js';
 export * from './store/catalog/common.js';

@@ -2,7 +2,7 @@ import { concatBytes } from '../src/format/bytes.js';
 import { MIN_CHUNK_SIZE } from '../src/format/constants.js';
 import type { Manifest } from '../src/format/manifest.js';
 import { loadEngines, type EngineChoice, type Engines } from '../src/stream/engine/engines.js';
-import { newManifest } from '../src/stream/bundle/new-manifest.js';
+import { newManifest } from '../src/format/new-manifest.js';
 import { verifyBundle, type ReadOptions } from '../src/stream/bundle/reader.js';
 import { bundleBytes, type WriteOptions } from '../src/stream/bundle/writer.js';
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
@@ -5,7 +6,7 @@ import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { checkName } from '../format/names.js';
 import { fileSize, inputSource, readHead } from '../stream/io/files.js';
-import { newManifest } from '../stream/bundle/new-manifest.js';
+import { newManifest } from '../format/new-manifest.js';
 import { emitBundle } from './emit.js';
 import { Ctx, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
 
@@ -39,6 +40,7 @@ export function registerPack(program: Command, ctx: Ctx): void {
         const imageName = (opts.imageName as string | undefined) ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
         const release = kernelRelease(await readHead(kernel, KERNEL_HEADER_BYTES));
         const manifest = newManifest({
+          source: hostname().slice(0, 256),
           bootConfig: {
             name: checkName(opts.name, 'boot config name', 'ERR_USAGE'),
             cmdline: String(opts.cmdline),

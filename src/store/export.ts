@@ -1,7 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { BootportError } from '../format/errors.js';
 import type { Manifest, ManifestEntry } from '../format/manifest.js';
-import { newManifest } from '../stream/bundle/new-manifest.js';
+import { newManifest } from '../format/new-manifest.js';
 import { fileSource, type ByteSource } from '../stream/io/source.js';
 import type { BootConfigRow } from './catalog/boot-configs.js';
 import type { ImageRow } from './catalog/images.js';
@@ -55,7 +56,7 @@ export function exportSources(store: Store, target: Named, opts: ExportOptions =
     entries,
     ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
     ...(opts.level ? { level: opts.level } : {}),
-    ...(opts.source ? { source: opts.source } : {}),
+    source: opts.source ?? hostname().slice(0, 256),
   });
   const fds: number[] = [];
   try {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +49,8 @@ describe('pack / inspect / verify / unpack', () => {
     expect(i.code).toBe(0);
     const view = JSON.parse(i.stdout);
     expect(view.verified).toBe('none');
+    // newManifest is pure; the CLI gives it the host the bundle was made on.
+    expect(view.source).toBe(hostname());
     expect(view.boot_config).toMatchObject({ name: 'xyzBoot', cmdline: 'quiet', release: '6.1.0-13-amd64' });
     expect(view.entries.map((e: { role: string; size: number; chunks: number }) => [e.role, e.size, e.chunks])).toEqual([
       ['kernel', kernel.length, 2],

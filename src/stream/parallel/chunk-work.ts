@@ -1,5 +1,5 @@
-import { encodeChunkFields, type ChunkHeader } from '../../format/chunk.js';
-import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
+import { encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
+import { CHUNK_FIELDS_SIZE } from '../../format/constants.js';
 import { equalBytes } from '../../format/bytes.js';
 import { readSync } from 'node:fs';
 import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
@@ -34,10 +34,8 @@ export interface Sealed {
 
 export function sealChunk(engines: Engines, job: SealJob): Sealed {
   const payload = engines.codec.compress(job.raw, job.level, job.out);
-  const fields = encodeChunkFields({ final: job.final, entry: job.entry, rawLength: job.raw.length, compLength: payload.length, seq: job.seq });
-  const header = new Uint8Array(CHUNK_HEADER_SIZE);
-  header.set(fields, 0);
-  header.set(engines.hash.digestOf([job.headerHash, fields, payload]), CHUNK_FIELDS_SIZE);
+  const h = { final: job.final, entry: job.entry, rawLength: job.raw.length, compLength: payload.length, seq: job.seq };
+  const header = encodeChunkHeader({ ...h, digest: engines.hash.digestOf([job.headerHash, encodeChunkFields(h), payload]) });
   return { header, payload, raw: job.raw, ...(job.out ? { out: job.out } : {}) };
 }
 
