@@ -9,7 +9,10 @@ import {
   type BootConfigView,
 } from '../store/catalog/boot-configs.js';
 import { resolveMany } from '../store/catalog/common.js';
-import { Ctx, EXIT, humanBytes, usage } from './context.js';
+import { Ctx } from './context.js';
+import { EXIT } from './exit.js';
+import { usage } from './parse.js';
+import { humanBytes } from './text.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
 
 const BC_FIELDS = ['name', 'kernel', 'initramfs', 'image', 'cmdline', 'description', 'boot_style', 'frozen'] as const;

@@ -1,19 +1,12 @@
-import { once } from 'node:events';
 import { inspect } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../format/constants.js';
 import { BootportError, isBootportError } from '../format/errors.js';
+import { EXIT, exitCodeFor, isClosedOutput } from './exit.js';
+import { parseIntOption, usage } from './parse.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engine/engines.js';
 import { ioError } from '../stream/io/files.js';
 import { defaultThreads } from '../stream/parallel/runner.js';
-
-/**
- * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent". INTERNAL
- * is a bug (EX_SOFTWARE in sysexits.h), never a verdict on the input. CLOSED_OUTPUT is what a command killed by SIGPIPE gives
- * (128 + 13): the reader of its standard output went away before it had written everything.
- */
-export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, FAILED: 4, INTERNAL: 70, CLOSED_OUTPUT: 141 } as const;
 
 export interface CliIO {
   stdout: Writable;
@@ -135,12 +128,6 @@ export class Ctx {
   }
 }
 
-/** A write to a reader that has gone: EPIPE, or a write after the stream was destroyed by it. */
-export function isClosedOutput(e: unknown): boolean {
-  const code = (e as { code?: string } | undefined)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
-}
-
 export interface RunInfo {
   engines: Engines;
   threads: number;
@@ -176,84 +163,4 @@ function stackOf(e: unknown): string {
     parts.push(depth ? `caused by: ${text}` : text);
   }
   return parts.join('\n');
-}
-
-export function exitCodeFor(e: BootportError): number {
-  if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
-  if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
-  if (e.code === 'ERR_USAGE') return EXIT.USAGE;
-  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code))
-    return EXIT.REFUSED;
-  return EXIT.FAILED;
-}
-
-export function usage(message: string, hint?: string): BootportError {
-  return new BootportError('ERR_USAGE', message, {}, hint);
-}
-
-/**
- * Copies a byte stream into `dest` honouring its backpressure, without ending it (stdout stays
- * open). A destination that fails or closes (a reader gone from the pipe) ends the copy with
- * that error instead of waiting forever for a 'drain' that will not come.
- */
-export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
-  const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
-  for await (const chunk of src) {
-    if (dest.destroyed || dest.writableEnded) throw dest.errored ?? gone();
-    if (!dest.write(chunk)) {
-      const ac = new AbortController();
-      try {
-        await Promise.race([
-          once(dest, 'drain', { signal: ac.signal }),
-          once(dest, 'close', { signal: ac.signal }).then(() => Promise.reject(dest.errored ?? gone())),
-        ]);
-      } finally {
-        ac.abort();
-      }
-    }
-  }
-  if (dest.destroyed) throw dest.errored ?? gone();
-}
-
-const UNITS: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 };
-
-/** "4M", "4MiB", "65536": binary units, because chunk sizes are powers of two. */
-export function parseSize(v: string): number {
-  const m = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(v.trim());
-  if (!m) throw usage(`${JSON.stringify(v)} is not a size`, 'write it as 4M, 64K or a number of bytes');
-  const n = Number(m[1]) * (UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
-  if (!Number.isSafeInteger(n)) throw usage(`${v} is too large`);
-  return n;
-}
-
-/** A chunk size the format accepts, checked here so a bad flag is a usage error, not a bad bundle. */
-export function parseChunkSize(v: string): number {
-  const n = parseSize(v);
-  if (n < MIN_CHUNK_SIZE || n > MAX_CHUNK_SIZE || (n & (n - 1)) !== 0) {
-    throw usage(`--chunk-size ${v} must be a power of two from 64K to 16M`);
-  }
-  return n;
-}
-
-export function parseIntOption(v: string, what: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw usage(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
-}
-
-export function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }

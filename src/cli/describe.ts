@@ -1,7 +1,7 @@
 import { digestString } from '../format/bytes.js';
 import type { Manifest } from '../format/manifest.js';
 import type { TrailerEntry } from '../format/trailer.js';
-import { humanBytes, table } from './context.js';
+import { humanBytes, table } from './text.js';
 
 /** One view of a bundle for inspect and verify, as JSON and as text. */
 export interface BundleView {

@@ -3,7 +3,9 @@ import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/io/files.js';
 import { isDirect, type ByteSource } from '../stream/io/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
-import { copyTo, engineReport, EXIT, type CommandOptions, type Ctx, type RunInfo } from './context.js';
+import { engineReport, type CommandOptions, type Ctx, type RunInfo } from './context.js';
+import { EXIT } from './exit.js';
+import { copyTo } from './output.js';
 
 /**
  * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { checkStore, markRepaired, repairStore, type Finding, type FsckReport } from '../store/fsck.js';
-import { Ctx, engineReport, EXIT, humanBytes } from './context.js';
+import { Ctx, engineReport } from './context.js';
+import { EXIT } from './exit.js';
+import { humanBytes } from './text.js';
 import { withStore } from './store-cmd.js';
 
 /** Stores smaller than this are checked in a moment: no progress is shown unless asked for. */

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { resolveMany } from '../store/catalog/common.js';
 import { cloneImage, createImage, deleteImages, listImages, updateImages, type ImageRow } from '../store/catalog/images.js';
-import { Ctx, EXIT, humanBytes, table, usage } from './context.js';
+import { Ctx } from './context.js';
+import { EXIT } from './exit.js';
+import { usage } from './parse.js';
+import { humanBytes, table } from './text.js';
 import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
 
 const IMAGE_FIELDS = ['name', 'content', 'description', 'distro', 'parent', 'frozen'] as const;

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { readEnds } from '../stream/bundle/inspect.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { Ctx, EXIT } from './context.js';
+import { Ctx } from './context.js';
+import { EXIT } from './exit.js';
 import { bundleView, viewText } from './describe.js';
 
 export function registerInspect(program: Command, ctx: Ctx): void {

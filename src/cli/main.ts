@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { removeRegisteredSync } from '../stream/io/workdir.js';
-import { EXIT, isClosedOutput } from './context.js';
+import { EXIT, isClosedOutput } from './exit.js';
 import { run } from './program.js';
 
 // Nothing commits before it is complete, so an interrupted command has changed nothing; what it

@@ -8,7 +8,9 @@ import { checkName } from '../format/names.js';
 import { fileSize, inputSource, readHead } from '../stream/io/files.js';
 import { newManifest } from '../format/new-manifest.js';
 import { emitBundle } from './emit.js';
-import { Ctx, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { Ctx } from './context.js';
+import { parseChunkSize, parseIntOption, usage } from './parse.js';
+import { humanBytes } from './text.js';
 
 export function registerPack(program: Command, ctx: Ctx): void {
   program

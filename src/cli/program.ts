@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { TOOL_VERSION } from '../version.js';
-import { Ctx, EXIT, type CliIO } from './context.js';
+import { Ctx, type CliIO } from './context.js';
+import { EXIT } from './exit.js';
 import { registerInspect } from './inspect.js';
 import { registerPack } from './pack.js';
 import { registerUnpack } from './unpack.js';

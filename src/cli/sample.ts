@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeSample } from './sample-files.js';
-import { Ctx, EXIT, parseSize } from './context.js';
+import { Ctx } from './context.js';
+import { EXIT } from './exit.js';
+import { parseSize } from './parse.js';
 
 export function registerSample(program: Command, ctx: Ctx): void {
   program

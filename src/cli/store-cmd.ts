@@ -8,7 +8,8 @@ import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { usage, type CommandOptions, type Ctx, type GlobalOptions } from './context.js';
+import { type CommandOptions, type Ctx, type GlobalOptions } from './context.js';
+import { usage } from './parse.js';
 
 /**
  * Opens the store for one command and always closes it. `read` commands change nothing on disk;

@@ -7,7 +7,10 @@ import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/io/files.js';
 import { emitBundle } from './emit.js';
-import { Ctx, engineReport, EXIT, exitCodeFor, humanBytes, parseChunkSize, parseIntOption, usage } from './context.js';
+import { Ctx, engineReport } from './context.js';
+import { EXIT, exitCodeFor } from './exit.js';
+import { parseChunkSize, parseIntOption, usage } from './parse.js';
+import { humanBytes } from './text.js';
 import { selection, withStore } from './store-cmd.js';
 
 function planText(p: ImportPlan): string {

@@ -2,7 +2,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { unpackBundle } from '../stream/ops/unpack.js';
-import { Ctx, engineReport, EXIT, humanBytes, usage } from './context.js';
+import { Ctx, engineReport } from './context.js';
+import { EXIT } from './exit.js';
+import { usage } from './parse.js';
+import { humanBytes } from './text.js';
 
 export function registerUnpack(program: Command, ctx: Ctx): void {
   program

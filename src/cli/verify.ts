@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { Ctx, engineReport, EXIT } from './context.js';
+import { Ctx, engineReport } from './context.js';
+import { EXIT } from './exit.js';
 import { bundleView, viewText } from './describe.js';
 
 export const VERIFY_PROVES =

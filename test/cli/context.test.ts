@@ -1,7 +1,8 @@
 /** How a failure that is not a BootportError is reported: a bug is ERR_INTERNAL, exit 70, never ERR_IO. */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Ctx, EXIT } from '../../src/cli/context.js';
+import { Ctx } from '../../src/cli/context.js';
+import { EXIT } from '../../src/cli/exit.js';
 
 function ctx(env: NodeJS.ProcessEnv = {}, argv: string[] = []): { c: Ctx; err: () => string } {
   const stderr = new PassThrough();

@@ -1,0 +1,25 @@
+import type { BootportError } from '../format/errors.js';
+
+/**
+ * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent".
+ * INTERNAL is a bug (EX_SOFTWARE in sysexits.h), never a verdict on the input. CLOSED_OUTPUT is
+ * what a command killed by SIGPIPE gives (128 + 13): the reader of its standard output went away
+ * before it had written everything.
+ */
+export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, FAILED: 4, INTERNAL: 70, CLOSED_OUTPUT: 141 } as const;
+
+/** The exit code of a failure, from its error code. */
+export function exitCodeFor(e: BootportError): number {
+  if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
+  if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
+  if (e.code === 'ERR_USAGE') return EXIT.USAGE;
+  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code))
+    return EXIT.REFUSED;
+  return EXIT.FAILED;
+}
+
+/** A write to a reader that has gone: EPIPE, or a write after the stream was destroyed by it. */
+export function isClosedOutput(e: unknown): boolean {
+  const code = (e as { code?: string } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
