@@ -9,13 +9,13 @@ import {
   listRows,
   newUid,
   now,
-  onlyUnfreezes,
   refuseIfBlocked,
   resolveOne,
   rowByUid,
   type Blocker,
   type Named,
   type Selection,
+  updateRows,
 } from './common.js';
 import type { ImageRow } from './images.js';
 
@@ -164,53 +164,28 @@ export async function createBootConfig(store: Store, f: BootConfigFields): Promi
 
 /** Changes every target the same way, in one transaction: all of them, or none. */
 export async function updateBootConfigs(store: Store, targets: readonly Named[], f: BootConfigFields): Promise<BootConfigView[]> {
-  if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', 'name= can only be changed on one boot config at a time');
   const staged = [f.kernel, f.initramfs].filter((b): b is StagedFile => b !== undefined);
-  const { views, dead } = await store.commit(
-    staged,
-    (place) => {
-      const blockers: Blocker[] = [];
-      const next: BootConfigRow[] = [];
-      for (const t of targets) {
-        const cur = rowByUid<BootConfigRow>(store, 'boot_configs', t.uid, t.name);
-        const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('boot_configs', cur, 'changed');
-        if (frozen) blockers.push(frozen);
-        const n: BootConfigRow = { ...cur, modified: now() };
-        if (f.name !== undefined && f.name !== cur.name) {
-          assertFree(store, 'boot_configs', f.name);
-          n.name = f.name;
-        }
-        if (f.kernel) {
-          n.kernel = f.kernel.digest;
-          n.kernel_name = checkName(f.kernel.fileName, 'kernel file name', 'ERR_INVALID');
-          n.release = f.kernel.release ?? null;
-        }
-        if (f.initramfs) {
-          n.initramfs = f.initramfs.digest;
-          n.initramfs_name = checkName(f.initramfs.fileName, 'initramfs file name', 'ERR_INVALID');
-        }
-        if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne<ImageRow>(store, 'images', f.image).uid;
-        if (f.cmdline !== undefined) n.cmdline = checkText(f.cmdline, 'cmdline');
-        if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
-        if (f.boot_style !== undefined) n.boot_style = checkStyle(f.boot_style);
-        if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
-        next.push(n);
+  // Nodes refer to a boot config by uid, so a rename needs nothing more.
+  return updateRows<BootConfigRow, BootConfigView>(store, 'boot_configs', targets, f, staged, {
+    columns: COLUMNS,
+    hint: 'unfreeze first: -i NAME update frozen=false',
+    view: (n) => bootConfigView(store, n),
+    apply: (n) => {
+      if (f.kernel) {
+        n.kernel = f.kernel.digest;
+        n.kernel_name = checkName(f.kernel.fileName, 'kernel file name', 'ERR_INVALID');
+        n.release = f.kernel.release ?? null;
       }
-      refuseIfBlocked(blockers, 'changed', 'unfreeze first: -i NAME update frozen=false');
-      place();
-      const update = store.db.prepare(
-        `UPDATE boot_configs SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
-          .map((c) => `${c} = @${c}`)
-          .join(', ')} WHERE uid = @uid`,
-      );
-      for (const n of next) update.run(n);
-      // Nodes refer to a boot config by uid, so a rename needs nothing more.
-      return { views: next.map((n) => bootConfigView(store, n)), dead: store.dropUnreferencedBlobs() };
+      if (f.initramfs) {
+        n.initramfs = f.initramfs.digest;
+        n.initramfs_name = checkName(f.initramfs.fileName, 'initramfs file name', 'ERR_INVALID');
+      }
+      if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne<ImageRow>(store, 'images', f.image).uid;
+      if (f.cmdline !== undefined) n.cmdline = checkText(f.cmdline, 'cmdline');
+      if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
+      if (f.boot_style !== undefined) n.boot_style = checkStyle(f.boot_style);
     },
-    'updating boot configs',
-  );
-  await store.unlinkOrphans(dead);
-  return views;
+  });
 }
 
 export async function cloneBootConfig(store: Store, src: Named, newName: string): Promise<BootConfigView> {

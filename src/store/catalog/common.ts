@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BootportError } from '../../format/errors.js';
 import { checkName } from '../../format/names.js';
-import type { Store } from '../store.js';
+import type { StagedBlob, Store } from '../store.js';
 
 export type Kind = 'boot_configs' | 'images' | 'nodes';
 export const LABEL: Record<Kind, string> = { boot_configs: 'boot config', images: 'image', nodes: 'node' };
@@ -146,4 +146,55 @@ export function frozenBlocker(kind: Kind, row: { name: string; frozen: number },
 /** Unfreezing is the one change a frozen object accepts. */
 export function onlyUnfreezes(f: object & { frozen?: boolean }): boolean {
   return Object.keys(f).filter((k) => (f as Record<string, unknown>)[k] !== undefined).length === 1 && f.frozen === false;
+}
+
+/** What every object that can be frozen and renamed has. */
+interface Mutable extends Named {
+  frozen: number;
+  modified: string;
+}
+
+/**
+ * Changes every target the same way in one transaction, all of them or none: each row is read
+ * again under the write lock, every frozen one is named in one refusal (unless the change only
+ * unfreezes), a new name must be free, `apply` sets the other fields (checking them), and only
+ * then are `staged` blobs placed and the rows written. Blobs no row needs any more are collected.
+ */
+export async function updateRows<R extends Mutable, V>(
+  store: Store,
+  kind: Kind,
+  targets: readonly Named[],
+  f: { name?: string; frozen?: boolean },
+  staged: readonly StagedBlob[],
+  spec: { columns: readonly string[]; apply: (next: R) => void; view: (row: R) => V; hint: string },
+): Promise<V[]> {
+  if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', `name= can only be changed on one ${LABEL[kind]} at a time`);
+  const { views, dead } = await store.commit(
+    staged,
+    (place) => {
+      const blockers: Blocker[] = [];
+      const next = targets.map((t) => {
+        const cur = rowByUid<R>(store, kind, t.uid, t.name);
+        const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker(kind, cur, 'changed');
+        if (frozen) blockers.push(frozen);
+        const n: R = { ...cur, modified: now() };
+        if (f.name !== undefined && f.name !== cur.name) {
+          assertFree(store, kind, f.name);
+          n.name = f.name;
+        }
+        spec.apply(n);
+        if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
+        return n;
+      });
+      refuseIfBlocked(blockers, 'changed', spec.hint);
+      place();
+      const set = spec.columns.filter((c) => c !== 'uid' && c !== 'created').map((c) => `${c} = @${c}`);
+      const update = store.db.prepare(`UPDATE ${kind} SET ${set.join(', ')} WHERE uid = @uid`);
+      for (const n of next) update.run(n);
+      return { views: next.map(spec.view), dead: store.dropUnreferencedBlobs() };
+    },
+    `updating ${LABEL[kind]}s`,
+  );
+  await store.unlinkOrphans(dead);
+  return views;
 }

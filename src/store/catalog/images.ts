@@ -7,12 +7,12 @@ import {
   listRows,
   newUid,
   now,
-  onlyUnfreezes,
   refuseIfBlocked,
   rowByUid,
   type Blocker,
   type Named,
   type Selection,
+  updateRows,
 } from './common.js';
 
 /** An images row as SQLite holds it. */
@@ -96,45 +96,20 @@ export async function createImage(store: Store, f: ImageFields): Promise<ImageVi
 
 /** Changes every target the same way, in one transaction: all of them, or none. */
 export async function updateImages(store: Store, targets: readonly Named[], f: ImageFields): Promise<ImageView[]> {
-  if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', 'name= can only be changed on one image at a time');
-  const { views, dead } = await store.commit(
-    f.content ? [f.content] : [],
-    (place) => {
-      const blockers: Blocker[] = [];
-      const next: ImageRow[] = [];
-      for (const t of targets) {
-        const cur = rowByUid<ImageRow>(store, 'images', t.uid, t.name);
-        const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker('images', cur, 'changed');
-        if (frozen) blockers.push(frozen);
-        const n: ImageRow = { ...cur, modified: now() };
-        if (f.name !== undefined && f.name !== cur.name) {
-          assertFree(store, 'images', f.name);
-          n.name = f.name;
-        }
-        if (f.content) {
-          n.content = f.content.digest;
-          n.size = f.content.size;
-        }
-        if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
-        if (f.distro !== undefined) n.distro = checkText(f.distro, 'distro');
-        if (f.parent !== undefined) n.parent = checkText(f.parent, 'parent');
-        if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
-        next.push(n);
+  return updateRows<ImageRow, ImageView>(store, 'images', targets, f, f.content ? [f.content] : [], {
+    columns: COLUMNS,
+    hint: 'unfreeze first: image -i NAME update frozen=false',
+    view: imageView,
+    apply: (n) => {
+      if (f.content) {
+        n.content = f.content.digest;
+        n.size = f.content.size;
       }
-      refuseIfBlocked(blockers, 'changed', 'unfreeze first: image -i NAME update frozen=false');
-      place();
-      const update = store.db.prepare(
-        `UPDATE images SET ${COLUMNS.filter((c) => c !== 'uid' && c !== 'created')
-          .map((c) => `${c} = @${c}`)
-          .join(', ')} WHERE uid = @uid`,
-      );
-      for (const n of next) update.run(n);
-      return { views: next.map(imageView), dead: store.dropUnreferencedBlobs() };
+      if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
+      if (f.distro !== undefined) n.distro = checkText(f.distro, 'distro');
+      if (f.parent !== undefined) n.parent = checkText(f.parent, 'parent');
     },
-    'updating images',
-  );
-  await store.unlinkOrphans(dead);
-  return views;
+  });
 }
 
 export async function cloneImage(store: Store, src: Named, newName: string): Promise<ImageView> {
