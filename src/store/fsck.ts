@@ -166,14 +166,15 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
       fsyncPath(store.paths.quarantine);
     }
   }
+  let collected: Promise<unknown> | undefined;
   for (const f of report.findings) {
     switch (f.kind) {
-      case 'unreferenced': {
-        const dead = await store.write(() => store.dropUnreferencedBlobs(), 'removing unreferenced blobs');
-        await store.unlinkOrphans(dead);
+      case 'unreferenced':
+        // One collection removes every unreferenced blob: the first such finding runs it.
+        collected ??= store.write(() => store.dropUnreferencedBlobs(), 'removing unreferenced blobs').then((dead) => store.unlinkOrphans(dead));
+        await collected;
         f.repair = 'row and file removed';
         break;
-      }
       case 'orphan':
         await store.unlinkOrphans([f.subject]);
         f.repair = 'removed';
