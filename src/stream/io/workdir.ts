@@ -138,13 +138,12 @@ export class WorkDir {
   removeSync(): void {
     if (this.removed) return;
     this.removed = true;
-    try {
-      rmSync(this.path, { recursive: true, force: true });
-    } finally {
-      this.lockDb?.close();
-      this.lockDb = undefined;
-      this.unregister();
-    }
+    // Best-effort: a sweeper that finds the lock file already gone may create one in here while
+    // this removal runs. What it leaves has no owner and a free lock, and the next sweep removes it.
+    removeBestEffort(this.path);
+    this.lockDb?.close();
+    this.lockDb = undefined;
+    this.unregister();
   }
 }
 
