@@ -6,7 +6,7 @@
 import { concatBytes } from '../src/format/bytes.js';
 import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE, OPT_FEATURE_EXTENSIONS } from '../src/format/constants.js';
 import { encodeExtension } from '../src/format/extension.js';
-import type { Manifest, ManifestEntry } from '../src/format/manifest.js';
+import { encodeManifest, type Manifest, type ManifestEntry } from '../src/format/manifest.js';
 import type { Engines } from '../src/stream/engine/engines.js';
 import { bundleBytes } from '../src/stream/bundle/writer.js';
 import { forgeBundle, type ForgedChunk } from './forge.js';
@@ -190,6 +190,93 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
   const hs = chunkStarts(huge)[0]!;
   new DataView(huge.buffer, huge.byteOffset).setUint32(hs + 8, 0xfffffff0, true);
   bad('chunk-length-over-cap', 'ERR_BUNDLE_LIMIT', 'chunk 0 claims a 4 GiB compressed length: rejected before any allocation', huge);
+
+  // Which error wins when several rules are broken (FORMAT.md, "Error precedence").
+  const honest = () => forgeBundle(e.hash, m2, chunks, { contents: [K, I] });
+  const h0 = chunkStarts(honest())[0]!;
+  const flagFirst = honest();
+  const fdv = new DataView(flagFirst.buffer, flagFirst.byteOffset);
+  flagFirst[h0 + 1] = 0x02;
+  fdv.setBigUint64(h0 + 12, 1n << 60n, true);
+  bad(
+    'precedence-flags-before-caps',
+    'ERR_BUNDLE_RECORD',
+    'kernel chunk 0 has an unknown flag bit and a sequence number over 2^53: flags are checked first',
+    flagFirst,
+  );
+
+  const capFirst = honest();
+  const cdv = new DataView(capFirst.buffer, capFirst.byteOffset);
+  const c1 = chunkStarts(capFirst)[1]!;
+  cdv.setUint32(c1 + 4, 1, true);
+  cdv.setBigUint64(c1 + 12, 5n, true);
+  bad(
+    'precedence-caps-before-order',
+    'ERR_BUNDLE_LIMIT',
+    'initramfs chunk 0 claims 1 raw byte (zstd bound 64) with a longer frame, and sequence number 5: the caps come before the order rules',
+    capFirst,
+  );
+
+  const digestFirst = honest();
+  const [i0, i1] = [chunkStarts(digestFirst)[1]!, chunkStarts(digestFirst)[2]!];
+  digestFirst[i0 + CHUNK_HEADER_SIZE + 7]! ^= 0x10;
+  digestFirst[i1 + 1] = 0x80;
+  bad(
+    'precedence-digest-before-next-header',
+    'ERR_BUNDLE_DIGEST_MISMATCH',
+    'initramfs chunk 0 fails its digest and chunk 1 has an unknown flag bit: the first failure in reading order wins, however many chunks are in flight',
+    digestFirst,
+  );
+
+  const early = forgeBundle(e.hash, m2, [chunks[0]!, chunks[1]!], { contents: [K, I] });
+  bad('trailer-before-entry-end', 'ERR_BUNDLE_SEQUENCE', 'the trailer follows initramfs chunk 0, which is not final', early);
+
+  const reserved = base.slice();
+  reserved[reserved.length - 32 + 3] = 1;
+  bad('footer-reserved-nonzero', 'ERR_BUNDLE_RECORD', 'a reserved byte of the footer is 1', reserved);
+
+  bad(
+    'short-not-a-bundle',
+    'ERR_BUNDLE_BAD_MAGIC',
+    'four bytes of a zip file: shorter than a preamble, and not the start of one',
+    Uint8Array.of(0x50, 0x4b, 0x03, 0x04),
+  );
+  bad('short-bundle-start', 'ERR_BUNDLE_TRUNCATED', 'the first 12 bytes of a bundle', base.subarray(0, 12));
+
+  // Manifest rules a reader might otherwise guess at, each with honest digests around it.
+  const m2json = new TextDecoder().decode(encodeManifest(m2));
+  const withManifest = (json: string) => forgeBundle(e.hash, m2, chunks, { contents: [K, I], manifestBytes: enc.encode(json) });
+  bad(
+    'manifest-canonical-before-fields',
+    'ERR_BUNDLE_MANIFEST',
+    'a pretty-printed manifest whose boot config name is "../x": canonical form is checked before the fields',
+    withManifest(JSON.stringify(JSON.parse(m2json.replace('"vecBoot"', '"../x"')), null, 1)),
+  );
+  bad(
+    'manifest-negative-unknown-key',
+    'ERR_BUNDLE_MANIFEST',
+    'an unknown key holds -1: numbers are never negative',
+    withManifest(m2json.replace('{', '{"aaa":-1,')),
+  );
+  bad(
+    'manifest-created-feb-30',
+    'ERR_BUNDLE_MANIFEST',
+    'created is 2026-02-30T00:00:00Z, a day that does not exist',
+    withManifest(m2json.replace('2026-11-25', '2026-02-30')),
+  );
+  bad(
+    'manifest-c1-control',
+    'ERR_BUNDLE_MANIFEST',
+    'the description holds U+0085 (NEL), a C1 control character',
+    withManifest(m2json.replace('"golden vector"', '"golden\u0085vector"')),
+  );
+  const astral = manifest(full);
+  astral.source = '\u{1f427}'.repeat(256);
+  ok(
+    'ok-source-256-code-points',
+    'the source label is 256 penguins: 256 code points (512 UTF-16 units), at the cap',
+    forgeBundle(e.hash, astral, chunks, { contents: [K, I] }),
+  );
 
   return v;
 }

@@ -1,4 +1,4 @@
-import { copyOf, readU64, view, writeU64 } from './bytes.js';
+import { copyOf, view, writeU64 } from './bytes.js';
 import {
   CHUNK_FIELDS_SIZE,
   CHUNK_FLAG_FINAL,
@@ -43,8 +43,9 @@ export function encodeChunkHeader(h: ChunkHeader): Uint8Array {
 }
 
 /**
- * Decodes a chunk header and applies the limits that need no context: lengths are checked here,
- * before the reader allocates anything for the payload.
+ * Decodes a chunk header and applies the checks that need no context, in FORMAT.md's order:
+ * flags, then the caps on the raw length, the compressed length and the sequence number. They
+ * come before anything is allocated for the payload.
  */
 export function decodeChunkHeader(b: Uint8Array, offset = 0): ChunkHeader {
   if (b.length < CHUNK_HEADER_SIZE) throw bundleError('ERR_BUNDLE_TRUNCATED', 'input ends inside a chunk header', { offset: offset + b.length });
@@ -52,15 +53,21 @@ export function decodeChunkHeader(b: Uint8Array, offset = 0): ChunkHeader {
   const dv = view(b);
   const flags = b[1] ?? 0;
   const entry = dv.getUint16(2, true);
-  const seq = readU64(dv, 12, 'chunk sequence number', { offset: offset + 12 });
-  const loc = { entry, chunk: seq, offset };
+  const rawSeq = dv.getBigUint64(12, true);
+  // Within the cap the sequence number is a safe integer; beyond it, it is only for the message.
+  const seq = rawSeq < BigInt(MAX_CHUNKS) ? Number(rawSeq) : undefined;
+  const loc = { entry, ...(seq !== undefined ? { chunk: seq } : {}), offset };
   if ((flags & ~KNOWN_CHUNK_FLAGS) !== 0) throw bundleError('ERR_BUNDLE_RECORD', `chunk has unknown flag bits 0x${flags.toString(16)}`, loc);
   const rawLength = dv.getUint32(4, true);
   const compLength = dv.getUint32(8, true);
   if (rawLength > MAX_CHUNK_SIZE) throw bundleError('ERR_BUNDLE_LIMIT', `chunk raw length ${rawLength} exceeds ${MAX_CHUNK_SIZE}`, loc);
-  if (compLength === 0 || compLength > zstdCompressBound(MAX_CHUNK_SIZE)) {
-    throw bundleError('ERR_BUNDLE_LIMIT', `chunk compressed length ${compLength} is outside 1..${zstdCompressBound(MAX_CHUNK_SIZE)}`, loc);
+  if (compLength === 0 || compLength > zstdCompressBound(rawLength)) {
+    throw bundleError(
+      'ERR_BUNDLE_LIMIT',
+      `chunk compressed length ${compLength} is outside 1..${zstdCompressBound(rawLength)}, the zstd bound for ${rawLength} bytes`,
+      loc,
+    );
   }
-  if (seq >= MAX_CHUNKS) throw bundleError('ERR_BUNDLE_LIMIT', `chunk sequence number ${seq} exceeds ${MAX_CHUNKS - 1}`, loc);
+  if (seq === undefined) throw bundleError('ERR_BUNDLE_LIMIT', `chunk sequence number ${rawSeq} exceeds ${MAX_CHUNKS - 1}`, loc);
   return { final: (flags & CHUNK_FLAG_FINAL) !== 0, entry, rawLength, compLength, seq, digest: copyOf(b, CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE) };
 }

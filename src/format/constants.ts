@@ -35,7 +35,9 @@ export const MAX_MANIFEST_SIZE = 1 << 20;
 export const MIN_CHUNK_SIZE = 1 << 16;
 export const MAX_CHUNK_SIZE = 1 << 24;
 export const DEFAULT_CHUNK_SIZE = 1 << 22;
-export const MAX_ENTRIES = 16;
+/** A kernel and an initramfs, and at most one image: each role appears once. */
+export const MIN_ENTRIES = 2;
+export const MAX_ENTRIES = 3;
 export const MAX_CHUNKS = 1 << 24;
 export const MAX_EXTENSION_SIZE = 1 << 16;
 export const MAX_EXTENSIONS = 16;

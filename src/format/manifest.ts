@@ -1,8 +1,9 @@
 import { canonicalStringify, type Json } from './canonical-json.js';
 import { DIGEST_RE } from './bytes.js';
-import { MAX_CHUNK_SIZE, MAX_ENTRIES, MAX_LEVEL, MAX_MANIFEST_SIZE, MIN_CHUNK_SIZE, MIN_LEVEL } from './constants.js';
+import { MAX_CHUNK_SIZE, MAX_ENTRIES, MAX_LEVEL, MAX_MANIFEST_SIZE, MIN_CHUNK_SIZE, MIN_ENTRIES, MIN_LEVEL } from './constants.js';
 import { BootportError, bundleError } from './errors.js';
 import { nameProblem } from './names.js';
+import { textProblem, type TextRule } from './text.js';
 
 export const ROLES = ['kernel', 'initramfs', 'image'] as const;
 export type Role = (typeof ROLES)[number];
@@ -49,9 +50,22 @@ export interface Manifest {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
-const MAX_TEXT = 4096;
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{3})?Z$/;
 const MAX_MAP_KEYS = 64;
+
+/**
+ * `created`: `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ`, a real instant of the
+ * proleptic Gregorian calendar from year 1 to 9999 with no leap second, so that every reader
+ * accepts the same strings whatever its date library allows.
+ */
+export function isCreatedTime(v: unknown): boolean {
+  const m = typeof v === 'string' ? TIME_RE.exec(v) : null;
+  if (!m) return false;
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  return y >= 1 && days !== undefined && d >= 1 && d <= days && h <= 23 && mi <= 59 && sec <= 59;
+}
 
 function bad(msg: string): BootportError {
   return bundleError('ERR_BUNDLE_MANIFEST', `manifest: ${msg}`, { offset: 24 });
@@ -61,13 +75,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function text(v: unknown, path: string, opts: { multiline?: boolean; max?: number } = {}): string {
-  if (typeof v !== 'string') throw bad(`${path} must be a string`);
-  if (v.length > (opts.max ?? MAX_TEXT)) throw bad(`${path} is longer than ${opts.max ?? MAX_TEXT} characters`);
-  // Control characters in labels and command lines end up in terminals and boot loaders.
-  const allowed = opts.multiline ? /^[^\u0000-\u0008\u000b-\u001f\u007f]*$/ : /^[^\u0000-\u001f\u007f]*$/;
-  if (!allowed.test(v)) throw bad(`${path} contains a control character`);
-  return v;
+function text(v: unknown, path: string, rule: TextRule = {}): string {
+  const why = textProblem(v, rule);
+  if (why !== undefined) throw bad(`${path} ${why}`);
+  return v as string;
 }
 
 function name(v: unknown, path: string): string {
@@ -111,9 +122,7 @@ function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]
 export function validateManifest(v: unknown): Manifest {
   if (!isObject(v)) throw bad('top level must be an object');
   if (typeof v.bundle_id !== 'string' || !UUID_RE.test(v.bundle_id)) throw bad('bundle_id must be a lowercase UUID');
-  if (typeof v.created !== 'string' || !TIME_RE.test(v.created) || Number.isNaN(Date.parse(v.created))) {
-    throw bad('created must be an ISO 8601 UTC time');
-  }
+  if (!isCreatedTime(v.created)) throw bad('created must be a UTC time YYYY-MM-DDTHH:MM:SS[.sss]Z that exists');
   if (!isObject(v.tool)) throw bad('tool must be an object');
   text(v.tool.name, 'tool.name', { max: 128 });
   text(v.tool.version, 'tool.version', { max: 128 });
@@ -129,7 +138,7 @@ export function validateManifest(v: unknown): Manifest {
   stringMap(bc.attributes, 'boot_config.attributes');
 
   if (!Array.isArray(v.entries)) throw bad('entries must be an array');
-  if (v.entries.length > MAX_ENTRIES) throw bad(`more than ${MAX_ENTRIES} entries`);
+  if (v.entries.length < MIN_ENTRIES || v.entries.length > MAX_ENTRIES) throw bad(`must have ${MIN_ENTRIES} to ${MAX_ENTRIES} entries`);
   const seen = new Set<string>();
   v.entries.forEach((e: unknown, i: number) => {
     const p = `entries[${i}]`;
@@ -157,11 +166,22 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function encodeManifest(m: Manifest): Uint8Array {
   validateManifest(m);
-  const bytes = utf8.encode(canonicalStringify(m as unknown as Json));
+  let json: string;
+  try {
+    json = canonicalStringify(m as unknown as Json);
+  } catch (e) {
+    throw bad(`cannot be encoded: ${(e as Error).message}`);
+  }
+  const bytes = utf8.encode(json);
   if (bytes.length > MAX_MANIFEST_SIZE) throw bad(`encodes to ${bytes.length} bytes, over the ${MAX_MANIFEST_SIZE} byte limit`);
   return bytes;
 }
 
+/**
+ * Decodes in the order FORMAT.md fixes: UTF-8, JSON, canonical form, then the shape field by
+ * field. Canonical form comes before the shape, so a manifest that is not canonical is refused as
+ * such whatever its fields hold.
+ */
 export function decodeManifest(bytes: Uint8Array): Manifest {
   if (bytes.length > MAX_MANIFEST_SIZE) throw bad(`is ${bytes.length} bytes, over the ${MAX_MANIFEST_SIZE} byte limit`);
   let textValue: string;
@@ -172,16 +192,15 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   } catch (e) {
     throw bad(`is not UTF-8 JSON: ${(e as Error).message}`);
   }
-  const m = validateManifest(parsed);
   let again: string;
   try {
     again = canonicalStringify(parsed as Json);
   } catch (e) {
     throw bad(`is not canonical: ${(e as Error).message}`);
   }
-  // Duplicate keys, white space, key order or number spelling all show up here.
+  // Duplicate keys, white space, key order, number spelling and escaping all show up here.
   if (again !== textValue) throw bad('is not in canonical form (sorted keys, no white space, integers only, no duplicate keys)');
-  return m;
+  return validateManifest(parsed);
 }
 
 export function entryLabel(m: Manifest, index: number): string {

@@ -24,10 +24,12 @@ export function encodePreamble(p: Preamble): Uint8Array {
 }
 
 export function decodePreamble(b: Uint8Array): Preamble {
-  if (b.length < PREAMBLE_SIZE) throw bundleError('ERR_BUNDLE_TRUNCATED', 'input ends inside the preamble', { offset: b.length });
-  if (!equalBytes(b.subarray(0, 8), PREAMBLE_MAGIC)) {
-    throw bundleError('ERR_BUNDLE_BAD_MAGIC', 'not a bootport bundle: the first 8 bytes are not the bundle magic', { offset: 0 });
+  // Input shorter than a preamble is a bundle cut short only if what there is could begin one.
+  const prefix = Math.min(b.length, PREAMBLE_MAGIC.length);
+  if (!equalBytes(b.subarray(0, prefix), PREAMBLE_MAGIC.subarray(0, prefix))) {
+    throw bundleError('ERR_BUNDLE_BAD_MAGIC', 'not a bootport bundle: the input does not begin with the bundle magic', { offset: 0 });
   }
+  if (b.length < PREAMBLE_SIZE) throw bundleError('ERR_BUNDLE_TRUNCATED', 'input ends inside the preamble', { offset: b.length });
   const dv = view(b);
   const p: Preamble = {
     major: dv.getUint16(8, true),

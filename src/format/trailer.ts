@@ -28,6 +28,9 @@ export interface TrailerCounts {
   chunkCount: number;
 }
 
+/** No bundle holds more chunks than every entry at its cap. */
+export const MAX_TRAILER_CHUNKS = MAX_CHUNKS * MAX_ENTRIES;
+
 /** Reads the fixed part, so a reader can check the counts before it reads (or allocates) the rest. */
 export function decodeTrailerCounts(b: Uint8Array, offset = 0): TrailerCounts {
   if (b.length < TRAILER_FIXED_SIZE) throw bundleError('ERR_BUNDLE_TRUNCATED', 'input ends inside the trailer', { offset: offset + b.length });
@@ -35,10 +38,12 @@ export function decodeTrailerCounts(b: Uint8Array, offset = 0): TrailerCounts {
   if (b[1] !== 0 || b[2] !== 0 || b[3] !== 0) throw bundleError('ERR_BUNDLE_RECORD', 'trailer reserved bytes are not zero', { offset: offset + 1 });
   const dv = view(b);
   const entryCount = dv.getUint32(4, true);
-  const chunkCount = readU64(dv, 8, 'trailer chunk count', { offset: offset + 8 });
   if (entryCount > MAX_ENTRIES) throw bundleError('ERR_BUNDLE_LIMIT', `trailer entry count ${entryCount} exceeds ${MAX_ENTRIES}`, { offset: offset + 4 });
-  if (chunkCount > MAX_CHUNKS * MAX_ENTRIES)
-    throw bundleError('ERR_BUNDLE_LIMIT', `trailer chunk count ${chunkCount} exceeds the limit`, { offset: offset + 8 });
+  const rawCount = dv.getBigUint64(8, true);
+  if (rawCount > BigInt(MAX_TRAILER_CHUNKS)) {
+    throw bundleError('ERR_BUNDLE_LIMIT', `trailer chunk count ${rawCount} exceeds ${MAX_TRAILER_CHUNKS}`, { offset: offset + 8 });
+  }
+  const chunkCount = Number(rawCount);
   return { entryCount, chunkCount };
 }
 

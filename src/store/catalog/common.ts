@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BootportError } from '../../format/errors.js';
 import { checkName } from '../../format/names.js';
+import { MAX_TEXT, textProblem } from '../../format/text.js';
 import type { StagedBlob, Store } from '../store.js';
 
 export type Kind = 'boot_configs' | 'images' | 'nodes';
@@ -8,9 +9,6 @@ export const LABEL: Record<Kind, string> = { boot_configs: 'boot config', images
 export const MIN_UID_PREFIX = 5;
 /** The most names one range may expand to: enough for any cluster, small enough to fail fast. */
 export const MAX_RANGE = 100_000;
-/** Text fields: short, single-line unless stated, no control characters. */
-export const MAX_TEXT = 4096;
-
 export const newUid = (): string => randomBytes(16).toString('hex');
 export const now = (): string => new Date().toISOString();
 
@@ -111,14 +109,15 @@ export function assertFree(store: Store, kind: Kind, name: string, hint?: string
   }
 }
 
+/** The manifest's text rule, so whatever the store holds can be exported and whatever imports can be kept. */
 export function checkText(v: string, what: string, multiline = false): string {
-  // C0 controls and DEL, and C1 controls; a description may keep tabs and newlines.
-  const bad = multiline ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u001f\u007f-\u009f]/;
-  if (bad.test(v) || v.length > MAX_TEXT)
+  const why = textProblem(v, { multiline });
+  if (why !== undefined) {
     throw new BootportError(
       'ERR_INVALID',
-      `${what} must be at most ${MAX_TEXT} characters with no control characters${multiline ? ' (tabs and newlines are allowed)' : ''}`,
+      `${what} ${why}: it must be at most ${MAX_TEXT} characters with no control characters${multiline ? ' (tabs and newlines are allowed)' : ''}`,
     );
+  }
   return v;
 }
 

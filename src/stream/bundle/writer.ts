@@ -5,7 +5,7 @@ import { BootportError } from '../../format/errors.js';
 import { encodeFooter } from '../../format/footer.js';
 import { encodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
 import { encodePreamble } from '../../format/preamble.js';
-import { encodeTrailerBody, type TrailerEntry } from '../../format/trailer.js';
+import { BundleLedger } from '../../format/ledger.js';
 import { chunked } from '../io/chunker.js';
 import type { SealJob } from '../parallel/chunk-work.js';
 import { loadEngines } from '../engine/engines.js';
@@ -58,12 +58,9 @@ export async function* bundleBytes(
   const manifestBytes = encodeManifest(manifest);
   const preamble = encodePreamble({ major: VERSION_MAJOR, minor: VERSION_MINOR, required: 0, optional: 0, manifestLength: manifestBytes.length });
   const headerHash = engines.hash.digestOf([preamble, manifestBytes]);
-  const bundleHasher = await engines.hash.create();
-  bundleHasher.update(preamble);
-  bundleHasher.update(manifestBytes);
+  const ledger = new BundleLedger(manifest, headerHash, await engines.hash.create(), preamble, manifestBytes);
   let offset = preamble.length + manifestBytes.length;
-  const seekTable: number[] = [];
-  const totals: TrailerEntry[] = [];
+  const contentDigests: Uint8Array[] = [];
   const { runner, owned } = runnerFor(engines, opts);
   if (mayNeedThreads(manifest.entries)) runner.warm?.();
   try {
@@ -71,7 +68,6 @@ export async function* bundleBytes(
     for (const [i, entry] of manifest.entries.entries()) {
       const contentHasher = await engines.hash.create();
       let seq = 0;
-      let rawBytes = 0;
       // Raw buffers come back from the runner once compressed and take the next chunk.
       const raws = new BufferPool(entry.chunk_size, runner.width + 2);
       const outs = new BufferPool(zstdCompressBound(entry.chunk_size), runner.width + 1);
@@ -82,7 +78,6 @@ export async function* bundleBytes(
           for await (const piece of chunked(sources[i] as ByteSource, entry.chunk_size, () => raws.take())) {
             // Hash the content here, in order, before the raw bytes go off to be compressed.
             contentHasher.update(piece.data);
-            rawBytes += piece.data.length;
             yield { headerHash, entry: i, seq: seq++, final: piece.final, level: entry.level, raw: piece.data, ...outFor(piece.data) };
           }
         } catch (e) {
@@ -96,20 +91,16 @@ export async function* bundleBytes(
           );
         }
       };
-      let compBytes = 0;
-      let chunks = 0;
       for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.width)) {
         raws.give(s.raw);
-        seekTable.push(offset);
-        bundleHasher.update(s.header);
+        ledger.add(s.chunk, s.header, offset);
         offset += s.header.length + s.payload.length;
-        compBytes += s.payload.length;
-        chunks++;
         yield s.header;
         yield s.payload;
         if (s.out) outs.give(s.out);
       }
       const contentDigest = contentHasher.digest();
+      const { rawBytes } = ledger.totals[i]!;
       if (entry.size !== undefined && entry.size !== rawBytes) {
         throw new BootportError('ERR_SOURCE', `the ${entry.role} was declared as ${entry.size} bytes but ${rawBytes} were read; did it change during export?`, {
           entry: entryLabel(manifest, i),
@@ -123,7 +114,7 @@ export async function* bundleBytes(
           'the stored blob is damaged: run the store check',
         );
       }
-      totals.push({ chunks, rawBytes, compBytes, contentDigest });
+      contentDigests.push(contentDigest);
     }
   } finally {
     if (owned) await runner.close();
@@ -131,9 +122,7 @@ export async function* bundleBytes(
     await Promise.all(sources.filter(isDirect).map((s) => s.close()));
   }
 
-  const body = encodeTrailerBody({ entries: totals, seekTable, headerHash });
-  bundleHasher.update(body);
-  const bundleDigest = bundleHasher.digest();
+  const { body, bundleDigest } = ledger.seal(contentDigests);
   const trailerOffset = offset;
   const footer = encodeFooter({ trailerOffset, trailerLength: body.length + bundleDigest.length });
   yield concatBytes([body, bundleDigest, footer]);
@@ -141,8 +130,8 @@ export async function* bundleBytes(
     bytes: trailerOffset + body.length + bundleDigest.length + footer.length,
     bundleDigest: digestString(bundleDigest),
     entries: manifest.entries.map((e, i) => {
-      const t = totals[i] as TrailerEntry;
-      return { role: e.role, name: e.name, rawBytes: t.rawBytes, compBytes: t.compBytes, chunks: t.chunks, digest: digestString(t.contentDigest) };
+      const t = ledger.totals[i]!;
+      return { role: e.role, name: e.name, rawBytes: t.rawBytes, compBytes: t.compBytes, chunks: t.chunks, digest: digestString(contentDigests[i]!) };
     }),
   });
 }

@@ -104,6 +104,13 @@ export class ByteReader {
     return (await this.take(n, what)).bytes;
   }
 
+  /** Up to `n` bytes: fewer only where the input ends. For a small read whose shortness means something. */
+  async readUpTo(n: number, what: string): Promise<Uint8Array> {
+    await this.fill(n);
+    const have = Math.min(n, this.buffered);
+    return have === 0 ? new Uint8Array(0) : this.read(have, what);
+  }
+
   /**
    * Like `read`, but the array is this reader's own and spans its whole buffer: never a view of
    * the caller's bytes or of a larger block. It may be kept or transferred to a worker without

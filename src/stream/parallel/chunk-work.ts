@@ -25,6 +25,8 @@ export interface SealJob {
 export interface Sealed {
   /** The 52-byte chunk header, digest included. */
   header: Uint8Array;
+  /** The header's fields, for the books. */
+  chunk: { entry: number; final: boolean; rawLength: number; compLength: number };
   payload: Uint8Array;
   /** The job's raw bytes, handed back (a worker transfers them back) so the buffer can be reused. */
   raw: Uint8Array;
@@ -36,7 +38,7 @@ export function sealChunk(engines: Engines, job: SealJob): Sealed {
   const payload = engines.codec.compress(job.raw, job.level, job.out);
   const h = { final: job.final, entry: job.entry, rawLength: job.raw.length, compLength: payload.length, seq: job.seq };
   const header = encodeChunkHeader({ ...h, digest: engines.hash.digestOf([job.headerHash, encodeChunkFields(h), payload]) });
-  return { header, payload, raw: job.raw, ...(job.out ? { out: job.out } : {}) };
+  return { header, chunk: h, payload, raw: job.raw, ...(job.out ? { out: job.out } : {}) };
 }
 
 export interface OpenJob {
