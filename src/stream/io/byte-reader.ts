@@ -10,9 +10,11 @@ import { isDirect, type ByteSource, type DirectSource } from './source.js';
 const BLOCK = 1 << 14;
 
 /**
- * Exact-length reads over a byte source. It pulls only when a read needs more bytes, so what it
- * buffers is bounded by one read plus one incoming piece. From a file, a large read (a chunk
- * payload) goes straight into the array it returns: one copy, from the page cache.
+ * The one adapter over a byte source, whichever kind it is: exact-length reads for the records of
+ * a bundle, and fills of a caller's buffer for the chunks of a payload. It pulls only when a read
+ * needs more bytes, so what it buffers is bounded by one read plus one incoming piece. From a
+ * file, a large read (a chunk payload, a chunk to compress) goes straight into its destination:
+ * one copy, from the page cache.
  */
 export class ByteReader {
   private pieces: Uint8Array[] = [];
@@ -38,14 +40,14 @@ export class ByteReader {
       this.pull = async () => {
         const r = await it.next();
         if (r.done) return undefined;
-        if (typeof r.value === 'string') throw new TypeError('bundle input must be bytes, not text');
+        if (typeof r.value === 'string') throw new TypeError('byte sources must yield bytes, not text');
         return r.value;
       };
       this.stop = async () => it.return?.();
     }
   }
 
-  private async fill(n: number): Promise<boolean> {
+  private async want(n: number): Promise<boolean> {
     while (this.buffered < n && !this.done) {
       const piece = await this.pull();
       if (!piece) this.done = true;
@@ -104,9 +106,27 @@ export class ByteReader {
     return (await this.take(n, what)).bytes;
   }
 
+  /**
+   * Fills `buf` as far as the input goes and returns how many bytes it now holds: fewer than its
+   * length only at end of input. A file is read straight into `buf`; pieces from a stream are
+   * copied in, and what does not fit is kept for the next read.
+   */
+  async readInto(buf: Uint8Array): Promise<number> {
+    let n = this.drain(buf, 0, buf.length);
+    while (n < buf.length && !this.done) {
+      if (this.direct) {
+        const got = await this.direct.readInto(buf, n, buf.length - n);
+        if (got === 0) this.done = true;
+        n += got;
+      } else if (await this.want(1)) n += this.drain(buf, n, buf.length - n);
+    }
+    this.position += n;
+    return n;
+  }
+
   /** Up to `n` bytes: fewer only where the input ends. For a small read whose shortness means something. */
   async readUpTo(n: number, what: string): Promise<Uint8Array> {
-    await this.fill(n);
+    await this.want(n);
     const have = Math.min(n, this.buffered);
     return have === 0 ? new Uint8Array(0) : this.read(have, what);
   }
@@ -123,7 +143,7 @@ export class ByteReader {
 
   private async take(n: number, what: string): Promise<{ bytes: Uint8Array; own: boolean }> {
     if (this.direct && n - this.buffered >= BLOCK && !this.done) return { bytes: await this.readDirect(this.direct, n, what), own: true };
-    if (!(await this.fill(n))) this.truncated(n, what, this.buffered);
+    if (!(await this.want(n))) this.truncated(n, what, this.buffered);
     this.position += n;
     const first = this.pieces[0] as Uint8Array;
     if (first.length >= n) {
@@ -155,12 +175,12 @@ export class ByteReader {
 
   /** The next byte without consuming it, or undefined at end of input. */
   async peek(): Promise<number | undefined> {
-    if (!(await this.fill(1))) return undefined;
+    if (!(await this.want(1))) return undefined;
     return (this.pieces[0] as Uint8Array)[0];
   }
 
   async atEnd(): Promise<boolean> {
-    return !(await this.fill(1));
+    return !(await this.want(1));
   }
 
   /** Stops pulling from the source (it will not be read further). */

@@ -1,4 +1,5 @@
-import { filler, type ByteSource } from './source.js';
+import { ByteReader } from './byte-reader.js';
+import type { ByteSource } from './source.js';
 
 /**
  * Cuts a byte source into chunks of exactly `size` bytes, the last one shorter, and tells which
@@ -14,17 +15,17 @@ export interface Piece {
 
 /** `alloc` lets the caller recycle chunk buffers (see BufferPool). */
 export async function* chunked(source: ByteSource, size: number, alloc: () => Uint8Array = () => new Uint8Array(size)): AsyncGenerator<Piece> {
-  const src = filler(source);
+  const src = new ByteReader(source);
   try {
     let cur = alloc();
-    let n = await src.fill(cur);
+    let n = await src.readInto(cur);
     for (;;) {
       if (n < size) {
         yield { data: cur.subarray(0, n), final: true, buffer: cur };
         return;
       }
       const next = alloc();
-      const m = await src.fill(next);
+      const m = await src.readInto(next);
       if (m === 0) {
         yield { data: cur, final: true, buffer: cur };
         return;

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chunked } from '../../../src/stream/io/chunker.js';
-import { fileSource, filler } from '../../../src/stream/io/source.js';
+import { ByteReader } from '../../../src/stream/io/byte-reader.js';
+import { fileSource } from '../../../src/stream/io/source.js';
 import { engines, fromBytes, makeBundle, sampleBytes } from '../../helpers.js';
 import { verifyBundle } from '../../../src/stream/bundle/reader.js';
 
@@ -73,7 +74,7 @@ describe('byte sources', () => {
 
   it('a missing file is ERR_IO naming the path, at the first read', async () => {
     const src = fileSource('/nonexistent/bootport/bundle');
-    await expect(filler(src).fill(new Uint8Array(4))).rejects.toMatchObject({
+    await expect(new ByteReader(src).readInto(new Uint8Array(4))).rejects.toMatchObject({
       code: 'ERR_IO',
       message: expect.stringContaining('/nonexistent/bootport/bundle'),
     });
@@ -83,6 +84,6 @@ describe('byte sources', () => {
     async function* text(): AsyncGenerator<string> {
       yield 'not bytes';
     }
-    await expect(filler(text()).fill(new Uint8Array(4))).rejects.toThrow(/bytes/);
+    await expect(new ByteReader(text()).readInto(new Uint8Array(4))).rejects.toThrow(/bytes/);
   });
 });
