@@ -9,7 +9,7 @@ import {
   type BootConfigView,
 } from '../store/catalog/boot-configs.js';
 import { resolveMany } from '../store/catalog/common.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
 import { usage } from './parse.js';
 import { humanBytes } from './text.js';
@@ -35,7 +35,7 @@ export function bootConfigText(v: BootConfigView[], long: boolean): string {
     .join('\n');
 }
 
-export function registerBootConfig(program: Command, ctx: Ctx): void {
+export function registerBootConfig(program: Command, ctx: CommandContext): void {
   program
     .command('ls')
     .description('list boot configs (-l for kernel, initramfs, image, cmdline, release and sizes)')

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { BootportError, isBootportError } from '../format/errors.js';
 import { EXIT, exitCodeFor, isClosedOutput } from './exit.js';
+import { errorJson, hintFor } from './hints.js';
 import { parseIntOption, usage } from './parse.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engine/engines.js';
 import { ioError } from '../stream/io/files.js';
@@ -31,7 +32,7 @@ export type CommandOptions = GlobalOptions & Record<string, string | boolean | u
 /** More threads than this only adds memory: each one holds two chunks in flight. */
 export const MAX_THREADS = 64;
 
-export class Ctx {
+export class CommandContext {
   exitCode: number = EXIT.OK;
   /** Set while standard output carries a bundle: nothing else may be written there, errors included. */
   stdoutIsData = false;
@@ -61,7 +62,9 @@ export class Ctx {
   }
 
   engines(opts: GlobalOptions): Promise<Engines> {
-    return loadEngines(opts.engine ?? (this.io.env.BOOTPORT_ENGINE as EngineChoice | undefined) ?? 'auto');
+    // BOOTPORT_ENGINE=fallback forces the pure-wasm path, as --engine fallback does.
+    const env = this.io.env.BOOTPORT_ENGINE;
+    return loadEngines(opts.engine ?? (env === 'native' || env === 'fallback' ? env : 'auto'));
   }
 
   /**
@@ -102,9 +105,10 @@ export class Ctx {
     }
     const err = isBootportError(e) ? e : wrapUnknown(e);
     // With a bundle on stdout, the report goes to stderr, so it cannot corrupt the stream.
-    if (json && !this.stdoutIsData) this.json({ ok: false, error: err.toJSON() });
-    else if (json) this.err(JSON.stringify({ ok: false, error: err.toJSON() }, null, 2));
-    else this.err(`bootport: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}`);
+    const hint = hintFor(err);
+    if (json && !this.stdoutIsData) this.json({ ok: false, error: errorJson(err) });
+    else if (json) this.err(JSON.stringify({ ok: false, error: errorJson(err) }, null, 2));
+    else this.err(`bootport: ${err.code}: ${err.message}${hint ? `\n  hint: ${hint}` : ''}`);
     if (this.debug()) this.err(stackOf(e));
     return exitCodeFor(err);
   }
@@ -146,13 +150,10 @@ function wrapUnknown(e: unknown): BootportError {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return ioError((e as Error).message.split(':')[0] ?? 'a system call failed', e);
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return new BootportError(
-    'ERR_INTERNAL',
-    `internal error: ${what}`,
-    {},
-    'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints',
-    { cause: e },
-  );
+  return new BootportError('ERR_INTERNAL', `internal error: ${what}`, {}, 'this is a bug in bootport: report it with the stack of the failure', {
+    cause: e,
+    remedies: ['report-bug'],
+  });
 }
 
 /** The stack of `e` and of every cause under it. */

@@ -1,4 +1,9 @@
-import type { BootportError } from '../format/errors.js';
+import { BUNDLE_ERRORS, type BootportError } from '../format/errors.js';
+import { STORE_ERRORS } from '../store/errors.js';
+import { STREAM_ERRORS } from '../stream/errors.js';
+
+/** Every code bootport reports, with what it means: the table the README gives. */
+export const ERROR_CODES = { ...BUNDLE_ERRORS, ...STREAM_ERRORS, ...STORE_ERRORS } as const;
 
 /**
  * Exit codes, documented in the README. PROBLEMS is fsck's "the store is not consistent".

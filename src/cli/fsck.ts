@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkStore, markRepaired, repairStore, type Finding, type FsckReport } from '../store/fsck.js';
-import { Ctx, engineReport } from './context.js';
+import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
 import { humanBytes } from './text.js';
 import { withStore } from './store-cmd.js';
@@ -30,7 +30,7 @@ function reportText(r: FsckReport, repair: boolean): string {
   return [head, ...r.findings.map(findingText), ...q, verdict].join('\n');
 }
 
-export function registerFsck(program: Command, ctx: Ctx): void {
+export function registerFsck(program: Command, ctx: CommandContext): void {
   program
     .command('fsck')
     .description(

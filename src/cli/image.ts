@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveMany } from '../store/catalog/common.js';
 import { cloneImage, createImage, deleteImages, listImages, updateImages, type ImageRow } from '../store/catalog/images.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
 import { usage } from './parse.js';
 import { humanBytes, table } from './text.js';
@@ -9,7 +9,7 @@ import { boolField, FileIngest, parseFields, selection, textField, withStore } f
 
 const IMAGE_FIELDS = ['name', 'content', 'description', 'distro', 'parent', 'frozen'] as const;
 
-export function registerImage(program: Command, ctx: Ctx): void {
+export function registerImage(program: Command, ctx: CommandContext): void {
   const image = program
     .command('image')
     .description('manage images: ls, create, update, clone, delete')

@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { readEnds } from '../stream/bundle/inspect.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
 import { bundleView, viewText } from './describe.js';
 
-export function registerInspect(program: Command, ctx: Ctx): void {
+export function registerInspect(program: Command, ctx: CommandContext): void {
   program
     .command('inspect')
     .description('show what a bundle holds; on a file, reads only its two ends')
@@ -19,7 +19,7 @@ export function registerInspect(program: Command, ctx: Ctx): void {
         let verified: 'none' | 'digests';
         if (bundle === '-') {
           // A pipe cannot seek: the whole stream is read, so its digests get checked on the way.
-          const r = await verifyBundle(inputSource('-', ctx.io.stdin), { ...run, inflate: false });
+          const r = await verifyBundle(inputSource('-', ctx.io.stdin), { ...run, deep: false });
           view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
           verified = 'digests';
         } else {

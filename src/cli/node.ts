@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { BootportError } from '../format/errors.js';
 import { expandNames, resolveMany } from '../store/catalog/common.js';
 import { clearNodeAttributes, createNodes, deleteNodes, listNodes, setNodeAttributes, type NodeRow } from '../store/catalog/nodes.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
 import { usage } from './parse.js';
 import { table } from './text.js';
 import { parseFields, selection, withStore } from './store-cmd.js';
 
-export function registerNode(program: Command, ctx: Ctx): void {
+export function registerNode(program: Command, ctx: CommandContext): void {
   const node = program
     .command('node')
     .description('manage compute nodes: create, ls, set, clear, delete')

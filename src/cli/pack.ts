@@ -8,11 +8,11 @@ import { checkName } from '../format/names.js';
 import { fileSize, inputSource, readHead } from '../stream/io/files.js';
 import { newManifest } from '../format/new-manifest.js';
 import { emitBundle } from './emit.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { parseChunkSize, parseIntOption, usage } from './parse.js';
 import { humanBytes } from './text.js';
 
-export function registerPack(program: Command, ctx: Ctx): void {
+export function registerPack(program: Command, ctx: CommandContext): void {
   program
     .command('pack')
     .description('build a bundle from plain files (no store needed)')

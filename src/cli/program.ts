@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { TOOL_VERSION } from '../version.js';
-import { Ctx, type CliIO } from './context.js';
+import { CommandContext, type CliIO } from './context.js';
 import { EXIT } from './exit.js';
 import { registerInspect } from './inspect.js';
 import { registerPack } from './pack.js';
@@ -14,8 +14,8 @@ import { registerVerify } from './verify.js';
 import { registerFsck } from './fsck.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
-export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: Ctx } {
-  const ctx = new Ctx(io, argv);
+export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: CommandContext } {
+  const ctx = new CommandContext(io, argv);
   const program = new Command('bootport')
     .description('move boot configurations (kernel, initramfs, cmdline, image) between clusters')
     .version(TOOL_VERSION)

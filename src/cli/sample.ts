@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeSample } from './sample-files.js';
-import { Ctx } from './context.js';
+import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
 import { parseSize } from './parse.js';
 
-export function registerSample(program: Command, ctx: Ctx): void {
+export function registerSample(program: Command, ctx: CommandContext): void {
   program
     .command('sample')
     .description('write sample boot files (vmlinuz, initramfs.img, rootfs.tar) to try bootport with')

@@ -9,14 +9,14 @@ import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { type CommandOptions, type Ctx, type GlobalOptions } from './context.js';
+import { type CommandOptions, type CommandContext, type GlobalOptions } from './context.js';
 import { usage } from './parse.js';
 
 /**
  * Opens the store for one command and always closes it. `read` commands change nothing on disk;
  * `write` commands hold a staging directory of their own until they close the store.
  */
-export async function withStore<T>(ctx: Ctx, opts: GlobalOptions, mode: StoreMode, fn: (store: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(ctx: CommandContext, opts: GlobalOptions, mode: StoreMode, fn: (store: Store) => Promise<T>): Promise<T> {
   const lockTimeoutMs = ctx.lockTimeoutMs();
   const store = await Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store), mode, {
     command: ctx.commandLine(),

@@ -7,8 +7,9 @@ import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/io/files.js';
 import { emitBundle } from './emit.js';
-import { Ctx, engineReport } from './context.js';
+import { CommandContext, engineReport } from './context.js';
 import { EXIT, exitCodeFor } from './exit.js';
+import { errorJson, hintFor } from './hints.js';
 import { parseChunkSize, parseIntOption, usage } from './parse.js';
 import { humanBytes } from './text.js';
 import { selection, withStore } from './store-cmd.js';
@@ -20,11 +21,14 @@ function planText(p: ImportPlan): string {
   lines.push(
     `bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}${p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`}`,
   );
-  for (const pr of p.problems) lines.push(`REJECT ${pr.code}: ${pr.message}${pr.hint ? ` (${pr.hint})` : ''}`);
+  for (const pr of p.problems) {
+    const hint = hintFor(pr);
+    lines.push(`REJECT ${pr.code}: ${pr.message}${hint ? ` (${hint})` : ''}`);
+  }
   return lines.join('\n');
 }
 
-export function registerTransfer(program: Command, ctx: Ctx): void {
+export function registerTransfer(program: Command, ctx: CommandContext): void {
   program
     .command('export')
     .description('write the selected boot config, its kernel, initramfs and image to one bundle: -i B export [-o FILE|-]')
@@ -86,7 +90,7 @@ export function registerTransfer(program: Command, ctx: Ctx): void {
               committed: r.committed,
               dry_run: opts.dryRun === true,
               ...plan,
-              problems: problems.map((p) => p.toJSON()),
+              problems: problems.map(errorJson),
               ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}),
               ...engineReport(run),
             });

@@ -2,12 +2,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { unpackBundle } from '../stream/ops/unpack.js';
-import { Ctx, engineReport } from './context.js';
+import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
 import { usage } from './parse.js';
 import { humanBytes } from './text.js';
 
-export function registerUnpack(program: Command, ctx: Ctx): void {
+export function registerUnpack(program: Command, ctx: CommandContext): void {
   program
     .command('unpack')
     .description('write kernel, initramfs, image and bootconfig.json into a directory, once the whole bundle verified')

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { inputSource } from '../stream/io/files.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { Ctx, engineReport } from './context.js';
+import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
 import { bundleView, viewText } from './describe.js';
 
@@ -10,7 +10,7 @@ export const VERIFY_PROVES =
   'every chunk digest, the order and completeness of all chunks, the trailer totals, the seek table, the header hash and the bundle digest';
 export const DEEP_PROVES = "and, by decompressing every chunk, that each entry's content matches its BLAKE3 content digest";
 
-export function registerVerify(program: Command, ctx: Ctx): void {
+export function registerVerify(program: Command, ctx: CommandContext): void {
   program
     .command('verify')
     .description('check every digest in a bundle; --deep also decompresses and checks content digests')
@@ -21,7 +21,7 @@ export function registerVerify(program: Command, ctx: Ctx): void {
         const deep = opts.deep === true;
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
         const run = await ctx.runOptions(opts);
-        const r = await verifyBundle(input, { ...run, inflate: deep });
+        const r = await verifyBundle(input, { ...run, deep: deep });
         const view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
         const proved = `verified ${VERIFY_PROVES}${deep ? ` ${DEEP_PROVES}` : ''}`;
         if (opts.json) ctx.json({ ok: true, deep, proved, ...view, ...engineReport(run) });

@@ -1,8 +1,10 @@
 /**
- * Every failure bootport reports carries one of these stable codes. Scripts match on the code,
- * never on the message; the README and FORMAT.md list them.
+ * Every failure bootport reports carries a stable code. Scripts match on the code, never on the
+ * message; the README and FORMAT.md list them. Each layer declares its own codes where they
+ * belong (these are the bundle's, and the one for a bug) and adds them to `ErrorCodes` by
+ * declaration merging, so a mistyped code is a type error while format/ knows nothing above it.
  */
-export const ERROR_CODES = {
+export const BUNDLE_ERRORS = {
   ERR_BUNDLE_BAD_MAGIC: 'the input is not a bootport bundle (preamble or footer magic is wrong)',
   ERR_BUNDLE_UNSUPPORTED: 'the bundle needs a newer bootport (major version or required feature bit)',
   ERR_BUNDLE_TRUNCATED: 'the input ended before the footer',
@@ -16,24 +18,13 @@ export const ERROR_CODES = {
   ERR_BUNDLE_CORRUPT_CHUNK: 'a chunk is not exactly one zstd frame of its declared size',
   ERR_BUNDLE_SIZE_MISMATCH: 'a declared size or digest disagrees with the real content',
   ERR_BUNDLE_TRAILER: 'the trailer or footer disagrees with what was read',
-  ERR_SOURCE: 'a payload source failed or changed while it was being read',
-  ERR_CODEC: 'the compressor or hasher failed',
-  ERR_USAGE: 'the command line is wrong',
-  ERR_IO: 'a file could not be read or written',
-  ERR_NO_SPACE: 'the file system is full, or too full for what the command must write',
-  ERR_EXISTS: 'the output exists and --force was not given',
-  ERR_STORE: 'the store is damaged or not a bootport store',
-  ERR_STORE_LOCKED: 'another bootport process holds the store lock',
-  ERR_NOT_FOUND: 'no object matches the selector',
-  ERR_AMBIGUOUS: 'a selector matches more than one object',
-  ERR_CONFLICT: 'a name is already taken in the store',
-  ERR_FROZEN: 'the object is frozen',
-  ERR_IN_USE: 'the object is still referenced',
-  ERR_INVALID: 'a field value is not valid',
   ERR_INTERNAL: 'a bug in bootport: an unexpected exception, not a problem with the input',
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+/** Every declared code; stream/errors.ts and store/errors.ts add theirs. */
+export interface ErrorCodes extends Record<keyof typeof BUNDLE_ERRORS, string> {}
+
+export type ErrorCode = Extract<keyof ErrorCodes, string>;
 
 /** Where in a bundle a failure was found; every field is optional because not all apply. */
 export interface ErrorLocation {
@@ -52,14 +43,20 @@ export class BootportError extends Error {
   readonly hint: string | undefined;
   /** The message without its location, so the error can cross a thread and be rebuilt. */
   readonly detail: string;
+  /**
+   * What the user can do, as stable names of actions (`rename-image`, `overwrite`), for a front
+   * end to say in its own terms: the CLI names its flags. `hint` says the same in neutral words.
+   */
+  readonly remedies: readonly string[];
 
-  constructor(code: ErrorCode, message: string, location: ErrorLocation = {}, hint?: string, options?: { cause?: unknown }) {
-    super(formatMessage(message, location), options);
+  constructor(code: ErrorCode, message: string, location: ErrorLocation = {}, hint?: string, options?: { cause?: unknown; remedies?: readonly string[] }) {
+    super(formatMessage(message, location), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BootportError';
     this.code = code;
     this.location = location;
     this.hint = hint;
     this.detail = message;
+    this.remedies = options?.remedies ?? [];
   }
 
   toJSON(): Record<string, unknown> {

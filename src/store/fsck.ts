@@ -74,7 +74,7 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
       kind: 'layout',
       subject: LAYOUT_FILE,
       message: `store layout ${layout} was made by an older bootport`,
-      repair: 'upgraded by --repair (or by any command that changes the store)',
+      repair: 'upgraded by a repair (or by any command that changes the store)',
     });
   if (store.schema < SCHEMA_VERSION)
     findings.push({ kind: 'schema', subject: CATALOG_FILE, message: `catalog schema ${store.schema} was made by an older bootport` });

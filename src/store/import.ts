@@ -53,12 +53,18 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
   if (store.db.prepare('SELECT 1 FROM boot_configs WHERE name = ?').get(bcName)) {
     bcAction = 'reject';
     problems.push(
-      new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, `import it under another name with --boot-config NEW`),
+      new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, 'import it under another name', {
+        remedies: ['rename-boot-config'],
+      }),
     );
   }
   const imgEntry = m.entries.find((e) => e.role === 'image');
   if (opts.image !== undefined && !imgEntry)
-    problems.push(new BootportError('ERR_USAGE', '--image was given but the bundle holds no image (it was exported with --no-recurse)'));
+    problems.push(
+      new BootportError('ERR_USAGE', 'an image name was given but the bundle holds no image (it was exported without one)', {}, undefined, {
+        remedies: ['drop-image-name'],
+      }),
+    );
   let image: ImportPlan['image'] = null;
   if (imgEntry) {
     const name = opts.image ?? imgEntry.name;
@@ -72,12 +78,9 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
         const why =
           imgEntry.digest === undefined ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same' : 'with different content';
         problems.push(
-          new BootportError(
-            'ERR_CONFLICT',
-            `image ${name} already exists ${why}`,
-            {},
-            'store the image under another name with --image NEW, or skip it with --no-recurse',
-          ),
+          new BootportError('ERR_CONFLICT', `image ${name} already exists ${why}`, {}, 'store the image under another name, or import without it', {
+            remedies: ['rename-image', 'skip-image'],
+          }),
         );
       }
     }
@@ -101,7 +104,8 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
         'ERR_NO_SPACE',
         `the import needs ${bytes} bytes in ${store.dir}, only ${free} are free`,
         {},
-        'free space on the store file system, or import with --no-recurse',
+        'free space on the store file system, or import without the image',
+        { remedies: ['free-space', 'skip-image'] },
       ),
     );
   }

@@ -82,7 +82,10 @@ export function probeStore(dir: string): StoreState {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
     throw new BootportError('ERR_STORE', `cannot read the store ${dir}: ${(e as Error).message}`, {}, undefined, { cause: e });
   }
-  if (!st.isDirectory()) throw new BootportError('ERR_STORE', `${dir} is not a directory, so it cannot be a store`, {}, 'choose another --store');
+  if (!st.isDirectory())
+    throw new BootportError('ERR_STORE', `${dir} is not a directory, so it cannot be a store`, {}, 'choose another store directory', {
+      remedies: ['choose-store'],
+    });
   const layout = readLayout(p.layout);
   if (layout !== undefined) {
     const cat = sizeOf(p.catalog);
@@ -110,7 +113,8 @@ export function probeStore(dir: string): StoreState {
       'ERR_STORE',
       `${dir} is not a bootport store: it holds ${shown} and no ${LAYOUT_FILE}`,
       {},
-      'give --store a new or empty directory, or the directory of an existing store',
+      'use a new or empty directory, or the directory of an existing store',
+      { remedies: ['choose-store'] },
     );
   }
   if (countEntries(p.blobs) > 0) {

@@ -1,14 +1,14 @@
 /** How a failure that is not a BootportError is reported: a bug is ERR_INTERNAL, exit 70, never ERR_IO. */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Ctx } from '../../src/cli/context.js';
+import { CommandContext } from '../../src/cli/context.js';
 import { EXIT } from '../../src/cli/exit.js';
 
-function ctx(env: NodeJS.ProcessEnv = {}, argv: string[] = []): { c: Ctx; err: () => string } {
+function ctx(env: NodeJS.ProcessEnv = {}, argv: string[] = []): { c: CommandContext; err: () => string } {
   const stderr = new PassThrough();
   let text = '';
   stderr.on('data', (d: Buffer) => (text += d.toString()));
-  const c = new Ctx({ stdout: new PassThrough(), stderr, stdin: new PassThrough(), cwd: '/', env }, argv);
+  const c = new CommandContext({ stdout: new PassThrough(), stderr, stdin: new PassThrough(), cwd: '/', env }, argv);
   return { c, err: () => text };
 }
 

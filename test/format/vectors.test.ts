@@ -52,12 +52,12 @@ describe('golden vectors', async () => {
       const bytes = new Uint8Array(await readFile(join(DIR, `${name}.bpb`)));
       const exp = JSON.parse(await readFile(join(DIR, `${name}.expect.json`), 'utf8'));
       const e = await engines(choice);
-      expect(await verdict(bytes, { engines: e, inflate: false })).toBe(exp.verify);
-      expect(await verdict(bytes, { engines: e, inflate: true })).toBe(exp.deep);
-      expect(await verdict(bytes, { engines: e, inflate: false, runner: pool! }), 'with a worker pool').toBe(exp.verify);
-      expect(await verdict(bytes, { engines: e, inflate: true, runner: pool! }), 'with a worker pool').toBe(exp.deep);
+      expect(await verdict(bytes, { engines: e, deep: false })).toBe(exp.verify);
+      expect(await verdict(bytes, { engines: e, deep: true })).toBe(exp.deep);
+      expect(await verdict(bytes, { engines: e, deep: false, runner: pool! }), 'with a worker pool').toBe(exp.verify);
+      expect(await verdict(bytes, { engines: e, deep: true, runner: pool! }), 'with a worker pool').toBe(exp.deep);
       // Failing vectors fail the same way when fed a byte at a time? (cheap enough at these sizes with big pieces)
-      expect(await verdict(bytes, { engines: e, inflate: true }, 997)).toBe(exp.deep);
+      expect(await verdict(bytes, { engines: e, deep: true }, 997)).toBe(exp.deep);
     });
   });
 });

@@ -20,7 +20,7 @@ import {
   TAG_CHUNK,
   TAG_TRAILER,
 } from '../../src/format/constants.js';
-import { ERROR_CODES } from '../../src/format/errors.js';
+import { ERROR_CODES } from '../../src/cli/exit.js';
 import { encodeExtension } from '../../src/format/extension.js';
 import { encodeFooter } from '../../src/format/footer.js';
 import { decodeChunkHeader } from '../../src/format/chunk.js';
@@ -257,8 +257,8 @@ export async function runCase(m: Mutation, ctx: { engines: Engines; dir: string;
   const piece = 1 + ((ctx.n * 7919) % 70_000);
   const file = join(dir, `case-${ctx.n}.bpb`);
   await writeFile(file, m.bytes);
-  const verify = await outcome('verify', () => verifyBundle(fromBytes(m.bytes, piece), { engines, inflate: false }), T);
-  const deep = await outcome('verify --deep', () => verifyBundle(fromBytes(m.bytes, piece), { engines, inflate: true, threads }), T);
+  const verify = await outcome('verify', () => verifyBundle(fromBytes(m.bytes, piece), { engines, deep: false }), T);
+  const deep = await outcome('verify --deep', () => verifyBundle(fromBytes(m.bytes, piece), { engines, deep: true, threads }), T);
   const inspect = await outcome('inspect', () => readEnds(file, engines), T);
   const out = await mkdtemp(join(dir, 'unpack-'));
   let unpacked: Awaited<ReturnType<typeof unpackBundle>> | undefined;

@@ -168,7 +168,8 @@ export async function updateBootConfigs(store: Store, targets: readonly Named[],
   // Nodes refer to a boot config by uid, so a rename needs nothing more.
   return updateRows<BootConfigRow, BootConfigView>(store, 'boot_configs', targets, f, staged, {
     columns: COLUMNS,
-    hint: 'unfreeze first: -i NAME update frozen=false',
+    hint: 'unfreeze it first: set frozen to false',
+    remedies: ['unfreeze-boot-config'],
     view: (n) => bootConfigView(store, n),
     apply: (n) => {
       if (f.kernel) {
@@ -214,11 +215,9 @@ export async function deleteBootConfigs(store: Store, targets: readonly Named[])
           reason: `boot config ${cur.name} is set on ${users.length} node(s): ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}`,
         });
     }
-    refuseIfBlocked(
-      blockers,
-      'deleted',
-      'unfreeze frozen ones (frozen=false) and clear _boot_config on the nodes that boot them (node -i … clear _boot_config)',
-    );
+    refuseIfBlocked(blockers, 'deleted', 'unfreeze the frozen ones, and clear the boot config of the nodes that boot them', {
+      remedies: ['release-boot-configs'],
+    });
     const del = store.db.prepare('DELETE FROM boot_configs WHERE uid = ?');
     for (const r of rows) del.run(r.uid);
     return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };

@@ -131,11 +131,11 @@ export interface Blocker {
  * A change to several objects happens to all or to none: every object that blocks it is named,
  * in one error, and nothing has been changed.
  */
-export function refuseIfBlocked(blockers: Blocker[], action: string, hint: string): void {
+export function refuseIfBlocked(blockers: Blocker[], action: string, hint: string, opts: { remedies?: readonly string[] } = {}): void {
   if (!blockers.length) return;
   const code = blockers.some((b) => b.code === 'ERR_IN_USE') ? 'ERR_IN_USE' : 'ERR_FROZEN';
   const what = blockers.length === 1 ? blockers[0]!.reason : `${blockers.length} objects block it: ${blockers.map((b) => b.reason).join('; ')}`;
-  throw new BootportError(code, `nothing was ${action}: ${what}`, {}, hint);
+  throw new BootportError(code, `nothing was ${action}: ${what}`, {}, hint, opts);
 }
 
 export function frozenBlocker(kind: Kind, row: { name: string; frozen: number }, action: string): Blocker | undefined {
@@ -165,7 +165,7 @@ export async function updateRows<R extends Mutable, V>(
   targets: readonly Named[],
   f: { name?: string; frozen?: boolean },
   staged: readonly StagedBlob[],
-  spec: { columns: readonly string[]; apply: (next: R) => void; view: (row: R) => V; hint: string },
+  spec: { columns: readonly string[]; apply: (next: R) => void; view: (row: R) => V; hint: string; remedies: readonly string[] },
 ): Promise<V[]> {
   if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', `name= can only be changed on one ${LABEL[kind]} at a time`);
   const { views, dead } = await store.commit(
@@ -185,7 +185,7 @@ export async function updateRows<R extends Mutable, V>(
         if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
         return n;
       });
-      refuseIfBlocked(blockers, 'changed', spec.hint);
+      refuseIfBlocked(blockers, 'changed', spec.hint, spec);
       place();
       const set = spec.columns.filter((c) => c !== 'uid' && c !== 'created').map((c) => `${c} = @${c}`);
       const update = store.db.prepare(`UPDATE ${kind} SET ${set.join(', ')} WHERE uid = @uid`);

@@ -98,7 +98,8 @@ export async function createImage(store: Store, f: ImageFields): Promise<ImageVi
 export async function updateImages(store: Store, targets: readonly Named[], f: ImageFields): Promise<ImageView[]> {
   return updateRows<ImageRow, ImageView>(store, 'images', targets, f, f.content ? [f.content] : [], {
     columns: COLUMNS,
-    hint: 'unfreeze first: image -i NAME update frozen=false',
+    hint: 'unfreeze it first: set frozen to false',
+    remedies: ['unfreeze-image'],
     view: imageView,
     apply: (n) => {
       if (f.content) {
@@ -133,7 +134,9 @@ export async function deleteImages(store: Store, targets: readonly Named[]): Pro
       const users = (store.db.prepare('SELECT name FROM boot_configs WHERE image = ? ORDER BY name').all(cur.uid) as { name: string }[]).map((r) => r.name);
       if (users.length) blockers.push({ code: 'ERR_IN_USE', reason: `image ${cur.name} is used by boot config(s) ${users.join(', ')}` });
     }
-    refuseIfBlocked(blockers, 'deleted', 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)');
+    refuseIfBlocked(blockers, 'deleted', 'unfreeze the frozen ones, and point the boot configs that use them at another image', {
+      remedies: ['release-images'],
+    });
     const del = store.db.prepare('DELETE FROM images WHERE uid = ?');
     for (const uid of deleting) del.run(uid);
     return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };

@@ -29,8 +29,11 @@ import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.j
 import type { ByteSource } from '../io/source.js';
 
 export interface ReadOptions extends RunOptions {
-  /** Decompress chunks and check every content digest (deep). Without it only digests over compressed bytes are checked. */
-  inflate?: boolean;
+  /**
+   * Decompress every chunk and check every content digest, as `verify --deep` does; true by
+   * default. Without it only the digests over compressed bytes and the frame headers are checked.
+   */
+  deep?: boolean;
   /**
    * Chunk events carry `release()`, which the consumer calls when done with `data`, so the buffer
    * can be decompressed into again (as the writer recycles its buffers). A buffer never released
@@ -52,7 +55,7 @@ export interface ChunkEvent {
   offset: number;
   rawLength: number;
   compLength: number;
-  /** The decompressed bytes, when reading with `inflate`. */
+  /** The decompressed bytes, when reading `deep`. */
   data?: Uint8Array;
   /** With `recycle`: hands `data`'s buffer back to be decompressed into again. Call it once done with `data`. */
   release?: () => void;
@@ -63,7 +66,7 @@ export interface EntryEndEvent {
   chunks: number;
   rawBytes: number;
   compBytes: number;
-  /** BLAKE3 of the content, when reading with `inflate`. */
+  /** BLAKE3 of the content, when reading `deep`. */
   contentDigest?: Uint8Array;
 }
 export interface EndEvent {
@@ -83,7 +86,7 @@ export type BundleEvent = HeaderEvent | ChunkEvent | EntryEndEvent | EndEvent;
  */
 export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): AsyncGenerator<BundleEvent> {
   const engines = opts.engines ?? (await loadEngines());
-  const inflate = opts.inflate ?? true;
+  const inflate = opts.deep ?? true;
   const r = new ByteReader(input);
   let closeRunner: (() => Promise<void>) | undefined;
   try {
@@ -252,7 +255,7 @@ export async function verifyBundle(input: ByteSource, opts: ReadOptions = {}): P
     if (ev.type === 'chunk') ev.release?.();
     else if (ev.type === 'header') header = ev;
     else if (ev.type === 'entry-end') entries.push(ev);
-    else if (ev.type === 'end') return { manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.inflate ?? true };
+    else if (ev.type === 'end') return { manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.deep ?? true };
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
 }

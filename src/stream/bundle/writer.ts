@@ -51,7 +51,8 @@ export async function* bundleBytes(
         'ERR_CODEC',
         `${engines.codec.name} cannot compress ${e.chunk_size} byte chunks (limit ${engines.codec.maxCompressChunk})`,
         { entry: e.name },
-        'choose a smaller --chunk-size',
+        'choose a smaller chunk size',
+        { remedies: ['smaller-chunks'] },
       );
     }
   }
@@ -69,8 +70,8 @@ export async function* bundleBytes(
       const contentHasher = await engines.hash.create();
       let seq = 0;
       // Raw buffers come back from the runner once compressed and take the next chunk.
-      const raws = new BufferPool(entry.chunk_size, runner.width + 2);
-      const outs = new BufferPool(zstdCompressBound(entry.chunk_size), runner.width + 1);
+      const raws = new BufferPool(entry.chunk_size, runner.sealWidth + 2);
+      const outs = new BufferPool(zstdCompressBound(entry.chunk_size), runner.sealWidth + 1);
       // Only full chunks get one: a short final chunk is cheaper to compress into scratch and copy.
       const outFor = (raw: Uint8Array) => (opts.recycle && raw.length === entry.chunk_size ? { out: outs.take() } : {});
       const jobs = async function* (): AsyncGenerator<SealJob> {
@@ -91,7 +92,7 @@ export async function* bundleBytes(
           );
         }
       };
-      for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.width)) {
+      for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.sealWidth)) {
         raws.give(s.raw);
         ledger.add(s.chunk, s.header, offset);
         offset += s.header.length + s.payload.length;

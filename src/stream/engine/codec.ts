@@ -77,7 +77,7 @@ export const ZSTD_CODEC_SIMPLE_LIMIT = 4 << 20;
 const FEED = 1 << 20;
 
 /** zstd-codec (wasm): the pure-wasm fallback, which reads everything the native codec writes. */
-export async function zstdCodecCodec(): Promise<ChunkCodec> {
+export async function wasmCodec(): Promise<ChunkCodec> {
   const { ZstdCodec } = req('zstd-codec') as { ZstdCodec: { run(f: (z: { Simple: new () => SimpleApi }) => void): void } };
   const simple = await new Promise<SimpleApi>((resolve) => ZstdCodec.run((z) => resolve(new z.Simple())));
   // Wrapped because the emscripten Module is a thenable: resolving a promise with it never settles.
@@ -117,7 +117,8 @@ export async function zstdCodecCodec(): Promise<ChunkCodec> {
           'ERR_CODEC',
           `zstd-codec compresses at most ${ZSTD_CODEC_SIMPLE_LIMIT} bytes per chunk, got ${raw.length}`,
           {},
-          'use --chunk-size 4M or less with the fallback engine',
+          'use chunks of 4 MiB or less with the fallback engine',
+          { remedies: ['fallback-chunk-size'] },
         );
       }
       const out = simple.compress(raw, level);

@@ -1,4 +1,4 @@
-import { zstdCodecCodec, nativeCodec, type ChunkCodec } from './codec.js';
+import { wasmCodec, nativeCodec, type ChunkCodec } from './codec.js';
 import { hashWasmEngine, nativeHashEngine, type HashEngine } from './hash.js';
 
 export type EngineChoice = 'auto' | 'native' | 'fallback';
@@ -10,19 +10,13 @@ export interface Engines {
   fallbackReasons?: string[];
 }
 
-/** `BOOTPORT_ENGINE=fallback` forces the pure-wasm path, as `--engine fallback` does. */
-export function engineFromEnv(env: NodeJS.ProcessEnv = process.env): EngineChoice {
-  const v = env.BOOTPORT_ENGINE;
-  return v === 'native' || v === 'fallback' ? v : 'auto';
-}
-
 const cache = new Map<EngineChoice, Promise<Engines>>();
 
 /**
  * Native modules are the fast path; hash-wasm and zstd-codec always load and read everything the
  * native path writes. `native` fails loudly instead of falling back, for benchmarks and tests.
  */
-export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Engines> {
+export function loadEngines(choice: EngineChoice = 'auto'): Promise<Engines> {
   let p = cache.get(choice);
   if (!p) {
     p = (async () => {
@@ -38,7 +32,7 @@ export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Eng
         }
       };
       const hash = tryNative('@napi-rs/blake-hash', nativeHashEngine) ?? (await hashWasmEngine());
-      const codec = tryNative('zstd-napi', nativeCodec) ?? (await zstdCodecCodec());
+      const codec = tryNative('zstd-napi', nativeCodec) ?? (await wasmCodec());
       return { hash, codec, fallbackReasons };
     })();
     cache.set(choice, p);
@@ -47,7 +41,7 @@ export function loadEngines(choice: EngineChoice = engineFromEnv()): Promise<Eng
 }
 
 const HASHES: Record<string, () => Promise<HashEngine>> = { '@napi-rs/blake-hash': async () => nativeHashEngine(), 'hash-wasm': hashWasmEngine };
-const CODECS: Record<string, () => Promise<ChunkCodec>> = { 'zstd-napi': async () => nativeCodec(), 'zstd-codec': zstdCodecCodec };
+const CODECS: Record<string, () => Promise<ChunkCodec>> = { 'zstd-napi': async () => nativeCodec(), 'zstd-codec': wasmCodec };
 
 /** Exactly the engines another thread resolved, so a worker never silently runs a different path. */
 export async function enginesNamed(hash: string, codec: string): Promise<Engines> {

@@ -35,7 +35,7 @@ export const OUTPUT_WORK_PREFIX = '.bootport-output-';
  */
 export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Array>, force: boolean, command = 'bootport'): Promise<void> {
   if (!force && (await exists(path))) {
-    throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite it');
+    throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'overwrite it', { remedies: ['overwrite'] });
   }
   const dir = dirname(path);
   sweepWorkDirs(dir, OUTPUT_WORK_PREFIX);

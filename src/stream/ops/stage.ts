@@ -40,7 +40,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   const entries: StagedEntry[] = [];
   let file: EntryFile | undefined;
   try {
-    for await (const ev of readBundle(input, { ...opts, inflate: true, recycle: true })) {
+    for await (const ev of readBundle(input, { ...opts, deep: true, recycle: true })) {
       switch (ev.type) {
         case 'header':
           header = ev;

@@ -97,7 +97,10 @@ async function checkTarget(path: string, force: boolean): Promise<void> {
   } catch {
     return;
   }
-  if (!force) throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'pass --force to overwrite, or unpack into an empty directory');
+  if (!force)
+    throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'overwrite it, or unpack into an empty directory', {
+      remedies: ['overwrite', 'empty-directory'],
+    });
   if (!st.isFile())
     throw new BootportError(
       'ERR_EXISTS',

@@ -112,12 +112,14 @@ export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array):
 }
 
 /**
- * Where per-chunk work runs. The writer and reader keep `width` jobs in flight through an ordered
- * window, so output order and backpressure do not depend on which runner is used.
+ * Where per-chunk work runs. The writer keeps `sealWidth` jobs in flight through an ordered
+ * window and the reader `openWidth`, so output order and backpressure do not depend on which
+ * runner is used, and the widths bound the buffers held.
  */
 export interface ChunkRunner {
-  /** Jobs in flight when writing; with `openWidth` when reading, it also bounds the buffers held. */
-  readonly width: number;
+  /** Chunks being compressed at once when writing. */
+  readonly sealWidth: number;
+  /** Chunks being checked (and inflated) at once when reading. */
   readonly openWidth: number;
   seal(job: SealJob): Promise<Sealed>;
   open(job: OpenJob): Promise<Uint8Array | undefined>;

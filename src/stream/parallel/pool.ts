@@ -46,7 +46,7 @@ function workerScript(): string {
  * reading keeps four per worker in flight: with two, workers waited (bench/README.md).
  */
 export class WorkerPool implements ChunkRunner {
-  readonly width: number;
+  readonly sealWidth: number;
   readonly openWidth: number;
   /** Workers read payloads from files themselves (see payloadOf). */
   readonly readsFiles = true;
@@ -61,7 +61,7 @@ export class WorkerPool implements ChunkRunner {
     private readonly engines: Engines,
     readonly threads: number,
   ) {
-    this.width = threads * 2;
+    this.sealWidth = threads * 2;
     this.openWidth = threads * 4;
   }
 

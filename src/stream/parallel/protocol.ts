@@ -2,12 +2,22 @@
  * The messages between the main thread's pool and its workers, and how errors cross between
  * them: kept apart from the pool, so that a worker never loads the main-thread pool.
  */
-import { BootportError, ERROR_CODES, type ErrorCode, type ErrorLocation } from '../../format/errors.js';
+import { BootportError, type ErrorLocation } from '../../format/errors.js';
+import { isStreamLayerCode } from '../errors.js';
 import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
 
 export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
-export type WireError = { code?: string; detail: string; location?: ErrorLocation; hint?: string; errno?: string; stack?: string; cause?: WireError };
+export type WireError = {
+  code?: string;
+  detail: string;
+  location?: ErrorLocation;
+  hint?: string;
+  remedies?: readonly string[];
+  errno?: string;
+  stack?: string;
+  cause?: WireError;
+};
 export type PoolReply =
   | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
@@ -21,7 +31,9 @@ export function toWireError(e: unknown, depth = 0): WireError {
   const cause = (e as { cause?: unknown } | undefined)?.cause;
   const deeper = cause !== undefined && depth < 4 ? { cause: toWireError(cause, depth + 1) } : {};
   const stack = e instanceof Error && e.stack ? { stack: e.stack } : {};
-  if (e instanceof BootportError) return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}), ...stack, ...deeper };
+  if (e instanceof BootportError) {
+    return { code: e.code, detail: e.detail, location: e.location, ...(e.hint ? { hint: e.hint } : {}), remedies: e.remedies, ...stack, ...deeper };
+  }
   const errno = (e as NodeJS.ErrnoException).code;
   return { detail: e instanceof Error ? e.message : String(e), ...(typeof errno === 'string' ? { errno } : {}), ...stack, ...deeper };
 }
@@ -33,16 +45,13 @@ export function toWireError(e: unknown, depth = 0): WireError {
 export function reviveError(w: WireError): Error {
   const cause = w.cause ? { cause: reviveError(w.cause) } : undefined;
   let e: Error;
-  if (w.code && w.code in ERROR_CODES) e = new BootportError(w.code as ErrorCode, w.detail, w.location ?? {}, w.hint, cause);
+  if (w.code && isStreamLayerCode(w.code)) e = new BootportError(w.code, w.detail, w.location ?? {}, w.hint, { ...cause, remedies: w.remedies ?? [] });
   else if (w.errno) e = Object.assign(new Error(w.detail, cause), { code: w.errno });
   else
-    e = new BootportError(
-      'ERR_INTERNAL',
-      `internal error in a worker: ${w.detail}`,
-      {},
-      'this is a bug in bootport: run again with --debug and report the stack it prints',
-      cause,
-    );
+    e = new BootportError('ERR_INTERNAL', `internal error in a worker: ${w.detail}`, {}, 'this is a bug in bootport: report it with the stack of the failure', {
+      ...cause,
+      remedies: ['report-bug'],
+    });
   if (w.stack) e.stack = w.stack;
   return e;
 }

@@ -20,7 +20,7 @@ export interface RunOptions {
 
 export function localRunner(engines: Engines): ChunkRunner {
   return {
-    width: 1,
+    sealWidth: 1,
     openWidth: 1,
     seal: async (job) => sealChunk(engines, job),
     open: async (job) => openChunk(engines, job),

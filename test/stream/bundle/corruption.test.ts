@@ -38,7 +38,7 @@ describe('a small bundle', () => {
     for (let i = 0; i < b.length; i++) {
       const c = b.slice();
       c[i]! ^= 0x01 << (i % 8);
-      const v = await verdict(c, { inflate: false });
+      const v = await verdict(c, { deep: false });
       expect(v, `flip at ${i}`).toMatch(/^ERR_BUNDLE_/);
       seen.set(v, (seen.get(v) ?? 0) + 1);
     }
@@ -50,13 +50,13 @@ describe('a small bundle', () => {
     for (const [s, e] of chunkRanges(b, firstChunk(b))) {
       const c = b.slice();
       c[Math.floor((s + CHUNK_HEADER_SIZE + e) / 2)]! ^= 0xff;
-      expect(await verdict(c, { inflate: true })).toBe('ERR_BUNDLE_DIGEST_MISMATCH');
+      expect(await verdict(c, { deep: true })).toBe('ERR_BUNDLE_DIGEST_MISMATCH');
     }
   });
 
   it('reports truncation at every offset as ERR_BUNDLE_TRUNCATED', async () => {
     for (let n = 0; n < b.length; n++) {
-      expect(await verdict(b.subarray(0, n), { inflate: false }), `cut at ${n}`).toBe('ERR_BUNDLE_TRUNCATED');
+      expect(await verdict(b.subarray(0, n), { deep: false }), `cut at ${n}`).toBe('ERR_BUNDLE_TRUNCATED');
     }
   });
 

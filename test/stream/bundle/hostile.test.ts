@@ -35,8 +35,8 @@ describe.each(ENGINES)('hostile bundles with valid digests (%s engine)', (choice
     chunks[0] = { ...chunks[0]!, rawLength: 60000, payload: bomb };
     const b = forgeBundle(e.hash, loose, chunks, { contents: [K, I] });
     // Even shallow verify inspects frame headers, so the bomb is refused without inflating it.
-    expect(await verdict(b, { engines: e, inflate: false })).toBe('ERR_BUNDLE_CORRUPT_CHUNK');
-    expect(await verdict(b, { engines: e, inflate: true })).toBe('ERR_BUNDLE_CORRUPT_CHUNK');
+    expect(await verdict(b, { engines: e, deep: false })).toBe('ERR_BUNDLE_CORRUPT_CHUNK');
+    expect(await verdict(b, { engines: e, deep: true })).toBe('ERR_BUNDLE_CORRUPT_CHUNK');
   });
 
   it('bounds the compressed length by the declared length', async () => {
@@ -44,7 +44,7 @@ describe.each(ENGINES)('hostile bundles with valid digests (%s engine)', (choice
     const chunks = await honestChunks(choice);
     chunks[0] = { ...chunks[0]!, payload: new Uint8Array(1000) };
     const b = forgeBundle(e.hash, m, chunks, { contents: [K, I] });
-    expect(await verdict(b, { engines: e, inflate: false })).toBe('ERR_BUNDLE_LIMIT');
+    expect(await verdict(b, { engines: e, deep: false })).toBe('ERR_BUNDLE_LIMIT');
   });
 
   it('rejects a frame with trailing bytes and two concatenated frames', async () => {
@@ -63,14 +63,14 @@ describe.each(ENGINES)('hostile bundles with valid digests (%s engine)', (choice
     const p = chunks[0]!.payload.slice();
     for (let i = 12; i < p.length - 2; i++) p[i] = 0xa5;
     const b = forgeBundle(e.hash, m, [{ ...chunks[0]!, payload: p }, chunks[1]!], { contents: [K, I] });
-    expect(await verdict(b, { engines: e, inflate: true })).toMatch(/^ERR_BUNDLE_(CORRUPT_CHUNK)$/);
+    expect(await verdict(b, { engines: e, deep: true })).toMatch(/^ERR_BUNDLE_(CORRUPT_CHUNK)$/);
   });
 
   it('rejects a trailer whose content digest lies (deep verify)', async () => {
     const e = await engines(choice);
     const b = forgeBundle(e.hash, m, await honestChunks(choice), { contents: [new Uint8Array(100), I] });
-    expect(await verdict(b, { engines: e, inflate: false })).toBe('ok');
-    expect(await verdict(b, { engines: e, inflate: true })).toBe('ERR_BUNDLE_DIGEST_MISMATCH');
+    expect(await verdict(b, { engines: e, deep: false })).toBe('ok');
+    expect(await verdict(b, { engines: e, deep: true })).toBe('ERR_BUNDLE_DIGEST_MISMATCH');
   });
 
   it('rejects trailer totals that disagree with the chunks', async () => {

@@ -67,7 +67,7 @@ describe('byte sources', () => {
     await writeFile(join(dir, 'b.bpb'), b);
     const feed2 = spawn('sh', ['-c', `cat b.bpb > fifo`], { cwd: dir });
     const fed2 = new Promise((r) => feed2.on('close', r));
-    const r = await verifyBundle(fileSource(fifo), { engines: await engines(), threads: 2, inflate: true });
+    const r = await verifyBundle(fileSource(fifo), { engines: await engines(), threads: 2, deep: true });
     expect(r.end.size).toBe(b.length);
     await fed2;
   });

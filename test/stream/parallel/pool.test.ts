@@ -62,7 +62,7 @@ describe.each(ENGINES)('the worker pool on the %s engine', (choice) => {
     const bad = b.slice();
     bad[bad.length - 600]! ^= 0x40;
     const fail = (threads: number) =>
-      verifyBundle(fromBytes(bad), { engines: eng, threads, inflate: true }).then(
+      verifyBundle(fromBytes(bad), { engines: eng, threads, deep: true }).then(
         () => undefined,
         (e: BootportError) => e,
       );
@@ -81,7 +81,7 @@ describe('buffers crossing threads', () => {
     const eng = await engines();
     const b = Buffer.from(await makeBundle(contents(), { engines: eng }));
     const before = Buffer.from(b);
-    await verifyBundle(Readable.from([b]), { engines: eng, threads: 2, inflate: true });
+    await verifyBundle(Readable.from([b]), { engines: eng, threads: 2, deep: true });
     expect(b.length).toBe(before.length);
     expect(b.equals(before)).toBe(true);
   });
@@ -95,7 +95,7 @@ describe('buffers crossing threads', () => {
     for await (const p of createBundleStream(m, [fromBytes(c.kernel), fromBytes(c.initramfs), Readable.from([image])], { engines: eng, threads: 2 }))
       chunks.push(p as Buffer);
     expect(image.length).toBe(4 * CS);
-    expect(await verdict(Buffer.concat(chunks), { inflate: true })).toBe('ok');
+    expect(await verdict(Buffer.concat(chunks), { deep: true })).toBe('ok');
   });
 
   it('decoded digests are copies, not views of a Buffer the caller may reuse', async () => {
@@ -126,7 +126,7 @@ describe('workers reading payloads from the bundle file themselves', () => {
     const parts: Uint8Array[][] = [[], [], []];
     for await (const ev of readBundle(fileSource(path), { engines: eng, threads: 2 })) if (ev.type === 'chunk') parts[ev.entry]!.push(ev.data!);
     expect(parts.map((p) => Buffer.concat(p))).toEqual([c.kernel, c.initramfs, c.image].map((x) => Buffer.from(x)));
-    expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, inflate: true }))).toBe('ok');
+    expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, deep: true }))).toBe('ok');
   });
 
   it('fails a damaged or truncated file exactly as a single thread reading a stream does', async () => {
@@ -140,11 +140,11 @@ describe('workers reading payloads from the bundle file themselves', () => {
     }
     for (const bad of cases) {
       const path = await onDisk(bad);
-      const want = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, inflate: true }));
+      const want = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, deep: true }));
       expect(want).not.toBe('ok');
-      for (const inflate of [false, true]) {
-        const streamed = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, inflate }));
-        expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, inflate }))).toEqual(streamed);
+      for (const deep of [false, true]) {
+        const streamed = await outcome(verifyBundle(fromBytes(bad), { engines: eng, threads: 1, deep }));
+        expect(await outcome(verifyBundle(fileSource(path), { engines: eng, threads: 2, deep }))).toEqual(streamed);
       }
     }
   });
@@ -175,7 +175,7 @@ describe('ordering and backpressure', () => {
       }
     };
     return {
-      width,
+      sealWidth: width,
       openWidth: width,
       seal: (j) => delayed(() => base.seal(j)),
       open: (j) => delayed(() => base.open(j)),
@@ -191,7 +191,7 @@ describe('ordering and backpressure', () => {
     expect(Buffer.from(await makeBundle(contents(), { engines: eng, write: { runner } }))).toEqual(Buffer.from(one));
     expect(runner.peak()).toBe(5);
     const reader = scrambled(localRunner(eng), 4);
-    expect(await verdict(one, { runner: reader, inflate: true })).toBe('ok');
+    expect(await verdict(one, { runner: reader, deep: true })).toBe('ok');
     expect(reader.peak()).toBe(4);
   });
 

@@ -1,0 +1,36 @@
+import type { BootportError } from '../format/errors.js';
+
+/**
+ * The library names what a user can do as stable remedies and says it in neutral words; here each
+ * remedy is said the way this command line does it, with its flags.
+ */
+export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
+  overwrite: 'pass --force to overwrite',
+  'empty-directory': 'unpack into an empty directory',
+  'smaller-chunks': 'choose a smaller --chunk-size',
+  'fallback-chunk-size': 'use --chunk-size 4M or less with the fallback engine',
+  'report-bug': 'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints',
+  'rename-boot-config': 'import it under another name with --boot-config NEW',
+  'drop-image-name': 'leave out --image: the bundle was exported with --no-recurse',
+  'rename-image': 'store the image under another name with --image NEW',
+  'skip-image': 'skip the image with --no-recurse',
+  'free-space': 'free space on the store file system',
+  'choose-store': 'give --store a new or empty directory, or the directory of an existing store',
+  'unfreeze-boot-config': 'unfreeze first: -i NAME update frozen=false',
+  'unfreeze-image': 'unfreeze first: image -i NAME update frozen=false',
+  'release-boot-configs': 'unfreeze frozen ones (frozen=false) and clear _boot_config on the nodes that boot them (node -i … clear _boot_config)',
+  'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
+};
+
+/** The hint to show for `e`: its remedies in this CLI's words, else its own neutral hint. */
+export function hintFor(e: BootportError): string | undefined {
+  const phrases = e.remedies.map((r) => REMEDY_PHRASES[r]);
+  if (phrases.length && phrases.every((p) => p !== undefined)) return phrases.join(', or ');
+  return e.hint;
+}
+
+/** `e.toJSON()` with the hint as this CLI gives it. */
+export function errorJson(e: BootportError): Record<string, unknown> {
+  const hint = hintFor(e);
+  return { ...e.toJSON(), ...(hint ? { hint } : {}) };
+}

@@ -1,0 +1,19 @@
+import { BUNDLE_ERRORS } from '../format/errors.js';
+
+/** The codes of the streaming layer: its sources, codecs and files. */
+export const STREAM_ERRORS = {
+  ERR_SOURCE: 'a payload source failed or changed while it was being read',
+  ERR_CODEC: 'the compressor or hasher failed',
+  ERR_IO: 'a file could not be read or written',
+  ERR_NO_SPACE: 'the file system is full, or too full for what the command must write',
+  ERR_EXISTS: 'the output exists and overwriting it was not asked for',
+} as const;
+
+declare module '../format/errors.js' {
+  interface ErrorCodes extends Record<keyof typeof STREAM_ERRORS, string> {}
+}
+
+/** Codes a worker thread may send back: nothing above this layer runs there. */
+export function isStreamLayerCode(code: string): code is keyof typeof BUNDLE_ERRORS | keyof typeof STREAM_ERRORS {
+  return code in BUNDLE_ERRORS || code in STREAM_ERRORS;
+}
