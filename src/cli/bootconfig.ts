@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import {
   cloneBootConfig,
   createBootConfig,
@@ -8,12 +8,11 @@ import {
   type BootConfigRow,
   type BootConfigView,
 } from '../store/catalog/boot-configs.js';
-import { resolveMany } from '../store/catalog/common.js';
 import { CommandContext } from './context.js';
-import { EXIT } from './exit.js';
+import { addCloneAndDelete, addListCommand, reply, selected, type CatalogCommands } from './catalog-cmd.js';
 import { usage } from './parse.js';
 import { humanBytes } from './text.js';
-import { boolField, FileIngest, parseFields, selection, textField, withStore } from './store-cmd.js';
+import { boolField, FileIngest, parseFields, textField, withStore } from './store-cmd.js';
 
 const BC_FIELDS = ['name', 'kernel', 'initramfs', 'image', 'cmdline', 'description', 'boot_style', 'frozen'] as const;
 
@@ -35,21 +34,18 @@ export function bootConfigText(v: BootConfigView[], long: boolean): string {
     .join('\n');
 }
 
-export function registerBootConfig(program: Command, ctx: CommandContext): void {
-  program
-    .command('ls')
-    .description('list boot configs (-l for kernel, initramfs, image, cmdline, release and sizes)')
-    .option('-l, --long', 'show details')
-    .action(
-      ctx.action(async (opts) =>
-        withStore(ctx, opts, 'read', async (store) => {
-          const views = listBootConfigs(store, selection(opts));
-          if (opts.json) ctx.json(views);
-          else if (views.length) ctx.out(bootConfigText(views, opts.long === true));
-          return EXIT.OK;
-        }),
-      ),
-    );
+export function registerBootConfig(program: CommandUnknownOpts, ctx: CommandContext): void {
+  const catalog: CatalogCommands<BootConfigRow, BootConfigView> = {
+    kind: 'boot_configs',
+    label: 'boot config',
+    list: listBootConfigs,
+    listText: bootConfigText,
+    clone: cloneBootConfig,
+    clonedText: (src, v) => `cloned ${src.name} to ${v.name} (uid ${v.uid})`,
+    remove: deleteBootConfigs,
+    deletedText: (deleted) => deleted.map((n) => `deleted boot config ${n}`).join('\n'),
+  };
+  addListCommand(program, ctx, catalog, { ls: 'list boot configs (-l for kernel, initramfs, image, cmdline, release and sizes)', long: 'show details' });
 
   program
     .command('create')
@@ -73,9 +69,7 @@ export function registerBootConfig(program: Command, ctx: CommandContext): void 
             boot_style: f.get('boot_style')?.value,
             frozen: boolField(f.get('frozen')),
           });
-          if (opts.json) ctx.json(v);
-          else ctx.out(`created boot config ${v.name} (uid ${v.uid})`);
-          return EXIT.OK;
+          return reply(ctx, opts, v, () => `created boot config ${v.name} (uid ${v.uid})`);
         }),
       ),
     );
@@ -87,7 +81,7 @@ export function registerBootConfig(program: Command, ctx: CommandContext): void 
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
+          const targets = selected<BootConfigRow>(store, 'boot_configs', opts);
           const f = parseFields(args, ctx.io.cwd, BC_FIELDS);
           if (f.has('name') && targets.length > 1) throw usage('name= can only be changed on one boot config at a time');
           const text = { cmdline: await textField(f.get('cmdline')), description: await textField(f.get('description')) };
@@ -103,45 +97,10 @@ export function registerBootConfig(program: Command, ctx: CommandContext): void 
             ...(f.has('frozen') ? { frozen: boolField(f.get('frozen')) } : {}),
           };
           const views = await updateBootConfigs(store, targets, changes);
-          if (opts.json) ctx.json(views);
-          else ctx.out(views.map((v) => `updated boot config ${v.name}`).join('\n'));
-          return EXIT.OK;
+          return reply(ctx, opts, views, () => views.map((v) => `updated boot config ${v.name}`).join('\n'));
         }),
       ),
     );
 
-  program
-    .command('clone')
-    .description('copy the selected boot config under a new name: -i B clone name=NEW')
-    .argument('<fields...>', 'name=NEW')
-    .action(
-      ctx.action(async (opts, _cmd, args: string[]) =>
-        withStore(ctx, opts, 'write', async (store) => {
-          const f = parseFields(args, ctx.io.cwd, ['name']);
-          const name = f.get('name')?.value;
-          if (!name) throw usage('clone needs name=NEW');
-          const [src, ...more] = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
-          if (!src || more.length) throw usage('clone takes exactly one boot config');
-          const v = await cloneBootConfig(store, src, name);
-          if (opts.json) ctx.json(v);
-          else ctx.out(`cloned ${src.name} to ${v.name} (uid ${v.uid})`);
-          return EXIT.OK;
-        }),
-      ),
-    );
-
-  program
-    .command('delete')
-    .description('delete the selected boot configs')
-    .action(
-      ctx.action(async (opts) =>
-        withStore(ctx, opts, 'write', async (store) => {
-          const targets = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
-          const deleted = await deleteBootConfigs(store, targets);
-          if (opts.json) ctx.json({ ok: true, deleted });
-          else ctx.out(deleted.map((n) => `deleted boot config ${n}`).join('\n'));
-          return EXIT.OK;
-        }),
-      ),
-    );
+  addCloneAndDelete(program, ctx, catalog);
 }

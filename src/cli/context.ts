@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
-import type { Command } from 'commander';
+import type { CommandUnknownOpts, OptionValues } from '@commander-js/extra-typings';
 import { BootportError, isBootportError } from '../format/errors.js';
 import { EXIT, exitCodeFor, isClosedOutput } from './exit.js';
 import { errorJson, hintFor } from './hints.js';
@@ -25,9 +25,6 @@ export interface GlobalOptions {
   all?: boolean;
   threads?: string;
 }
-
-/** What commander gives a command's action: every option bootport defines is a string or a switch. */
-export type CommandOptions = GlobalOptions & Record<string, string | boolean | undefined>;
 
 /** More threads than this only adds memory: each one holds two chunks in flight. */
 export const MAX_THREADS = 64;
@@ -84,11 +81,14 @@ export class CommandContext {
    * Wraps a command action: it returns an exit code instead of exiting, and every failure is
    * reported once, with its code, as text or as JSON on stdout when --json was given.
    */
-  action<A extends unknown[]>(fn: (opts: CommandOptions, cmd: Command, ...args: A) => Promise<number>) {
-    return async (...raw: unknown[]): Promise<void> => {
-      const cmd = raw[raw.length - 1] as Command;
-      const opts = cmd.optsWithGlobals<CommandOptions>();
-      const args = raw.slice(0, -2) as A;
+  action<Args extends unknown[], Opts extends OptionValues>(
+    fn: (opts: Opts & GlobalOptions, cmd: CommandUnknownOpts, ...args: Args) => Promise<number>,
+  ): (...raw: [...Args, Opts, CommandUnknownOpts]) => Promise<void> {
+    return async (...raw): Promise<void> => {
+      const cmd = raw[raw.length - 1] as CommandUnknownOpts;
+      // The command's own options are typed from its declaration; the program's and its parent's come with them.
+      const opts = cmd.optsWithGlobals() as Opts & GlobalOptions;
+      const args = raw.slice(0, -2) as Args;
       try {
         this.exitCode = await fn(opts, cmd, ...args);
       } catch (e) {

@@ -3,7 +3,7 @@ import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/io/files.js';
 import { isDirect, type ByteSource } from '../stream/io/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
-import { engineReport, type CommandOptions, type CommandContext, type RunInfo } from './context.js';
+import { engineReport, type CommandContext, type GlobalOptions, type RunInfo } from './context.js';
 import { EXIT } from './exit.js';
 import { copyTo } from './output.js';
 
@@ -14,7 +14,7 @@ import { copyTo } from './output.js';
  */
 export async function emitBundle(
   ctx: CommandContext,
-  opts: CommandOptions,
+  opts: GlobalOptions & { force?: boolean },
   out: string,
   manifest: Manifest,
   sources: readonly ByteSource[],

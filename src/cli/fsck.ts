@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { checkStore, markRepaired, repairStore, type Finding, type FsckReport } from '../store/fsck.js';
 import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';

@@ -1,19 +1,48 @@
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { BootportError } from '../format/errors.js';
-import { expandNames, resolveMany } from '../store/catalog/common.js';
-import { clearNodeAttributes, createNodes, deleteNodes, listNodes, setNodeAttributes, type NodeRow } from '../store/catalog/nodes.js';
+import { expandNames } from '../store/catalog/common.js';
+import { clearNodeAttributes, createNodes, deleteNodes, listNodes, setNodeAttributes, type NodeRow, type NodeView } from '../store/catalog/nodes.js';
 import { CommandContext } from './context.js';
-import { EXIT } from './exit.js';
+import { addCloneAndDelete, addListCommand, reply, selected, type CatalogCommands } from './catalog-cmd.js';
 import { usage } from './parse.js';
 import { table } from './text.js';
-import { parseFields, selection, withStore } from './store-cmd.js';
+import { parseFields, withStore } from './store-cmd.js';
 
-export function registerNode(program: Command, ctx: CommandContext): void {
+function nodeText(views: NodeView[], long: boolean): string {
+  if (!long) return views.map((v) => v.name).join('\n');
+  return table([
+    ['NAME', 'UID', 'MAC', '_BOOT_CONFIG', 'ATTRIBUTES'],
+    ...views.map((v) => {
+      const { _boot_config: _bc, ...rest } = v.attributes;
+      return [
+        v.name,
+        v.uid.slice(0, 12),
+        v.mac ?? '',
+        v.boot_config ?? '',
+        Object.entries(rest)
+          .map(([k, x]) => `${k}=${x}`)
+          .join(' '),
+      ];
+    }),
+  ]);
+}
+
+export function registerNode(program: CommandUnknownOpts, ctx: CommandContext): void {
   const node = program
     .command('node')
     .description('manage compute nodes: create, ls, set, clear, delete')
     .option('-i, --ids <names>', 'nodes by name, range (n[0-3]) or uid prefix')
     .option('-a, --all', 'all nodes');
+
+  const catalog: CatalogCommands<NodeRow, NodeView> = {
+    kind: 'nodes',
+    label: 'node',
+    list: listNodes,
+    listText: nodeText,
+    remove: deleteNodes,
+    deletedText: (deleted) => `deleted ${deleted.length} node(s)`,
+  };
+  addListCommand(node, ctx, catalog, { ls: 'list nodes (-l for MAC, boot config and attributes)', long: 'show attributes' });
 
   node
     .command('create')
@@ -28,43 +57,9 @@ export function registerNode(program: Command, ctx: CommandContext): void {
         const names = expandNames(spec);
         return withStore(ctx, opts, 'write', async (store) => {
           const rows = await createNodes(store, names, f.get('mac')?.value);
-          if (opts.json) ctx.json(rows);
-          else ctx.out(`created ${rows.length} node(s): ${rows.map((r) => r.name).join(', ')}`);
-          return EXIT.OK;
+          return reply(ctx, opts, rows, () => `created ${rows.length} node(s): ${rows.map((r) => r.name).join(', ')}`);
         });
       }),
-    );
-
-  node
-    .command('ls')
-    .option('-l, --long', 'show attributes')
-    .action(
-      ctx.action(async (opts) =>
-        withStore(ctx, opts, 'read', async (store) => {
-          const views = listNodes(store, selection(opts));
-          if (opts.json) ctx.json(views);
-          else if (views.length && opts.long) {
-            ctx.out(
-              table([
-                ['NAME', 'UID', 'MAC', '_BOOT_CONFIG', 'ATTRIBUTES'],
-                ...views.map((v) => {
-                  const { _boot_config: _bc, ...rest } = v.attributes;
-                  return [
-                    v.name,
-                    v.uid.slice(0, 12),
-                    v.mac ?? '',
-                    v.boot_config ?? '',
-                    Object.entries(rest)
-                      .map(([k, x]) => `${k}=${x}`)
-                      .join(' '),
-                  ];
-                }),
-              ]),
-            );
-          } else if (views.length) ctx.out(views.map((v) => v.name).join('\n'));
-          return EXIT.OK;
-        }),
-      ),
     );
 
   node
@@ -74,7 +69,7 @@ export function registerNode(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = store.read(() => resolveMany<NodeRow>(store, 'nodes', selection(opts)));
+          const targets = selected<NodeRow>(store, 'nodes', opts);
           const attrs = Object.fromEntries(
             [...parseFields(args, ctx.io.cwd).values()].map((f) => {
               if (f.file) throw new BootportError('ERR_INVALID', `node attributes take values, not files (${f.key})`);
@@ -82,9 +77,8 @@ export function registerNode(program: Command, ctx: CommandContext): void {
             }),
           );
           await setNodeAttributes(store, targets, attrs);
-          if (opts.json) ctx.json({ ok: true, nodes: targets.map((t) => t.name), set: attrs });
-          else ctx.out(`set ${Object.keys(attrs).join(', ')} on ${targets.length} node(s)`);
-          return EXIT.OK;
+          const nodes = targets.map((t) => t.name);
+          return reply(ctx, opts, { ok: true, nodes, set: attrs }, () => `set ${Object.keys(attrs).join(', ')} on ${targets.length} node(s)`);
         }),
       ),
     );
@@ -96,24 +90,14 @@ export function registerNode(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts, _cmd, keys: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = store.read(() => resolveMany<NodeRow>(store, 'nodes', selection(opts)));
+          const targets = selected<NodeRow>(store, 'nodes', opts);
           await clearNodeAttributes(store, targets, keys);
-          if (opts.json) ctx.json({ ok: true, nodes: targets.map((t) => t.name), cleared: keys });
-          else ctx.out(`cleared ${keys.join(', ')} on ${targets.length} node(s)`);
-          return EXIT.OK;
+          const nodes = targets.map((t) => t.name);
+          return reply(ctx, opts, { ok: true, nodes, cleared: keys }, () => `cleared ${keys.join(', ')} on ${targets.length} node(s)`);
         }),
       ),
     );
 
-  node.command('delete').action(
-    ctx.action(async (opts) =>
-      withStore(ctx, opts, 'write', async (store) => {
-        const targets = store.read(() => resolveMany<NodeRow>(store, 'nodes', selection(opts)));
-        const deleted = await deleteNodes(store, targets);
-        if (opts.json) ctx.json({ ok: true, deleted });
-        else ctx.out(`deleted ${deleted.length} node(s)`);
-        return EXIT.OK;
-      }),
-    ),
-  );
+  // Nodes are made from ranges, not copied: no clone.
+  addCloneAndDelete(node, ctx, catalog);
 }

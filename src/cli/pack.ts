@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { BOOT_STYLES, type BootStyle } from '../format/manifest.js';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
@@ -29,24 +29,23 @@ export function registerPack(program: Command, ctx: CommandContext): void {
     .option('--chunk-size <size>', 'uncompressed chunk size, a power of two from 64K to 16M')
     .option('--force', 'overwrite the output file')
     .action(
-      ctx.action(async (o) => {
-        const opts = o as Record<string, string | boolean | undefined> & { json?: boolean };
+      ctx.action(async (opts) => {
         // From here on stdout is the bundle's: a report there would corrupt it.
         if (opts.output === '-') ctx.stdoutIsData = true;
-        const style = String(opts.bootStyle);
+        const style = opts.bootStyle;
         if (!(BOOT_STYLES as readonly string[]).includes(style)) throw usage(`--boot-style must be one of ${BOOT_STYLES.join(', ')}`);
-        const imageArg = opts.image as string | undefined;
-        const kernel = resolve(ctx.io.cwd, String(opts.kernel));
-        const initramfs = resolve(ctx.io.cwd, String(opts.initramfs));
+        const imageArg = opts.image;
+        const kernel = resolve(ctx.io.cwd, opts.kernel);
+        const initramfs = resolve(ctx.io.cwd, opts.initramfs);
         const image = imageArg && imageArg !== '-' ? resolve(ctx.io.cwd, imageArg) : imageArg;
-        const imageName = (opts.imageName as string | undefined) ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
+        const imageName = opts.imageName ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
         const release = kernelRelease(await readHead(kernel, KERNEL_HEADER_BYTES));
         const manifest = newManifest({
           source: hostname().slice(0, 256),
           bootConfig: {
             name: checkName(opts.name, 'boot config name', 'ERR_USAGE'),
-            cmdline: String(opts.cmdline),
-            description: String(opts.description),
+            cmdline: opts.cmdline,
+            description: opts.description,
             boot_style: style as BootStyle,
             ...(release ? { release } : {}),
           },
@@ -57,11 +56,11 @@ export function registerPack(program: Command, ctx: CommandContext): void {
               ? [{ role: 'image' as const, name: checkName(imageName, 'image name', 'ERR_USAGE'), ...(image !== '-' ? { size: await fileSize(image) } : {}) }]
               : []),
           ],
-          ...(opts.chunkSize ? { chunkSize: parseChunkSize(String(opts.chunkSize)) } : {}),
-          ...(opts.level ? { level: parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
+          ...(opts.chunkSize ? { chunkSize: parseChunkSize(opts.chunkSize) } : {}),
+          ...(opts.level ? { level: parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
-        const out = String(opts.output);
+        const out = opts.output;
         return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
           json: {},
           text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { TOOL_VERSION } from '../version.js';
 import { CommandContext, type CliIO } from './context.js';
 import { EXIT } from './exit.js';
@@ -41,7 +41,7 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
   registerVerify(program, ctx);
   registerFsck(program, ctx);
   registerSample(program, ctx);
-  const quiet = (c: Command): void => {
+  const quiet = (c: CommandUnknownOpts): void => {
     c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
     c.commands.forEach(quiet);
   };

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { writeSample } from './sample-files.js';
 import { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
@@ -13,7 +13,7 @@ export function registerSample(program: Command, ctx: CommandContext): void {
     .option('--image-size <size>', 'approximate size of rootfs.tar', '64M')
     .action(
       ctx.action(async (opts) => {
-        const files = await writeSample({ dir: resolve(ctx.io.cwd, String(opts.directory)), imageSize: parseSize(String(opts.imageSize)) });
+        const files = await writeSample({ dir: resolve(ctx.io.cwd, opts.directory), imageSize: parseSize(opts.imageSize) });
         if (opts.json) ctx.json({ ok: true, ...files });
         else ctx.out(`wrote ${files.kernel}, ${files.initramfs} and ${files.image}`);
         return EXIT.OK;

@@ -9,7 +9,7 @@ import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { type CommandOptions, type CommandContext, type GlobalOptions } from './context.js';
+import { type CommandContext, type GlobalOptions } from './context.js';
 import { usage } from './parse.js';
 
 /**
@@ -114,6 +114,6 @@ export class FileIngest {
   }
 }
 
-export function selection(opts: CommandOptions): Selection {
-  return { ...(opts.ids ? { ids: String(opts.ids) } : {}), ...(opts.all ? { all: true } : {}) };
+export function selection(opts: GlobalOptions): Selection {
+  return { ...(opts.ids ? { ids: opts.ids } : {}), ...(opts.all ? { all: true } : {}) };
 }

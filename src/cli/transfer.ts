@@ -1,18 +1,18 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import type { BootConfigRow } from '../store/catalog/boot-configs.js';
-import { resolveMany } from '../store/catalog/common.js';
 import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/io/files.js';
+import { selected } from './catalog-cmd.js';
 import { emitBundle } from './emit.js';
 import { CommandContext, engineReport } from './context.js';
 import { EXIT, exitCodeFor } from './exit.js';
 import { errorJson, hintFor } from './hints.js';
 import { parseChunkSize, parseIntOption, usage } from './parse.js';
 import { humanBytes } from './text.js';
-import { selection, withStore } from './store-cmd.js';
+import { withStore } from './store-cmd.js';
 
 function planText(p: ImportPlan): string {
   const lines = [`boot config ${p.boot_config.name}: ${p.boot_config.action}`];
@@ -42,17 +42,17 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
         withStore(ctx, opts, 'read', async (store) => {
           // From here on stdout is the bundle's: a report there would corrupt it.
           if (opts.output === '-') ctx.stdoutIsData = true;
-          const [bc, ...more] = store.read(() => resolveMany<BootConfigRow>(store, 'boot_configs', selection(opts)));
+          const [bc, ...more] = selected<BootConfigRow>(store, 'boot_configs', opts);
           if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
           // Checked before the blob files are opened: a bad flag leaves nothing open.
-          const chunkSize = opts.chunkSize ? parseChunkSize(String(opts.chunkSize)) : undefined;
-          const level = opts.level ? parseIntOption(String(opts.level), '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
+          const chunkSize = opts.chunkSize ? parseChunkSize(opts.chunkSize) : undefined;
+          const level = opts.level ? parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
           const { manifest, sources } = exportSources(store, bc, {
             noRecurse: opts.recurse === false,
             ...(chunkSize ? { chunkSize } : {}),
             ...(level ? { level } : {}),
           });
-          const out = opts.output ? String(opts.output) : `${bc.name}.export`;
+          const out = opts.output ?? `${bc.name}.export`;
           return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
             json: { boot_config: bc.name },
             text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
@@ -76,8 +76,8 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
           const run = await ctx.runOptions(opts);
           const r = await importBundle(store, input, {
             ...run,
-            ...(opts.image ? { image: String(opts.image) } : {}),
-            ...(opts.bootConfig ? { bootConfig: String(opts.bootConfig) } : {}),
+            ...(opts.image ? { image: opts.image } : {}),
+            ...(opts.bootConfig ? { bootConfig: opts.bootConfig } : {}),
             noRecurse: opts.recurse === false,
             dryRun: opts.dryRun === true,
           });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { inputSource } from '../stream/io/files.js';
 import { unpackBundle } from '../stream/ops/unpack.js';
 import { CommandContext, engineReport } from './context.js';
@@ -17,7 +17,7 @@ export function registerUnpack(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts, _cmd, bundle: string) => {
         if (!opts.directory) throw usage('unpack needs -C DIR');
-        const dir = resolve(ctx.io.cwd, String(opts.directory));
+        const dir = resolve(ctx.io.cwd, opts.directory);
         const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
         const run = await ctx.runOptions(opts);
         const r = await unpackBundle(input, dir, { ...run, force: opts.force === true });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { inputSource } from '../stream/io/files.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
 import { CommandContext, engineReport } from './context.js';
