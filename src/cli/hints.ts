@@ -19,6 +19,9 @@ export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   'unfreeze-boot-config': 'unfreeze first: -i NAME update frozen=false',
   'unfreeze-image': 'unfreeze first: image -i NAME update frozen=false',
   'release-boot-configs': 'unfreeze frozen ones (frozen=false) and clear _boot_config on the nodes that boot them (node -i … clear _boot_config)',
+  'list-boot-configs': 'list them with: bootport ls',
+  'list-images': 'list them with: bootport image ls',
+  'list-nodes': 'list them with: bootport node ls',
   'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
 };
 

@@ -30,7 +30,9 @@ describe('hints', () => {
   it('every remedy the library names is said by the CLI, and the CLI says none the library never names', async () => {
     const named = new Set<string>();
     for (const { code } of await librarySources()) {
-      for (const m of code.matchAll(/remedies: \[([^\]]*)\]/g)) for (const r of m[1]!.matchAll(/'([a-z-]+)'/g)) named.add(r[1]!);
+      for (const m of code.matchAll(/remedies: \[([^\]]*)\]|_REMEDY\b[^=]*= \{([^}]*)\}/g)) {
+        for (const r of (m[1] ?? m[2]!).matchAll(/'([a-z-]+)'/g)) named.add(r[1]!);
+      }
     }
     expect(named.size).toBeGreaterThan(10);
     expect([...named].filter((r) => !(r in REMEDY_PHRASES))).toEqual([]);

@@ -7,6 +7,8 @@ import type { StagedBlob, Store } from '../store.js';
 export type Kind = 'boot_configs' | 'images' | 'nodes';
 export const LABEL: Record<Kind, string> = { boot_configs: 'boot config', images: 'image', nodes: 'node' };
 export const MIN_UID_PREFIX = 5;
+/** The remedy that lists each kind, for a front end to name its own command. */
+const LIST_REMEDY: Record<Kind, string> = { boot_configs: 'list-boot-configs', images: 'list-images', nodes: 'list-nodes' };
 /** The most names one range may expand to: enough for any cluster, small enough to fail fast. */
 export const MAX_RANGE = 100_000;
 export const newUid = (): string => randomBytes(16).toString('hex');
@@ -61,12 +63,9 @@ export function resolveOne<T extends Named>(store: Store, kind: Kind, sel: strin
     if (rows.length > 1)
       throw new BootportError('ERR_AMBIGUOUS', `${sel} matches more than one ${LABEL[kind]} uid`, {}, 'give more characters of the uid, or the name');
   }
-  throw new BootportError(
-    'ERR_NOT_FOUND',
-    `no ${LABEL[kind]} named ${JSON.stringify(sel)}`,
-    {},
-    `list them with: bootport ${kind === 'boot_configs' ? '' : `${LABEL[kind]} `}ls`,
-  );
+  throw new BootportError('ERR_NOT_FOUND', `no ${LABEL[kind]} named ${JSON.stringify(sel)}`, {}, `list the ${LABEL[kind]}s to see their names`, {
+    remedies: [LIST_REMEDY[kind]],
+  });
 }
 
 /** The selected objects, by name order of selection, each once. */

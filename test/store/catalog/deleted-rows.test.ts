@@ -4,12 +4,12 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveMany } from '../../src/store/catalog/common.js';
-import { cloneBootConfig, deleteBootConfigs, updateBootConfigs, type BootConfigRow } from '../../src/store/catalog/boot-configs.js';
-import { setNodeAttributes, createNodes, type NodeRow } from '../../src/store/catalog/nodes.js';
-import { Store } from '../../src/store/store.js';
-import { tempDir } from '../cli/run.js';
-import { seedStore, tinyFiles } from './helpers.js';
+import { resolveMany } from '../../../src/store/catalog/common.js';
+import { cloneBootConfig, deleteBootConfigs, updateBootConfigs, type BootConfigRow } from '../../../src/store/catalog/boot-configs.js';
+import { setNodeAttributes, createNodes, type NodeRow } from '../../../src/store/catalog/nodes.js';
+import { Store } from '../../../src/store/store.js';
+import { tempDir } from '../../cli/run.js';
+import { seedStore, tinyFiles } from '../helpers.js';
 
 describe('a row deleted after its selector resolved', () => {
   it('is ERR_NOT_FOUND naming it, for update, clone, delete and node set', async () => {
