@@ -34,7 +34,8 @@ export function registerFsck(program: Command, ctx: CommandContext): void {
   program
     .command('fsck')
     .description(
-      'check the store: catalog integrity, every blob against its row and its BLAKE3, orphans, references, leftover staging; --repair fixes what is safe to fix',
+      'check the store: catalog integrity, every blob against its row and its BLAKE3, orphans, references, ' +
+        'leftover staging; --repair fixes what is safe to fix',
     )
     .option('--repair', 'remove orphans and dead staging, quarantine damaged blobs, upgrade an old store; never deletes what a row refers to')
     .option('--quick', 'check blob sizes only, without hashing them')

@@ -40,10 +40,10 @@ class Rng {
   }
 }
 
-const WORDS =
-  'the of and to in is for on that with as are be this by from or at an not config kernel module driver device system service network file path user root lib bin usr share include error warning debug'.split(
-    ' ',
-  );
+const WORDS = (
+  'the of and to in is for on that with as are be this by from or at an not config kernel module driver device system service ' +
+  'network file path user root lib bin usr share include error warning debug'
+).split(' ');
 
 function textLike(rng: Rng, n: number): Uint8Array {
   const parts: string[] = [];

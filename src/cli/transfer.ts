@@ -19,7 +19,8 @@ function planText(p: ImportPlan): string {
   if (p.image) lines.push(`image ${p.image.name}: ${p.image.action}`);
   for (const e of p.entries) lines.push(`  ${e.role.padEnd(9)} ${e.name}: ${e.action}${e.size !== null ? ` (${humanBytes(e.size)})` : ''}`);
   lines.push(
-    `bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}${p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`}`,
+    `bytes to store: ${p.bytes_to_store === null ? 'unknown (the bundle does not declare every size)' : humanBytes(p.bytes_to_store)}` +
+      (p.bytes_free === null ? '' : ` (${humanBytes(p.bytes_free)} free)`),
   );
   for (const pr of p.problems) {
     const hint = hintFor(pr);

@@ -105,7 +105,8 @@ export class BundleLedger {
     if (counts.entryCount !== this.manifest.entries.length || counts.chunkCount !== this.seekTable.length) {
       throw bundleError(
         'ERR_BUNDLE_TRAILER',
-        `trailer counts ${counts.entryCount} entries and ${counts.chunkCount} chunks, the bundle holds ${this.manifest.entries.length} and ${this.seekTable.length}`,
+        `trailer counts ${counts.entryCount} entries and ${counts.chunkCount} chunks, ` +
+          `the bundle holds ${this.manifest.entries.length} and ${this.seekTable.length}`,
         { offset },
       );
     }
@@ -136,7 +137,8 @@ export class BundleLedger {
       if (te.chunks !== st.chunks || te.rawBytes !== st.rawBytes || te.compBytes !== st.compBytes) {
         throw bundleError(
           'ERR_BUNDLE_TRAILER',
-          `trailer totals (${te.chunks} chunks, ${te.rawBytes} raw, ${te.compBytes} compressed) differ from the chunks read (${st.chunks}, ${st.rawBytes}, ${st.compBytes})`,
+          `trailer totals (${te.chunks} chunks, ${te.rawBytes} raw, ${te.compBytes} compressed) ` +
+            `differ from the chunks read (${st.chunks}, ${st.rawBytes}, ${st.compBytes})`,
           loc,
         );
       }

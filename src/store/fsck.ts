@@ -154,7 +154,9 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
         try {
           renameSync(store.blobPath(f.subject), to);
           out.push(f.subject);
-          f.repair = `moved to quarantine/${to.slice(store.paths.quarantine.length + 1)}; store it again by importing a bundle that holds it, or point ${f.needed_by?.join(', ') || 'its users'} elsewhere`;
+          f.repair =
+            `moved to quarantine/${to.slice(store.paths.quarantine.length + 1)}; store it again by importing a bundle that holds it, ` +
+            `or point ${f.needed_by?.join(', ') || 'its users'} elsewhere`;
         } catch (e) {
           f.repair = `could not be moved to quarantine/: ${(e as Error).message}`;
         }
@@ -265,13 +267,16 @@ function checkReferences(store: Store, findings: Finding[]): void {
   }
   add(
     q(
-      `SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes WHERE json_extract(attributes, '$._boot_config') IS NOT NULL AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`,
+      `SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes
+       WHERE json_extract(attributes, '$._boot_config') IS NOT NULL
+         AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`,
     ),
     (r) => `node ${r.name}: its _boot_config ${r.ref} names no boot config`,
   );
   for (const r of store.db
     .prepare(
-      `SELECT digest FROM blobs WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`,
+      `SELECT digest FROM blobs
+       WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`,
     )
     .all() as { digest: string }[]) {
     findings.push({ kind: 'unreferenced', subject: r.digest, message: `blob ${r.digest} is referred to by nothing` });

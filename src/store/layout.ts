@@ -93,7 +93,8 @@ export function probeStore(dir: string): StoreState {
       const blobs = countEntries(p.blobs);
       throw new BootportError(
         'ERR_STORE',
-        `the catalog ${p.catalog} is ${cat === 0 ? 'empty' : 'missing'}, though ${LAYOUT_FILE} shows a store was here (blobs/ holds ${blobs} file(s)); bootport will not create a new catalog over it`,
+        `the catalog ${p.catalog} is ${cat === 0 ? 'empty' : 'missing'}, though ${LAYOUT_FILE} shows a store was here ` +
+          `(blobs/ holds ${blobs} file(s)); bootport will not create a new catalog over it`,
         {},
         'restore catalog.sqlite from a backup (see the README on backups), then run bootport fsck; to start afresh, move the store directory away',
       );
