@@ -2,11 +2,13 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadEngines } from '../src/stream/engine/engines.js';
-import { makeVectors } from './vectors.js';
+import { formatPublicKey } from '../src/stream/sign/keys.js';
+import { makeVectors, vectorKey } from './vectors.js';
 
 const dir = process.argv[2] ?? 'fixtures/vectors';
 await mkdir(dir, { recursive: true });
 for (const f of await readdir(dir)) if (f.endsWith('.bpb') || f.endsWith('.expect.json')) await rm(join(dir, f));
+for (const n of [1, 2] as const) await writeFile(join(dir, `vector-signer-${n}.pub`), formatPublicKey(vectorKey(n).raw, `vector-signer-${n}`));
 for (const v of await makeVectors(await loadEngines('native'))) {
   await writeFile(join(dir, `${v.name}.bpb`), v.bytes);
   await writeFile(join(dir, `${v.name}.expect.json`), JSON.stringify({ description: v.description, ...v.expect, size: v.bytes.length }, null, 2) + '\n');

@@ -9,15 +9,33 @@ import { encodeExtension } from '../src/format/extension.js';
 import { encodeManifest, type Manifest, type ManifestEntry } from '../src/format/manifest.js';
 import type { Engines } from '../src/stream/engine/engines.js';
 import { bundleBytes } from '../src/stream/bundle/writer.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { fingerprintOf, type SigningKey } from '../src/stream/sign/keys.js';
+import type { Signer } from '../src/stream/sign/signatures.js';
 import { forgeBundle, type ForgedChunk } from './forge.js';
 
 export interface Vector {
   name: string;
   description: string;
-  /** The verdict of `verify` (digests only) and of `verify --deep`: "ok" or an error code. */
-  expect: { verify: string; deep: string };
+  /**
+   * The verdict of `verify` (digests only) and of `verify --deep`: "ok" or an error code. For a
+   * signed bundle, `signatures` gives the verdict of `verify` on its signatures, of `verify
+   * --trust vector-signer-1.pub --require-signature`, and of `import --require-signature` into a
+   * store that trusts vector-signer-1.
+   */
+  expect: { verify: string; deep: string; signatures?: { verify: string; trusted: string; import: string } };
   bytes: Uint8Array;
 }
+
+/** The two vector signers: Ed25519 keys from fixed seeds, so every signature is reproducible. */
+export function vectorKey(n: 1 | 2): SigningKey {
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, n)]);
+  const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  const raw = new Uint8Array(Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url'));
+  return { privateKey, raw, comment: `vector-signer-${n}`, fingerprint: fingerprintOf(raw) };
+}
+
+const SIGNED_AT = '2026-11-25T00:00:00Z';
 
 const CS = MIN_CHUNK_SIZE;
 
@@ -43,12 +61,12 @@ function manifest(entries: { role: ManifestEntry['role']; name: string; size?: n
   };
 }
 
-async function write(e: Engines, m: Manifest, contents: Uint8Array[]): Promise<Uint8Array> {
+async function write(e: Engines, m: Manifest, contents: Uint8Array[], signers: Signer[] = []): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   async function* one(b: Uint8Array): AsyncGenerator<Uint8Array> {
     yield b;
   }
-  for await (const p of bundleBytes(m, contents.map(one), { engines: e })) parts.push(p.slice());
+  for await (const p of bundleBytes(m, contents.map(one), { engines: e, signers })) parts.push(p.slice());
   return concatBytes(parts);
 }
 
@@ -278,7 +296,58 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
     forgeBundle(e.hash, astral, chunks, { contents: [K, I] }),
   );
 
+  // Signatures: extension records of type 1 after the trailer (FORMAT.md, "Signature records").
+  const sig1: Signer = { key: vectorKey(1), time: SIGNED_AT, comment: 'release team' };
+  const sig2: Signer = { key: vectorKey(2), time: SIGNED_AT, comment: 'site security' };
+  const signedOk = (name: string, description: string, bytes: Uint8Array, trusted = 'ok') =>
+    v.push({ name, description, expect: { verify: 'ok', deep: 'ok', signatures: { verify: 'ok', trusted, import: trusted } }, bytes });
+  const signedBad = (name: string, description: string, bytes: Uint8Array) =>
+    v.push({
+      name,
+      description,
+      expect: { verify: 'ok', deep: 'ok', signatures: { verify: 'ERR_BUNDLE_SIGNATURE', trusted: 'ERR_BUNDLE_SIGNATURE', import: 'ERR_BUNDLE_SIGNATURE' } },
+      bytes,
+    });
+  const signed = await write(e, manifest(full), [K, I], [sig1]);
+  signedOk('signed-good', 'signed by vector-signer-1, with a time and a comment', signed);
+  signedOk('signed-two-signers', 'signed by vector-signer-1 and vector-signer-2', await write(e, manifest(full), [K, I], [sig1, sig2]));
+  signedOk(
+    'signed-untrusted-key',
+    'signed by vector-signer-2 alone: valid, but not by the trusted key',
+    await write(e, manifest(full), [K, I], [sig2]),
+    'ERR_SIGNATURE_REQUIRED',
+  );
+  const sigAt = signatureRecordAt(signed);
+  const badSig = signed.slice();
+  badSig[sigAt + 8 + 4 + 32 + 10]! ^= 0x01;
+  signedBad('signed-bad-signature', 'one bit flipped in the signature bytes of vector-signer-1', badSig);
+  const otherSigned = await write(e, manifest(full, 'othBoot'), [K, I], [sig1]);
+  const moved = concatBytes([signed.subarray(0, sigAt), otherSigned.subarray(signatureRecordAt(otherSigned), otherSigned.length)]);
+  signedBad('signed-moved-signature', "vector-signer-1's signature record taken from another bundle (boot config othBoot)", moved);
+  const cut = 60;
+  const truncRec = signed.slice(sigAt, sigAt + 8 + cut);
+  new DataView(truncRec.buffer).setUint32(4, cut, true);
+  signedBad(
+    'signed-truncated-record',
+    'the signature record is cut to 60 bytes, its length field saying so: too short for an Ed25519 signature',
+    concatBytes([signed.subarray(0, sigAt), truncRec, signed.subarray(signed.length - 32)]),
+  );
+  const unknownAlg = signed.slice();
+  unknownAlg[sigAt + 8] = 7;
+  signedOk(
+    'signed-unknown-algorithm',
+    'the only signature record names algorithm 7, which no bootport knows: listed as unsupported, not counted',
+    unknownAlg,
+    'ERR_SIGNATURE_REQUIRED',
+  );
+
   return v;
+}
+
+/** Where the first extension record of a bundle written by this module starts. */
+function signatureRecordAt(b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return Number(dv.getBigUint64(b.length - 24, true) + dv.getBigUint64(b.length - 16, true));
 }
 
 function indexOf(hay: Uint8Array, needle: Uint8Array): number {

@@ -1,6 +1,9 @@
 import { digestString } from '../format/bytes.js';
 import type { Manifest } from '../format/manifest.js';
 import type { TrailerEntry } from '../format/trailer.js';
+import { decodeSignatureRecord, EXT_SIGNATURE, SIG_ALG_ED25519 } from '../format/signature.js';
+import { fingerprintOf } from '../stream/sign/keys.js';
+import type { SignatureCheck } from '../stream/sign/signatures.js';
 import { humanBytes, table } from './text.js';
 
 /** One view of a bundle for inspect and verify, as JSON and as text. */
@@ -80,4 +83,34 @@ export function viewText(v: BundleView): string {
   ];
   if (!v.entries.some((e) => e.role === 'image')) lines.push('', 'no image in this bundle (exported with --no-recurse)');
   return lines.join('\n');
+}
+
+/** A bundle's signatures as verify lists them. */
+export function signaturesText(checks: readonly SignatureCheck[], trustGiven: boolean): string {
+  if (checks.length === 0) return 'signatures   none';
+  return [
+    `signatures   ${checks.length}`,
+    ...checks.map((c) => {
+      const who = [c.fingerprint ?? '(no key)', c.comment ? `"${c.comment}"` : '', c.time ?? ''].filter(Boolean).join('  ');
+      const trust = c.status !== 'valid' ? `: ${c.problem ?? ''}` : c.trustedAs ? `  trusted as ${c.trustedAs}` : trustGiven ? '  NOT trusted' : '';
+      return `  ${c.status.padEnd(11)}  ${c.algorithm}  ${who}${trust}`;
+    }),
+  ].join('\n');
+}
+
+/** What signature records claim, read without checking any of them (inspect). */
+export function claimedSigners(
+  extensions: readonly { type: number; body: Uint8Array }[],
+): { fingerprint?: string; algorithm: string; comment?: string; time?: string }[] {
+  return extensions
+    .filter((x) => x.type === EXT_SIGNATURE)
+    .map((x) => {
+      const r = decodeSignatureRecord(x.body);
+      return {
+        algorithm: r.algorithm === SIG_ALG_ED25519 ? 'ed25519' : `unknown (${r.algorithm})`,
+        ...(r.publicKey ? { fingerprint: fingerprintOf(r.publicKey) } : {}),
+        ...(r.statement?.comment !== undefined ? { comment: r.statement.comment } : {}),
+        ...(r.statement?.time !== undefined ? { time: r.statement.time } : {}),
+      };
+    });
 }

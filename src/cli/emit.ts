@@ -5,6 +5,7 @@ import { isDirect, type ByteSource } from '../stream/io/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
 import { engineReport, type CommandContext, type GlobalOptions, type RunInfo } from './context.js';
 import { EXIT } from './exit.js';
+import type { Signer } from '../stream/sign/signatures.js';
 import { copyTo } from './output.js';
 
 /**
@@ -19,6 +20,7 @@ export async function emitBundle(
   manifest: Manifest,
   sources: readonly ByteSource[],
   report: (s: WriteSummary) => { json: Record<string, unknown>; text: string },
+  signers: readonly Signer[] = [],
 ): Promise<number> {
   let summary: WriteSummary | undefined;
   const got = (s: WriteSummary) => (summary = s);
@@ -28,15 +30,26 @@ export async function emitBundle(
     // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
     if (out === '-') {
       ctx.stdoutIsData = true;
-      await copyTo(bundleBytes(manifest, sources, run, got), ctx.io.stdout);
+      await copyTo(bundleBytes(manifest, sources, { ...run, signers }, got), ctx.io.stdout);
     } else
-      await writeFileAtomic(resolve(ctx.io.cwd, out), bundleBytes(manifest, sources, { ...run, recycle: true }, got), opts.force === true, ctx.commandLine());
+      await writeFileAtomic(
+        resolve(ctx.io.cwd, out),
+        bundleBytes(manifest, sources, { ...run, recycle: true, signers }, got),
+        opts.force === true,
+        ctx.commandLine(),
+      );
   } finally {
     // The writer closes its sources once it runs; this closes them if it never started (the output existed).
     await Promise.all(sources.filter(isDirect).map((s) => s.close()));
   }
   const r = report(summary!);
+  const signed = signers.map((s) => ({ fingerprint: s.key.fingerprint, ...(s.comment !== undefined ? { comment: s.comment } : {}) }));
+  if (signed.length) r.text += `\nsigned by ${signed.map((s) => s.fingerprint).join(', ')}`;
   const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
-  say(opts.json ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary!, ...engineReport(run) }, null, 2) : r.text);
+  say(
+    opts.json
+      ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary!, signers: signed, ...engineReport(run) }, null, 2)
+      : r.text,
+  );
   return EXIT.OK;
 }

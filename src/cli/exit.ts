@@ -18,7 +18,20 @@ export function exitCodeFor(e: BootportError): number {
   if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
   if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
   if (e.code === 'ERR_USAGE') return EXIT.USAGE;
-  if (['ERR_EXISTS', 'ERR_CONFLICT', 'ERR_FROZEN', 'ERR_IN_USE', 'ERR_NOT_FOUND', 'ERR_AMBIGUOUS', 'ERR_INVALID', 'ERR_STORE_LOCKED'].includes(e.code))
+  if (
+    [
+      'ERR_EXISTS',
+      'ERR_CONFLICT',
+      'ERR_FROZEN',
+      'ERR_IN_USE',
+      'ERR_NOT_FOUND',
+      'ERR_AMBIGUOUS',
+      'ERR_INVALID',
+      'ERR_STORE_LOCKED',
+      'ERR_SIGNATURE_REQUIRED',
+      'ERR_UNSIGNABLE',
+    ].includes(e.code)
+  )
     return EXIT.REFUSED;
   return EXIT.FAILED;
 }

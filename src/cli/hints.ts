@@ -22,6 +22,8 @@ export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   'list-boot-configs': 'list them with: bootport ls',
   'list-images': 'list them with: bootport image ls',
   'list-nodes': 'list them with: bootport node ls',
+  'list-keys': 'list them with: bootport trust ls',
+  'trust-key': "check the signer's fingerprint (bootport key show FILE), then bootport trust add FILE, or verify --trust FILE",
   'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
 };
 

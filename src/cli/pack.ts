@@ -8,6 +8,8 @@ import { checkName } from '../format/names.js';
 import { fileSize, inputSource, readHead } from '../stream/io/files.js';
 import { newManifest } from '../format/new-manifest.js';
 import { emitBundle } from './emit.js';
+import { signersFrom } from './sign.js';
+import { collect } from './verify.js';
 import { CommandContext } from './context.js';
 import { parseChunkSize, parseIntOption, usage } from './parse.js';
 import { humanBytes } from './text.js';
@@ -28,6 +30,8 @@ export function registerPack(program: Command, ctx: CommandContext): void {
     .option('--level <n>', `zstd level ${MIN_LEVEL}-${MAX_LEVEL}`)
     .option('--chunk-size <size>', 'uncompressed chunk size, a power of two from 64K to 16M')
     .option('--force', 'overwrite the output file')
+    .option('--sign <keyfile>', 'sign with this private key as the bundle is written (repeatable)', collect, [])
+    .option('--sign-comment <text>', 'who signs, or why: inside each signed message')
     .action(
       ctx.action(async (opts) => {
         // From here on stdout is the bundle's: a report there would corrupt it.
@@ -39,6 +43,8 @@ export function registerPack(program: Command, ctx: CommandContext): void {
         const initramfs = resolve(ctx.io.cwd, opts.initramfs);
         const image = imageArg && imageArg !== '-' ? resolve(ctx.io.cwd, imageArg) : imageArg;
         const imageName = opts.imageName ?? (image === '-' ? `${opts.name}-image` : image ? basename(image) : undefined);
+        // Keys first: a key that cannot be used fails before anything is read or written.
+        const signers = await signersFrom(ctx, opts.sign, opts.signComment);
         const release = kernelRelease(await readHead(kernel, KERNEL_HEADER_BYTES));
         const manifest = newManifest({
           source: hostname().slice(0, 256),
@@ -61,10 +67,18 @@ export function registerPack(program: Command, ctx: CommandContext): void {
         });
         const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
         const out = opts.output;
-        return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
-          json: {},
-          text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
-        }));
+        return emitBundle(
+          ctx,
+          opts,
+          out,
+          manifest,
+          sources,
+          (s) => ({
+            json: {},
+            text: `packed ${manifest.boot_config.name} into ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
+          }),
+          signers,
+        );
       }),
     );
 }

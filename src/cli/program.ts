@@ -12,6 +12,9 @@ import { registerNode } from './node.js';
 import { registerTransfer } from './transfer.js';
 import { registerVerify } from './verify.js';
 import { registerFsck } from './fsck.js';
+import { registerKey } from './key.js';
+import { registerSign } from './sign.js';
+import { registerTrust } from './trust.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
 export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: CommandContext } {
@@ -40,6 +43,9 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
   registerInspect(program, ctx);
   registerVerify(program, ctx);
   registerFsck(program, ctx);
+  registerKey(program, ctx);
+  registerSign(program, ctx);
+  registerTrust(program, ctx);
   registerSample(program, ctx);
   const quiet = (c: CommandUnknownOpts): void => {
     c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });

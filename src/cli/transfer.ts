@@ -7,12 +7,15 @@ import { importBundle, type ImportPlan } from '../store/import.js';
 import { inputSource } from '../stream/io/files.js';
 import { selected } from './catalog-cmd.js';
 import { emitBundle } from './emit.js';
+import { signersFrom } from './sign.js';
+import { collect } from './verify.js';
 import { CommandContext, engineReport } from './context.js';
 import { EXIT, exitCodeFor } from './exit.js';
 import { errorJson, hintFor } from './hints.js';
 import { parseChunkSize, parseIntOption, usage } from './parse.js';
 import { humanBytes } from './text.js';
 import { withStore } from './store-cmd.js';
+import { signaturesText } from './describe.js';
 
 function planText(p: ImportPlan): string {
   const lines = [`boot config ${p.boot_config.name}: ${p.boot_config.action}`];
@@ -38,6 +41,8 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
     .option('--level <n>', `zstd level ${MIN_LEVEL}-${MAX_LEVEL}`)
     .option('--chunk-size <size>', 'uncompressed chunk size, a power of two from 64K to 16M')
     .option('--force', 'overwrite the output file')
+    .option('--sign <keyfile>', 'sign with this private key as the bundle is written (repeatable)', collect, [])
+    .option('--sign-comment <text>', 'who signs, or why: inside each signed message')
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
@@ -45,7 +50,8 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
           if (opts.output === '-') ctx.stdoutIsData = true;
           const [bc, ...more] = selected<BootConfigRow>(store, 'boot_configs', opts);
           if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
-          // Checked before the blob files are opened: a bad flag leaves nothing open.
+          // Checked before the blob files are opened: a bad flag or key leaves nothing open.
+          const signers = await signersFrom(ctx, opts.sign, opts.signComment);
           const chunkSize = opts.chunkSize ? parseChunkSize(opts.chunkSize) : undefined;
           const level = opts.level ? parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
           const { manifest, sources } = exportSources(store, bc, {
@@ -54,10 +60,18 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
             ...(level ? { level } : {}),
           });
           const out = opts.output ?? `${bc.name}.export`;
-          return emitBundle(ctx, opts, out, manifest, sources, (s) => ({
-            json: { boot_config: bc.name },
-            text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
-          }));
+          return emitBundle(
+            ctx,
+            opts,
+            out,
+            manifest,
+            sources,
+            (s) => ({
+              json: { boot_config: bc.name },
+              text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
+            }),
+            signers,
+          );
         }),
       ),
     );
@@ -70,6 +84,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
     .option('--boot-config <name>', 'create the boot config under this name')
     .option('--no-recurse', 'do not store the embedded image (its bytes are still verified)')
     .option('--dry-run', 'say what would be created, reused or rejected, and change nothing')
+    .option('--require-signature', 'refuse a bundle without a valid signature by a key this store trusts (see trust require)')
     .action(
       ctx.action(async (opts, _cmd, bundle: string) =>
         withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
@@ -81,6 +96,8 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
             ...(opts.bootConfig ? { bootConfig: opts.bootConfig } : {}),
             noRecurse: opts.recurse === false,
             dryRun: opts.dryRun === true,
+            requireSignature: opts.requireSignature === true,
+            ...(bundle !== '-' ? { path: resolve(ctx.io.cwd, bundle) } : {}),
           });
           const { problems, ...plan } = r.plan;
           // A dry run answers as the import would have: 3 for a conflict, 4 for too little space.
@@ -92,10 +109,15 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
               dry_run: opts.dryRun === true,
               ...plan,
               problems: problems.map(errorJson),
+              signature_required: r.signature_required,
+              signatures: r.signatures?.signatures ?? null,
               ...(r.boot_config ? { created: r.boot_config, bundle_digest: r.bundle_digest } : {}),
               ...engineReport(run),
             });
-          else ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}`);
+          else {
+            const sigs = r.signatures ? signaturesText(r.signatures.signatures, true) : 'signatures   not checked: a dry run reads only the header of a pipe';
+            ctx.out(`${r.committed ? 'imported' : 'dry run, nothing changed'}\n${planText(r.plan)}\n${sigs}`);
+          }
           return code;
         }),
       ),

@@ -18,6 +18,7 @@ export const BUNDLE_ERRORS = {
   ERR_BUNDLE_CORRUPT_CHUNK: 'a chunk is not exactly one zstd frame of its declared size',
   ERR_BUNDLE_SIZE_MISMATCH: 'a declared size or digest disagrees with the real content',
   ERR_BUNDLE_TRAILER: 'the trailer or footer disagrees with what was read',
+  ERR_BUNDLE_SIGNATURE: 'a signature record is malformed, or its signature does not verify for this bundle',
   ERR_INTERNAL: 'a bug in bootport: an unexpected exception, not a problem with the input',
 } as const;
 

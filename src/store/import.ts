@@ -7,10 +7,13 @@ import type { Engines } from '../stream/engine/engines.js';
 import { removeQuietly } from '../stream/io/files.js';
 import { readBundle, type HeaderEvent, type ReadOptions } from '../stream/bundle/reader.js';
 import { stageBundle, type Staged } from '../stream/ops/stage.js';
-import type { ByteSource } from '../stream/io/source.js';
+import { isDirect, type ByteSource } from '../stream/io/source.js';
+import { readEnds } from '../stream/bundle/inspect.js';
+import { checkSignatures, signatureFailure, type SignatureReport, type TrustedKey } from '../stream/sign/signatures.js';
 import { insertBootConfig } from './catalog/boot-configs.js';
 import { newUid, now } from './catalog/common.js';
 import { insertImage, newImageRow, type ImageRow } from './catalog/images.js';
+import { requiresSignature, trustedKeys } from './catalog/trust.js';
 import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
 
@@ -24,6 +27,13 @@ export interface ImportOptions extends ReadOptions {
   noRecurse?: boolean;
   /** Decide from the manifest and stop: nothing is staged or stored. */
   dryRun?: boolean;
+  /** Refuse a bundle without a valid signature by a key this store trusts (as the store's own policy may). */
+  requireSignature?: boolean;
+  /**
+   * The bundle's path, when `input` reads a regular file: its signatures are then read from its
+   * end and judged before any payload byte is staged. From a pipe they are judged at its end.
+   */
+  path?: string;
 }
 
 export type EntryAction = 'store' | 'dedup' | 'skip';
@@ -124,6 +134,10 @@ function freeBytes(dir: string): number | null {
 export interface ImportResult {
   plan: ImportPlan;
   committed: boolean;
+  /** The signatures and their verdict; on a dry run from a pipe, not known. */
+  signatures?: SignatureReport;
+  /** Whether a valid signature by a trusted key was required. */
+  signature_required: boolean;
   boot_config?: { uid: string; name: string };
   bundle_digest?: string;
 }
@@ -135,7 +149,24 @@ export interface ImportResult {
  * catalog as it was; what a kill leaves on disk is removed by the next command that writes.
  */
 export async function importBundle(store: Store, input: ByteSource, opts: ImportOptions): Promise<ImportResult> {
-  if (opts.dryRun) return { plan: await planFromHeader(store, input, opts), committed: false };
+  const required = opts.requireSignature === true || requiresSignature(store);
+  const trusted = trustedKeys(store);
+  // From a file, the signatures are judged before anything is staged: the trailer's digest is
+  // only claimed here, and the end of the stream proves it below.
+  const early = opts.path !== undefined ? await signaturesAtEnd(opts.path, trusted, opts) : undefined;
+  if (opts.dryRun) {
+    const plan = await planFromHeader(store, input, opts);
+    const refused = early && signatureFailure(early, required);
+    if (refused) plan.problems.unshift(refused);
+    return { plan, committed: false, ...(early ? { signatures: early } : {}), signature_required: required };
+  }
+  if (early) {
+    const refused = signatureFailure(early, required);
+    if (refused) {
+      await closeSource(input);
+      throw refused;
+    }
+  }
   const area = await store.newStagingArea();
   try {
     let plan: ImportPlan | undefined;
@@ -148,8 +179,18 @@ export async function importBundle(store: Store, input: ByteSource, opts: Import
       },
       discard: (i) => plan!.entries[i]!.action !== 'store',
     });
+    const signatures = checkSignatures(staged.end.extensions, staged.end.trailer.bundleDigest, trusted);
+    const refused = signatureFailure(signatures, required);
+    if (refused) throw refused;
     const created = await commitImport(store, staged, opts);
-    return { plan: plan!, committed: true, boot_config: created, bundle_digest: digestString(staged.end.trailer.bundleDigest) };
+    return {
+      plan: plan!,
+      committed: true,
+      signatures,
+      signature_required: required,
+      boot_config: created,
+      bundle_digest: digestString(staged.end.trailer.bundleDigest),
+    };
   } finally {
     await removeQuietly(area);
   }
@@ -226,4 +267,15 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
     },
     `importing boot config ${m.boot_config.name}`,
   );
+}
+
+/** The signatures at the end of a bundle file, checked against the digest its trailer claims. */
+async function signaturesAtEnd(path: string, trusted: readonly TrustedKey[], opts: ImportOptions): Promise<SignatureReport> {
+  const ends = await readEnds(path, opts.engines);
+  return checkSignatures(ends.extensions, ends.trailer.bundleDigest, trusted);
+}
+
+async function closeSource(input: ByteSource): Promise<void> {
+  if (isDirect(input)) await input.close();
+  else await (input as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
 }

@@ -3,7 +3,21 @@
  * `PRAGMA user_version` holds the schema version; `migrations[v]` takes a catalog from v to v+1.
  * Inserts always name their columns, since a migrated table's columns may be in another order.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** The public keys this store trusts to sign bundles, and the store's settings (version 3). */
+const TRUST = `
+CREATE TABLE trusted_keys (
+  fingerprint TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  algorithm TEXT NOT NULL,
+  key TEXT NOT NULL,
+  added TEXT NOT NULL
+) STRICT;
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;`;
 
 const INDEXES = `
 CREATE INDEX IF NOT EXISTS nodes_by_boot_config ON nodes(boot_config);
@@ -56,6 +70,7 @@ CREATE TABLE nodes (
   boot_config TEXT REFERENCES boot_configs(uid)
 ) STRICT;
 ${INDEXES}
+${TRUST}
 `;
 
 /**
@@ -74,4 +89,4 @@ ${INDEXES}
 `;
 
 /** `MIGRATIONS[v]` takes a catalog from version v to v + 1. */
-export const MIGRATIONS: Record<number, string> = { 1: V1_TO_V2 };
+export const MIGRATIONS: Record<number, string> = { 1: V1_TO_V2, 2: TRUST };

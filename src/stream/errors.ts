@@ -7,6 +7,9 @@ export const STREAM_ERRORS = {
   ERR_IO: 'a file could not be read or written',
   ERR_NO_SPACE: 'the file system is full, or too full for what the command must write',
   ERR_EXISTS: 'the output exists and overwriting it was not asked for',
+  ERR_KEY: 'a key file cannot be read, or is not an Ed25519 key bootport can use',
+  ERR_UNSIGNABLE: 'the bundle cannot take another signature: written before signatures, or full of extension records',
+  ERR_SIGNATURE_REQUIRED: 'the bundle has no valid signature by a trusted key, and one is required',
 } as const;
 
 declare module '../format/errors.js' {

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerPool } from '../../src/stream/parallel/pool.js';
 import { makeVectors } from '../../spec/vectors.js';
-import { ENGINES, engines, verdict } from '../helpers.js';
+import { verifyBundle } from '../../src/stream/bundle/reader.js';
+import { readPublicKey } from '../../src/stream/sign/keys.js';
+import { checkSignatures, signatureFailure, type TrustedKey } from '../../src/stream/sign/signatures.js';
+import { ENGINES, engines, fromBytes, verdict } from '../helpers.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/vectors');
 
@@ -21,11 +24,18 @@ function structure(b: Uint8Array): { head: string; chunks: string[] } {
   return { head: Buffer.from(b.subarray(0, headLen)).toString('hex'), chunks };
 }
 
+let signer1: TrustedKey;
+
 describe('golden vectors', async () => {
+  beforeAll(async () => {
+    const k = await readPublicKey(join(DIR, 'vector-signer-1.pub'));
+    signer1 = { name: 'vector-signer-1', raw: k.raw };
+  });
+
   const names = (await readdir(DIR)).filter((f) => f.endsWith('.bpb')).map((f) => f.slice(0, -4));
 
   it('exist, one scenario per file', () => {
-    expect(names.length).toBeGreaterThanOrEqual(20);
+    expect(names.length).toBeGreaterThanOrEqual(40);
   });
 
   it('are what spec/vectors.ts generates, in every byte the format fixes', async () => {
@@ -37,7 +47,7 @@ describe('golden vectors', async () => {
     for (const v of made) {
       const file = new Uint8Array(await readFile(join(DIR, `${v.name}.bpb`)));
       const exp = JSON.parse(await readFile(join(DIR, `${v.name}.expect.json`), 'utf8'));
-      expect({ verify: exp.verify, deep: exp.deep }, v.name).toEqual(v.expect);
+      expect({ verify: exp.verify, deep: exp.deep, ...(exp.signatures ? { signatures: exp.signatures } : {}) }, v.name).toEqual(v.expect);
       expect(structure(file), v.name).toEqual(structure(v.bytes));
     }
   });
@@ -56,6 +66,13 @@ describe('golden vectors', async () => {
       expect(await verdict(bytes, { engines: e, deep: true })).toBe(exp.deep);
       expect(await verdict(bytes, { engines: e, deep: false, runner: pool! }), 'with a worker pool').toBe(exp.verify);
       expect(await verdict(bytes, { engines: e, deep: true, runner: pool! }), 'with a worker pool').toBe(exp.deep);
+      if (exp.signatures) {
+        const r = await verifyBundle(fromBytes(bytes), { engines: e });
+        const sigVerdict = (trusted: TrustedKey[], require: boolean) =>
+          signatureFailure(checkSignatures(r.end.extensions, r.end.trailer.bundleDigest, trusted), require)?.code ?? 'ok';
+        expect(sigVerdict([], false), 'signatures').toBe(exp.signatures.verify);
+        expect(sigVerdict([signer1], true), 'signatures, vector-signer-1 trusted and required').toBe(exp.signatures.trusted);
+      }
       // Failing vectors fail the same way when fed a byte at a time? (cheap enough at these sizes with big pieces)
       expect(await verdict(bytes, { engines: e, deep: true }, 997)).toBe(exp.deep);
     });

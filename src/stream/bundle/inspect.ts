@@ -1,7 +1,19 @@
 import { open } from 'node:fs/promises';
-import { CHUNK_HEADER_SIZE, DIGEST_SIZE, FOOTER_SIZE, PREAMBLE_SIZE, TRAILER_ENTRY_SIZE, TRAILER_FIXED_SIZE } from '../../format/constants.js';
+import {
+  CHUNK_HEADER_SIZE,
+  DIGEST_SIZE,
+  EXTENSION_HEADER_SIZE,
+  FOOTER_SIZE,
+  MAX_EXTENSIONS,
+  OPT_FEATURE_EXTENSIONS,
+  PREAMBLE_SIZE,
+  TAG_EXTENSION,
+  TRAILER_ENTRY_SIZE,
+  TRAILER_FIXED_SIZE,
+} from '../../format/constants.js';
 import { equalBytes } from '../../format/bytes.js';
 import { bundleError } from '../../format/errors.js';
+import { decodeExtensionHeader } from '../../format/extension.js';
 import { decodeFooter } from '../../format/footer.js';
 import { decodeManifest, type Manifest } from '../../format/manifest.js';
 import { decodePreamble, type Preamble } from '../../format/preamble.js';
@@ -14,6 +26,8 @@ export interface EndsView {
   headerHash: Uint8Array;
   /** The trailer without its seek table, which `inspect` never reads. */
   trailer: TrailerSummary;
+  /** The extension records between the trailer and the footer (signatures), unverified. */
+  extensions: { type: number; length: number; body: Uint8Array }[];
   size: number;
 }
 
@@ -75,8 +89,38 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
         offset: footer.trailerOffset,
       });
     }
-    return { preamble, manifest, headerHash, trailer, size };
+    const extensions = await readExtensions(at, preamble, footer.trailerOffset + footer.trailerLength, footerAt);
+    return { preamble, manifest, headerHash, trailer, extensions, size };
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The extension records in `[start, end)`, the bytes between the trailer and the footer: at most
+ * 16 of at most 64 KiB, read one at a time, and they must fill the span exactly.
+ */
+async function readExtensions(
+  at: (pos: number, n: number) => Promise<Uint8Array>,
+  preamble: Preamble,
+  start: number,
+  end: number,
+): Promise<EndsView['extensions']> {
+  const out: EndsView['extensions'] = [];
+  let pos = start;
+  while (pos < end) {
+    const head = await at(pos, Math.min(EXTENSION_HEADER_SIZE, end - pos));
+    if (head[0] !== TAG_EXTENSION)
+      throw bundleError('ERR_BUNDLE_RECORD', `expected an extension record or the footer, found tag 0x${(head[0] ?? 0).toString(16)}`, { offset: pos });
+    if (!(preamble.optional & OPT_FEATURE_EXTENSIONS))
+      throw bundleError('ERR_BUNDLE_RECORD', 'extension record present but the preamble does not announce extensions', { offset: pos });
+    if (out.length >= MAX_EXTENSIONS) throw bundleError('ERR_BUNDLE_LIMIT', `more than ${MAX_EXTENSIONS} extension records`, { offset: pos });
+    const xh = decodeExtensionHeader(head, pos);
+    if (pos + EXTENSION_HEADER_SIZE + xh.length > end) {
+      throw bundleError('ERR_BUNDLE_TRAILER', 'an extension record runs into the footer', { offset: pos });
+    }
+    out.push({ ...xh, body: await at(pos + EXTENSION_HEADER_SIZE, xh.length) });
+    pos += EXTENSION_HEADER_SIZE + xh.length;
+  }
+  return out;
 }

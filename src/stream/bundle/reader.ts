@@ -74,7 +74,8 @@ export interface EndEvent {
   trailer: Trailer;
   footer: Footer;
   size: number;
-  extensions: { type: number; length: number }[];
+  /** Extension records, with their bodies: at most 16 of at most 64 KiB. */
+  extensions: { type: number; length: number; body: Uint8Array }[];
 }
 export type BundleEvent = HeaderEvent | ChunkEvent | EntryEndEvent | EndEvent;
 
@@ -220,15 +221,15 @@ async function readTail(
   const trailer = decodeTrailer(trailerBytes, trailerOffset);
   ledger.checkTrailer(trailer, trailerBytes, contentDigests, trailerOffset);
 
-  const extensions: { type: number; length: number }[] = [];
+  const extensions: EndEvent['extensions'] = [];
   while ((await r.peek()) === TAG_EXTENSION) {
     const at = r.position;
     if (!(preamble.optional & OPT_FEATURE_EXTENSIONS))
       throw bundleError('ERR_BUNDLE_RECORD', 'extension record present but the preamble does not announce extensions', { offset: at });
     if (extensions.length >= MAX_EXTENSIONS) throw bundleError('ERR_BUNDLE_LIMIT', `more than ${MAX_EXTENSIONS} extension records`, { offset: at });
     const xh = decodeExtensionHeader(await r.read(EXTENSION_HEADER_SIZE, 'an extension record'), at);
-    await r.read(xh.length, 'an extension record');
-    extensions.push(xh);
+    const body = await r.readOwned(xh.length, 'an extension record');
+    extensions.push({ ...xh, body });
   }
   const footerOffset = r.position;
   const ftag = await r.peek();
@@ -255,12 +256,15 @@ export async function verifyBundle(input: ByteSource, opts: ReadOptions = {}): P
     if (ev.type === 'chunk') ev.release?.();
     else if (ev.type === 'header') header = ev;
     else if (ev.type === 'entry-end') entries.push(ev);
-    else if (ev.type === 'end') return { manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.deep ?? true };
+    else if (ev.type === 'end') {
+      return { preamble: header!.preamble, manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.deep ?? true };
+    }
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
 }
 
 export interface VerifyResult {
+  preamble: Preamble;
   manifest: Manifest;
   headerHash: Uint8Array;
   entries: EntryEndEvent[];

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { concatBytes, digestString } from '../../format/bytes.js';
-import { VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../../format/constants.js';
+import { MAX_EXTENSIONS, OPT_FEATURE_EXTENSIONS, VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../../format/constants.js';
 import { BootportError } from '../../format/errors.js';
 import { encodeFooter } from '../../format/footer.js';
 import { encodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
@@ -13,6 +13,7 @@ import { BufferPool } from '../parallel/buffers.js';
 import { orderedWindow } from '../parallel/ordered.js';
 import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.js';
 import { isDirect, type ByteSource } from '../io/source.js';
+import { signatureExtension, type Signer } from '../sign/signatures.js';
 
 export type { ByteSource };
 
@@ -24,6 +25,8 @@ export interface WriteOptions extends RunOptions {
    * garbage to collect, no fresh pages to fault in, and no copy out of the compressor's scratch.
    */
   recycle?: boolean;
+  /** Keys that sign the bundle as it is written: one signature record each, still in one pass. */
+  signers?: readonly Signer[];
 }
 
 export interface WriteSummary {
@@ -56,8 +59,17 @@ export async function* bundleBytes(
       );
     }
   }
+  const signers = opts.signers ?? [];
+  if (signers.length > MAX_EXTENSIONS) throw new RangeError(`at most ${MAX_EXTENSIONS} signers`);
   const manifestBytes = encodeManifest(manifest);
-  const preamble = encodePreamble({ major: VERSION_MAJOR, minor: VERSION_MINOR, required: 0, optional: 0, manifestLength: manifestBytes.length });
+  // Every bundle allows extension records, so that one written unsigned can be signed later.
+  const preamble = encodePreamble({
+    major: VERSION_MAJOR,
+    minor: VERSION_MINOR,
+    required: 0,
+    optional: OPT_FEATURE_EXTENSIONS,
+    manifestLength: manifestBytes.length,
+  });
   const headerHash = engines.hash.digestOf([preamble, manifestBytes]);
   const ledger = new BundleLedger(manifest, headerHash, await engines.hash.create(), preamble, manifestBytes);
   let offset = preamble.length + manifestBytes.length;
@@ -126,9 +138,11 @@ export async function* bundleBytes(
   const { body, bundleDigest } = ledger.seal(contentDigests);
   const trailerOffset = offset;
   const footer = encodeFooter({ trailerOffset, trailerLength: body.length + bundleDigest.length });
-  yield concatBytes([body, bundleDigest, footer]);
+  const signatures = signers.map((s) => signatureExtension(s, bundleDigest));
+  const tail = concatBytes([body, bundleDigest, ...signatures, footer]);
+  yield tail;
   summary?.({
-    bytes: trailerOffset + body.length + bundleDigest.length + footer.length,
+    bytes: trailerOffset + tail.length,
     bundleDigest: digestString(bundleDigest),
     entries: manifest.entries.map((e, i) => {
       const t = ledger.totals[i]!;

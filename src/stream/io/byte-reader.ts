@@ -127,8 +127,7 @@ export class ByteReader {
   /** Up to `n` bytes: fewer only where the input ends. For a small read whose shortness means something. */
   async readUpTo(n: number, what: string): Promise<Uint8Array> {
     await this.want(n);
-    const have = Math.min(n, this.buffered);
-    return have === 0 ? new Uint8Array(0) : this.read(have, what);
+    return this.read(Math.min(n, this.buffered), what);
   }
 
   /**
@@ -142,6 +141,7 @@ export class ByteReader {
   }
 
   private async take(n: number, what: string): Promise<{ bytes: Uint8Array; own: boolean }> {
+    if (n === 0) return { bytes: new Uint8Array(0), own: true };
     if (this.direct && n - this.buffered >= BLOCK && !this.done) return { bytes: await this.readDirect(this.direct, n, what), own: true };
     if (!(await this.want(n))) this.truncated(n, what, this.buffered);
     this.position += n;

@@ -33,7 +33,14 @@ export const OUTPUT_WORK_PREFIX = '.bootport-output-';
  * process is found dead and removed by the next write into the same directory.
  * Each piece is written before the next is asked for, which lets the bundle writer recycle its buffers.
  */
-export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Array>, force: boolean, command = 'bootport'): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: AsyncIterable<Uint8Array>,
+  force: boolean,
+  command = 'bootport',
+  /** 0600 for a secret: the file never exists under any name with a wider mode. */
+  mode = 0o644,
+): Promise<void> {
   if (!force && (await exists(path))) {
     throw new BootportError('ERR_EXISTS', `${path} exists`, {}, 'overwrite it', { remedies: ['overwrite'] });
   }
@@ -48,7 +55,9 @@ export async function writeFileAtomic(path: string, data: AsyncIterable<Uint8Arr
   const tmp = join(work.path, 'data');
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'wx', 0o644);
+    fh = await open(tmp, 'wx', mode);
+    // The umask may narrow the mode, never widen it; a secret must not depend on it either way.
+    await fh.chmod(mode);
     const flusher = new BackgroundFlush(fh);
     // Written piece by piece as produced: no stream in between to buffer, concatenate or copy.
     for await (const piece of data) {
