@@ -37,6 +37,11 @@ export { readEnds, type EndsView } from './stream/bundle/inspect.js';
 export { unpackBundle, type UnpackOptions } from './stream/ops/unpack.js';
 export { fileSource, type ByteSource, type DirectSource } from './stream/io/source.js';
 
+// Signatures: keys, signing a written or an existing bundle, checking what a bundle carries.
+export { generateKeyPair, readPublicKey, readSigningKey, type PublicKeyInfo, type SigningKey } from './stream/sign/keys.js';
+export { checkSignatures, signatureFailure, type SignatureCheck, type SignatureReport, type Signer, type TrustedKey } from './stream/sign/signatures.js';
+export { signBundleFile } from './stream/sign/sign-file.js';
+
 // Engines and threads: the library uses one thread unless told otherwise.
 export { loadEngines, type EngineChoice, type Engines } from './stream/engine/engines.js';
 export { WorkerPool } from './stream/parallel/pool.js';
@@ -63,6 +68,7 @@ export { cloneImage, createImage, deleteImages, listImages, updateImages, type I
 export { clearNodeAttributes, createNodes, deleteNodes, listNodes, setNodeAttributes, type NodeView } from './store/catalog/nodes.js';
 export { exportSources, type ExportOptions } from './store/export.js';
 export { importBundle, planImport, type ImportOptions, type ImportPlan, type ImportResult } from './store/import.js';
+export { addTrustedKey, listTrustedKeys, removeTrustedKey, requiresSignature, setRequireSignature, type TrustedKeyView } from './store/catalog/trust.js';
 export { checkStore, repairStore, type Finding, type FsckOptions, type FsckReport } from './store/fsck.js';
 
 // The command line, in process.

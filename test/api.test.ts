@@ -28,7 +28,9 @@ const PUBLIC = [
   'VERSION_MAJOR',
   'VERSION_MINOR',
   'WorkerPool',
+  'addTrustedKey',
   'bundleBytes',
+  'checkSignatures',
   'checkStore',
   'clearNodeAttributes',
   'cloneBootConfig',
@@ -47,22 +49,31 @@ const PUBLIC = [
   'encodeManifest',
   'exportSources',
   'fileSource',
+  'generateKeyPair',
   'importBundle',
   'isBootportError',
   'listBootConfigs',
   'listImages',
   'listNodes',
+  'listTrustedKeys',
   'loadEngines',
   'nameProblem',
   'newManifest',
   'planImport',
   'readBundle',
   'readEnds',
+  'readPublicKey',
+  'readSigningKey',
+  'removeTrustedKey',
   'repairStore',
+  'requiresSignature',
   'resolveMany',
   'resolveOne',
   'run',
   'setNodeAttributes',
+  'setRequireSignature',
+  'signBundleFile',
+  'signatureFailure',
   'unpackBundle',
   'updateBootConfigs',
   'updateImages',
@@ -99,6 +110,13 @@ describe('the package, imported by its name', () => {
       const bad = await verifyBundle(one(bundle)).then(() => 'ok', (e) => isBootportError(e) ? e.code : 'not coded');
       console.log(JSON.stringify({ name: v.manifest.boot_config.name, got, bad }));`);
     expect(JSON.parse(out)).toEqual({ name: 'apiBoot', got: 100012, bad: 'ERR_BUNDLE_DIGEST_MISMATCH' });
+  });
+
+  it('documents every error code in the README', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const codes = Object.keys(JSON.parse(await asUser(`import { ERROR_CODES } from 'bootport'; console.log(JSON.stringify(ERROR_CODES));`)));
+    expect(codes.length).toBeGreaterThan(30);
+    expect(codes.filter((c) => !readme.includes(`\`${c}\``))).toEqual([]);
   });
 
   it('is described in the README, name for name', async () => {

@@ -152,8 +152,8 @@ export async function importBundle(store: Store, input: ByteSource, opts: Import
   const required = opts.requireSignature === true || requiresSignature(store);
   const trusted = trustedKeys(store);
   // From a file, the signatures are judged before anything is staged: the trailer's digest is
-  // only claimed here, and the end of the stream proves it below.
-  const early = opts.path !== undefined ? await signaturesAtEnd(opts.path, trusted, opts) : undefined;
+  // only claimed here, and the end of the stream proves it below. A dry run reports them always.
+  const early = opts.path !== undefined && (required || opts.dryRun) ? await signaturesAtEnd(opts.path, trusted, opts) : undefined;
   if (opts.dryRun) {
     const plan = await planFromHeader(store, input, opts);
     const refused = early && signatureFailure(early, required);
@@ -269,10 +269,19 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
   );
 }
 
-/** The signatures at the end of a bundle file, checked against the digest its trailer claims. */
-async function signaturesAtEnd(path: string, trusted: readonly TrustedKey[], opts: ImportOptions): Promise<SignatureReport> {
-  const ends = await readEnds(path, opts.engines);
-  return checkSignatures(ends.extensions, ends.trailer.bundleDigest, trusted);
+/**
+ * The signatures at the end of a bundle file, checked against the digest its trailer claims. A
+ * file whose ends are damaged gives none here: reading it in order then reports the first
+ * failure where it is, as for any bundle.
+ */
+async function signaturesAtEnd(path: string, trusted: readonly TrustedKey[], opts: ImportOptions): Promise<SignatureReport | undefined> {
+  try {
+    const ends = await readEnds(path, opts.engines);
+    return checkSignatures(ends.extensions, ends.trailer.bundleDigest, trusted);
+  } catch (e) {
+    if (e instanceof BootportError && e.code.startsWith('ERR_BUNDLE_')) return undefined;
+    throw e;
+  }
 }
 
 async function closeSource(input: ByteSource): Promise<void> {

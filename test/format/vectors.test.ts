@@ -3,6 +3,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerPool } from '../../src/stream/parallel/pool.js';
 import { makeVectors } from '../../spec/vectors.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { addTrustedKey } from '../../src/store/catalog/trust.js';
+import { importBundle } from '../../src/store/import.js';
+import { Store } from '../../src/store/store.js';
+import { fileSource } from '../../src/stream/io/source.js';
 import { verifyBundle } from '../../src/stream/bundle/reader.js';
 import { readPublicKey } from '../../src/stream/sign/keys.js';
 import { checkSignatures, signatureFailure, type TrustedKey } from '../../src/stream/sign/signatures.js';
@@ -25,12 +31,16 @@ function structure(b: Uint8Array): { head: string; chunks: string[] } {
 }
 
 let signer1: TrustedKey;
+let store: Store;
 
 describe('golden vectors', async () => {
   beforeAll(async () => {
     const k = await readPublicKey(join(DIR, 'vector-signer-1.pub'));
     signer1 = { name: 'vector-signer-1', raw: k.raw };
+    store = await Store.open(join(await mkdtemp(join(tmpdir(), 'bootport-vectors-')), 'store'), 'write');
+    await addTrustedKey(store, k.raw, 'vector-signer-1');
   });
+  afterAll(() => store.close());
 
   const names = (await readdir(DIR)).filter((f) => f.endsWith('.bpb')).map((f) => f.slice(0, -4));
 
@@ -72,6 +82,16 @@ describe('golden vectors', async () => {
           signatureFailure(checkSignatures(r.end.extensions, r.end.trailer.bundleDigest, trusted), require)?.code ?? 'ok';
         expect(sigVerdict([], false), 'signatures').toBe(exp.signatures.verify);
         expect(sigVerdict([signer1], true), 'signatures, vector-signer-1 trusted and required').toBe(exp.signatures.trusted);
+        const imported = await importBundle(store, fileSource(join(DIR, `${name}.bpb`)), {
+          engines: e,
+          requireSignature: true,
+          path: join(DIR, `${name}.bpb`),
+          bootConfig: `${name}-${choice}`,
+        }).then(
+          () => 'ok',
+          (err: { code?: string }) => err.code ?? 'uncoded',
+        );
+        expect(imported, 'import --require-signature into a store that trusts vector-signer-1').toBe(exp.signatures.import);
       }
       // Failing vectors fail the same way when fed a byte at a time? (cheap enough at these sizes with big pieces)
       expect(await verdict(bytes, { engines: e, deep: true }, 997)).toBe(exp.deep);

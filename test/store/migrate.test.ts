@@ -55,7 +55,7 @@ describe('a layout-1 store made by 8235a44', () => {
     expect(await readFile(join(s, 'catalog.sqlite'))).toEqual(before);
   });
 
-  it('is upgraded by the first command that writes: schema 2, layout 2, private, nothing lost', async () => {
+  it('is upgraded by the first command that writes: schema 3, layout 2, private, nothing lost', async () => {
     const s = await fixtureCopy('upgrade');
     const stateBefore = catalogState(s);
     const nodesBefore = bootOf(await json(['node', 'ls'], s));
@@ -63,7 +63,10 @@ describe('a layout-1 store made by 8235a44', () => {
     expect(JSON.parse(await readFile(join(s, 'bootport-store.json'), 'utf8')).layout).toBe(2);
     const db = new Sqlite(join(s, 'catalog.sqlite'), { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      // Schema 3: the trust tables, empty, so the upgraded store trusts nothing and requires nothing.
+      expect(db.prepare('SELECT count(*) AS c FROM trusted_keys').get()).toEqual({ c: 0 });
+      expect(db.prepare('SELECT count(*) AS c FROM settings').get()).toEqual({ c: 0 });
       expect((db.pragma('foreign_key_list(nodes)') as { table: string; from: string }[]).map((f) => [f.from, f.table])).toEqual([
         ['boot_config', 'boot_configs'],
       ]);
