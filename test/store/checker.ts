@@ -24,6 +24,10 @@ function hasColumn(db: Database.Database, table: string, column: string): boolea
  * reference by uid replaced by the name it points to: two stores that hold the same objects give
  * the same string.
  */
+function hasTable(db: { prepare(sql: string): { get(...a: unknown[]): unknown } }, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
 export function catalogState(store: string): string {
   const db = openCatalog(store);
   try {
@@ -49,6 +53,13 @@ export function catalogState(store: string): string {
         image: image ? (imageName.get(image) ?? `missing:${image as string}`) : null,
       })),
       nodes,
+      // Schema 3: the keys the store trusts and its settings (absent from older catalogs).
+      ...(hasTable(db, 'trusted_keys')
+        ? {
+            trusted_keys: db.prepare('SELECT name, fingerprint, algorithm, key FROM trusted_keys ORDER BY name').all(),
+            settings: db.prepare('SELECT key, value FROM settings ORDER BY key').all(),
+          }
+        : {}),
     });
   } finally {
     db.close();

@@ -12,7 +12,7 @@
  * injected kill, never from bootport.
  */
 import { cp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { createBLAKE3 } from 'hash-wasm';
@@ -64,6 +64,9 @@ interface Spec {
   args: (store: string, files: TinyFiles, bundle: string) => string[];
 }
 
+/** A public key file beside the tiny files, for the trust commands. */
+const signerPub = (f: TinyFiles) => join(dirname(f.kernel), 'signer.pub');
+
 const ok = async (cwd: string, args: string[]): Promise<void> => {
   const r = await bp(args, { cwd });
   if (r.code !== 0) throw new Error(`bootport ${args.join(' ')}: ${r.stderr}`);
@@ -99,6 +102,15 @@ const SPECS: Spec[] = [
     },
     args: (s) => ['image', '-i', 'spare', 'delete', '--store', s],
   },
+  {
+    name: 'trust add',
+    prepare: async (cwd, s, f) => {
+      await seedStore(cwd, s, f);
+      await writeFile(signerPub(f), `bootport-ed25519 ${Buffer.alloc(32, 5).toString('base64')} signer\n`);
+    },
+    args: (s, f) => ['trust', 'add', signerPub(f), '--store', s],
+  },
+  { name: 'trust require', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s) => ['trust', 'require', 'on', '--store', s] },
   { name: 'node set', prepare: (cwd, s, f) => seedStore(cwd, s, f), args: (s) => ['node', '-i', 'n1', 'set', '_boot_config=boot', 'rack=r2', '--store', s] },
   {
     name: 'fsck --repair',

@@ -27,6 +27,8 @@ describe('the crash harness, sampled', () => {
       'clone',
       'delete',
       'image delete',
+      'trust add',
+      'trust require',
       'node set',
       'fsck --repair',
     ]);
