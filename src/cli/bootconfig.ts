@@ -11,7 +11,7 @@ import {
 import { CommandContext } from './context.js';
 import { addCloneAndDelete, addListCommand, reply, selected, type CatalogCommands } from './catalog-cmd.js';
 import { usage } from './parse.js';
-import { humanBytes } from './text.js';
+import { humanBytes, oneLine } from './text.js';
 import { boolField, FileIngest, parseFields, textField, withStore } from './store-cmd.js';
 
 const BC_FIELDS = ['name', 'kernel', 'initramfs', 'image', 'cmdline', 'description', 'boot_style', 'frozen'] as const;
@@ -28,7 +28,7 @@ export function bootConfigText(v: BootConfigView[], long: boolean): string {
         `  cmdline:    ${b.cmdline}`,
         `  release:    ${b.release ?? '(unknown)'}`,
         `  boot_style: ${b.boot_style}${b.frozen ? '  FROZEN' : ''}`,
-        ...(b.description ? [`  description: ${b.description}`] : []),
+        ...(b.description ? [`  description: ${oneLine(b.description)}`] : []),
       ].join('\n'),
     )
     .join('\n');

@@ -6,7 +6,10 @@ import { EXIT, exitCodeFor, isClosedOutput } from './exit.js';
 import { errorJson, hintFor } from './hints.js';
 import { parseIntOption, usage } from './parse.js';
 import { loadEngines, type EngineChoice, type Engines } from '../stream/engine/engines.js';
-import { ioError } from '../stream/io/files.js';
+import { inputSource, ioError } from '../stream/io/files.js';
+import type { ByteSource } from '../stream/io/source.js';
+import { resolve } from 'node:path';
+import { lineOf, terminalSafe } from './text.js';
 import { defaultThreads } from '../stream/parallel/runner.js';
 
 export interface CliIO {
@@ -47,15 +50,35 @@ export class CommandContext {
     });
   }
 
+  /**
+   * Text for a person. Names, command lines and descriptions may come from a hostile bundle, so
+   * whatever could move the cursor, clear the screen or reorder a line is shown escaped.
+   */
   out(text: string): void {
-    if (this.stdoutClosed) return;
-    this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    this.write(terminalSafe(text));
   }
   err(text: string): void {
-    this.io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    this.io.stderr.write(lineOf(terminalSafe(text)));
   }
+  /** JSON for a program: exactly the values, escaped only as JSON escapes them. */
   json(value: unknown): void {
-    this.out(JSON.stringify(value, null, 2));
+    this.write(JSON.stringify(value, null, 2));
+  }
+  private write(text: string): void {
+    if (this.stdoutClosed) return;
+    this.io.stdout.write(lineOf(text));
+  }
+
+  /**
+   * A bundle to read: a file, or `-` for standard input. A terminal on standard input is refused at
+   * once: a bundle never comes from a keyboard, and waiting on one would look like a hang.
+   */
+  input(path: string): ByteSource {
+    if (path !== '-') return inputSource(resolve(this.io.cwd, path));
+    if ((this.io.stdin as { isTTY?: boolean }).isTTY) {
+      throw usage('standard input is a terminal, not a bundle', 'pipe a bundle in (… | bootport CMD -), or name the bundle file');
+    }
+    return inputSource('-', this.io.stdin);
   }
 
   engines(opts: GlobalOptions): Promise<Engines> {

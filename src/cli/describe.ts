@@ -4,7 +4,7 @@ import type { TrailerEntry } from '../format/trailer.js';
 import { decodeSignatureRecord, EXT_SIGNATURE, SIG_ALG_ED25519 } from '../format/signature.js';
 import { fingerprintOf } from '../stream/sign/keys.js';
 import type { SignatureCheck } from '../stream/sign/signatures.js';
-import { humanBytes, table } from './text.js';
+import { humanBytes, oneLine, table } from './text.js';
 
 /** One view of a bundle for inspect and verify, as JSON and as text. */
 export interface BundleView {
@@ -65,7 +65,7 @@ export function viewText(v: BundleView): string {
     `created      ${v.created} by ${v.tool} on ${v.source}`,
     `boot config  ${bc.name}  style ${bc.boot_style}${bc.release ? `  release ${bc.release}` : ''}`,
     `cmdline      ${bc.cmdline || '(empty)'}`,
-    ...(bc.description ? [`description  ${bc.description}`] : []),
+    ...(bc.description ? [`description  ${oneLine(bc.description)}`] : []),
     `digest       ${v.bundle_digest}`,
     '',
     table([

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { inputSource } from '../stream/io/files.js';
 import { readEnds } from '../stream/bundle/inspect.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
 import { CommandContext } from './context.js';
@@ -20,7 +19,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
         let verified: 'none' | 'digests';
         if (bundle === '-') {
           // A pipe cannot seek: the whole stream is read, so its digests get checked on the way.
-          const r = await verifyBundle(inputSource('-', ctx.io.stdin), { ...run, deep: false });
+          const r = await verifyBundle(ctx.input('-'), { ...run, deep: false });
           view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
           signers = claimedSigners(r.end.extensions);
           verified = 'digests';

@@ -65,7 +65,7 @@ export function registerPack(program: Command, ctx: CommandContext): void {
           ...(opts.chunkSize ? { chunkSize: parseChunkSize(opts.chunkSize) } : {}),
           ...(opts.level ? { level: parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) } : {}),
         });
-        const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [inputSource(image, ctx.io.stdin)] : [])];
+        const sources = [inputSource(kernel), inputSource(initramfs), ...(image ? [ctx.input(image)] : [])];
         const out = opts.output;
         return emitBundle(
           ctx,

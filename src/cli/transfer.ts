@@ -4,7 +4,6 @@ import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import type { BootConfigRow } from '../store/catalog/boot-configs.js';
 import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
-import { inputSource } from '../stream/io/files.js';
 import { selected } from './catalog-cmd.js';
 import { emitBundle } from './emit.js';
 import { signersFrom } from './sign.js';
@@ -88,7 +87,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts, _cmd, bundle: string) =>
         withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
-          const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+          const input = ctx.input(bundle);
           const run = await ctx.runOptions(opts);
           const r = await importBundle(store, input, {
             ...run,

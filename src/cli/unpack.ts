@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { inputSource } from '../stream/io/files.js';
 import { unpackBundle } from '../stream/ops/unpack.js';
 import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
@@ -18,7 +17,7 @@ export function registerUnpack(program: Command, ctx: CommandContext): void {
       ctx.action(async (opts, _cmd, bundle: string) => {
         if (!opts.directory) throw usage('unpack needs -C DIR');
         const dir = resolve(ctx.io.cwd, opts.directory);
-        const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+        const input = ctx.input(bundle);
         const run = await ctx.runOptions(opts);
         const r = await unpackBundle(input, dir, { ...run, force: opts.force === true });
         if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e), ...engineReport(run) });

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { inputSource } from '../stream/io/files.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
 import { readPublicKey } from '../stream/sign/keys.js';
 import { checkSignatures, signatureFailure, type TrustedKey } from '../stream/sign/signatures.js';
@@ -38,7 +37,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
       ctx.action(async (opts, _cmd, bundle: string) => {
         const deep = opts.deep === true;
         const trusted = await trustedFiles(ctx, opts.trust);
-        const input = inputSource(bundle === '-' ? '-' : resolve(ctx.io.cwd, bundle), ctx.io.stdin);
+        const input = ctx.input(bundle);
         const run = await ctx.runOptions(opts);
         const r = await verifyBundle(input, { ...run, deep: deep });
         const view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
