@@ -9,7 +9,9 @@ import { loadEngines, type EngineChoice, type Engines } from '../stream/engine/e
 import { inputSource, ioError } from '../stream/io/files.js';
 import type { ByteSource } from '../stream/io/source.js';
 import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { lineOf, terminalSafe } from './text.js';
+import { Progress, progressMode } from './progress.js';
 import { defaultThreads } from '../stream/parallel/runner.js';
 
 export interface CliIO {
@@ -27,6 +29,7 @@ export interface GlobalOptions {
   ids?: string;
   all?: boolean;
   threads?: string;
+  progress?: string | boolean;
 }
 
 /** More threads than this only adds memory: each one holds two chunks in flight. */
@@ -38,6 +41,8 @@ export class CommandContext {
   stdoutIsData = false;
   /** Set once standard output has failed (its reader closed the pipe): nothing more goes there. */
   stdoutClosed = false;
+  /** The progress line being drawn, ended before anything else is written to stderr. */
+  private shown: Progress | undefined;
 
   constructor(
     readonly io: CliIO,
@@ -58,7 +63,15 @@ export class CommandContext {
     this.write(terminalSafe(text));
   }
   err(text: string): void {
+    this.shown?.interrupt();
     this.io.stderr.write(lineOf(terminalSafe(text)));
+  }
+
+  /** Progress for `command` on stderr, as --progress and the terminal decide. */
+  progress(opts: GlobalOptions, command: string, total?: number): Progress {
+    const p = new Progress(this, progressMode(this, opts.progress, opts.json === true), command, total);
+    this.shown = p;
+    return p;
   }
   /** JSON for a program: exactly the values, escaped only as JSON escapes them. */
   json(value: unknown): void {
@@ -67,6 +80,17 @@ export class CommandContext {
   private write(text: string): void {
     if (this.stdoutClosed) return;
     this.io.stdout.write(lineOf(text));
+  }
+
+  /** The size of a bundle to read, for progress: a regular file's, else unknown. */
+  async inputSize(path: string): Promise<number | undefined> {
+    if (path === '-') return undefined;
+    try {
+      const st = await stat(resolve(this.io.cwd, path));
+      return st.isFile() ? st.size : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

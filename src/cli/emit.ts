@@ -25,16 +25,23 @@ export async function emitBundle(
   let summary: WriteSummary | undefined;
   const got = (s: WriteSummary) => (summary = s);
   let run: RunInfo;
+  const sizes = manifest.entries.map((e) => e.size);
+  const progress = ctx.progress(
+    opts,
+    out === '-' ? 'writing' : `writing ${out}`,
+    sizes.every((n) => n !== undefined) ? sizes.reduce((a, b) => a + b, 0) : undefined,
+  );
+  const onChunk = (raw: number, comp: number) => progress.advance(raw, raw, comp);
   try {
     run = await ctx.runOptions(opts);
     // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
     if (out === '-') {
       ctx.stdoutIsData = true;
-      await copyTo(bundleBytes(manifest, sources, { ...run, signers }, got), ctx.io.stdout);
+      await copyTo(bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), ctx.io.stdout);
     } else
       await writeFileAtomic(
         resolve(ctx.io.cwd, out),
-        bundleBytes(manifest, sources, { ...run, recycle: true, signers }, got),
+        bundleBytes(manifest, sources, { ...run, recycle: true, signers, onChunk }, got),
         opts.force === true,
         ctx.commandLine(),
       );
@@ -42,6 +49,7 @@ export async function emitBundle(
     // The writer closes its sources once it runs; this closes them if it never started (the output existed).
     await Promise.all(sources.filter(isDirect).map((s) => s.close()));
   }
+  progress.finish();
   const r = report(summary!);
   const signed = signers.map((s) => ({ fingerprint: s.key.fingerprint, ...(s.comment !== undefined ? { comment: s.comment } : {}) }));
   if (signed.length) r.text += `\nsigned by ${signed.map((s) => s.fingerprint).join(', ')}`;

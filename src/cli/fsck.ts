@@ -4,6 +4,7 @@ import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
 import { humanBytes } from './text.js';
 import { withStore } from './store-cmd.js';
+import type { Progress } from './progress.js';
 
 /** Stores smaller than this are checked in a moment: no progress is shown unless asked for. */
 const PROGRESS_FROM = 1 << 30;
@@ -39,21 +40,18 @@ export function registerFsck(program: Command, ctx: CommandContext): void {
     )
     .option('--repair', 'remove orphans and dead staging, quarantine damaged blobs, upgrade an old store; never deletes what a row refers to')
     .option('--quick', 'check blob sizes only, without hashing them')
-    .option('--progress', 'show hashing progress on stderr even for a small store')
     .action(
       ctx.action(async (opts) => {
         const run = await ctx.runOptions(opts);
         const repair = opts.repair === true;
-        const tty = (ctx.io.stderr as { isTTY?: boolean }).isTTY === true;
-        let shown = 0;
+        // A small store is checked in a moment: its progress shows only when asked for.
+        let shown: Progress | undefined;
+        let seen = 0;
         const progress = (done: number, total: number) => {
-          if (total < PROGRESS_FROM && opts.progress !== true) return;
-          const t = Date.now();
-          if (done < total && t - shown < (tty ? 500 : 5000)) return;
-          shown = t;
-          const line = `bootport fsck: hashed ${humanBytes(done)} of ${humanBytes(total)} (${Math.floor((done / Math.max(total, 1)) * 100)}%)`;
-          if (tty) ctx.io.stderr.write(`\r${line}${done >= total ? '\n' : ''}`);
-          else ctx.err(line);
+          shown ??= ctx.progress(total < PROGRESS_FROM && opts.progress === undefined ? { ...opts, progress: false } : opts, 'fsck: hashed', total);
+          shown.advance(done - seen);
+          seen = done;
+          if (done >= total) shown.finish();
         };
         const check = { quick: opts.quick === true, engines: run.engines, threads: run.threads, progress };
         const before = await withStore(ctx, opts, 'read', (store) => checkStore(store, check));

@@ -28,6 +28,8 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
     .option('-a, --all', 'all boot configs')
     .addOption(new Option('--engine <engine>', 'codec and hash implementation (default: $BOOTPORT_ENGINE, else auto)').choices(['auto', 'native', 'fallback']))
     .option('--debug', 'on failure, print the stack (also BOOTPORT_DEBUG=1)')
+    .option('--progress [format]', 'show progress on stderr: a line, or --progress=json for events (default: a line when stderr is a terminal)')
+    .option('--no-progress', 'never show progress')
     .option('--threads <n>', 'worker threads compressing, decompressing and hashing chunks (default: $BOOTPORT_THREADS, else one per core)')
     .exitOverride()
     .configureOutput({

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
+import { CHUNK_HEADER_SIZE, MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import type { BootConfigRow } from '../store/catalog/boot-configs.js';
 import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
@@ -89,8 +89,10 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
         withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
           const input = ctx.input(bundle);
           const run = await ctx.runOptions(opts);
+          const progress = ctx.progress(opts, `importing ${bundle}`, await ctx.inputSize(bundle));
           const r = await importBundle(store, input, {
             ...run,
+            onChunk: (raw, comp) => progress.advance(comp + CHUNK_HEADER_SIZE, raw, comp),
             ...(opts.image ? { image: opts.image } : {}),
             ...(opts.bootConfig ? { bootConfig: opts.bootConfig } : {}),
             noRecurse: opts.recurse === false,
@@ -98,6 +100,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
             requireSignature: opts.requireSignature === true,
             ...(bundle !== '-' ? { path: resolve(ctx.io.cwd, bundle) } : {}),
           });
+          progress.finish();
           const { problems, ...plan } = r.plan;
           // A dry run answers as the import would have: 3 for a conflict, 4 for too little space.
           const code = problems[0] ? exitCodeFor(problems[0]) : EXIT.OK;

@@ -40,6 +40,8 @@ export interface ReadOptions extends RunOptions {
    * is simply not reused.
    */
   recycle?: boolean;
+  /** Told of each chunk as it is verified: its raw and compressed lengths, for progress. */
+  onChunk?: (raw: number, comp: number) => void;
 }
 
 export interface HeaderEvent {
@@ -108,6 +110,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     for await (const { job, data } of orderedWindow(jobs, async (job) => ({ job, data: await runner.open({ ...job, inflate }) }), runner.openWidth)) {
       const h = job.header;
       if (data) content![h.entry]!.update(data);
+      opts.onChunk?.(h.rawLength, h.compLength);
       const release = opts.recycle && data ? buffers.releaser(manifest, h.entry, data) : undefined;
       yield {
         type: 'chunk',

@@ -25,6 +25,8 @@ export interface WriteOptions extends RunOptions {
    * garbage to collect, no fresh pages to fault in, and no copy out of the compressor's scratch.
    */
   recycle?: boolean;
+  /** Told of each chunk as it is written: its raw and compressed lengths, for progress. */
+  onChunk?: (raw: number, comp: number) => void;
   /** Keys that sign the bundle as it is written: one signature record each, still in one pass. */
   signers?: readonly Signer[];
 }
@@ -107,6 +109,7 @@ export async function* bundleBytes(
       for await (const s of orderedWindow(jobs(), (job) => runner.seal(job), runner.sealWidth)) {
         raws.give(s.raw);
         ledger.add(s.chunk, s.header, offset);
+        opts.onChunk?.(s.chunk.rawLength, s.chunk.compLength);
         offset += s.header.length + s.payload.length;
         yield s.header;
         yield s.payload;
