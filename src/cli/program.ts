@@ -15,6 +15,7 @@ import { registerFsck } from './fsck.js';
 import { registerKey } from './key.js';
 import { registerSign } from './sign.js';
 import { registerTrust } from './trust.js';
+import { registerCompletion } from './completion.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
 export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: CommandContext } {
@@ -48,6 +49,7 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
   registerKey(program, ctx);
   registerSign(program, ctx);
   registerTrust(program, ctx);
+  registerCompletion(program, ctx);
   registerSample(program, ctx);
   const quiet = (c: CommandUnknownOpts): void => {
     c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
