@@ -134,6 +134,18 @@ describe('verify', () => {
   });
 });
 
+describe('inspect', () => {
+  it('lists the signers from the two ends of a file, and says it did not verify them', async () => {
+    const alice = (await json(['key', 'show', 'alice.pub'])).fingerprint;
+    const j = await json(['inspect', 'signed.export']);
+    expect(j.signers).toEqual([{ algorithm: 'ed25519', fingerprint: alice, comment: 'release team', time: expect.stringMatching(/Z$/) }]);
+    expect(j.signatures_verified).toBe(false);
+    const text = (await ok(['inspect', 'signed.export'])).stdout;
+    expect(text).toContain('signatures listed, not verified');
+    expect((await json(['inspect', 'plain.export'])).signers).toEqual([]);
+  });
+});
+
 describe('sign', () => {
   it('adds a signature to an existing bundle, which then verifies as signed by both', async () => {
     await ok(['pack', '-o', 'later.export', '--name', 'demo', '--kernel', 'files/vmlinuz', '--initramfs', 'files/initramfs.img', '--sign', 'alice.key']);
