@@ -89,7 +89,9 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
         withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
           const input = ctx.input(bundle);
           const run = await ctx.runOptions(opts);
-          const progress = ctx.progress(opts, `importing ${bundle}`, await ctx.inputSize(bundle));
+          // A regular file has a size, and its end can be read before its payload (its signatures).
+          const size = await ctx.inputSize(bundle);
+          const progress = ctx.progress(opts, `importing ${bundle}`, size);
           const r = await importBundle(store, input, {
             ...run,
             onChunk: (raw, comp) => progress.advance(comp + CHUNK_HEADER_SIZE, raw, comp),
@@ -98,7 +100,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
             noRecurse: opts.recurse === false,
             dryRun: opts.dryRun === true,
             requireSignature: opts.requireSignature === true,
-            ...(bundle !== '-' ? { path: resolve(ctx.io.cwd, bundle) } : {}),
+            ...(size !== undefined ? { path: resolve(ctx.io.cwd, bundle) } : {}),
           });
           progress.finish();
           const { problems, ...plan } = r.plan;

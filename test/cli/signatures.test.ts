@@ -305,6 +305,16 @@ describe('the store', () => {
     await ok(inStore(['import', 'plain.export']));
   });
 
+  it('reads a named pipe in order, with signatures judged at its end', async () => {
+    const fifo = join(dir, 'signed.fifo');
+    await promisify(execFile)('mkfifo', [fifo]);
+    const feed = promisify(execFile)('sh', ['-c', `cat signed.export > ${fifo}`], { cwd: dir });
+    const r = await cli(inStore(['import', fifo, '--require-signature', '--boot-config', 'fromfifo']), { cwd: dir });
+    await feed;
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('ERR_SIGNATURE_REQUIRED');
+  });
+
   it('refuses a bundle with an invalid signature even without a requirement', async () => {
     const r = await cli(inStore(['import', 'two-bad.export', '--boot-config', 'bad']), { cwd: dir });
     expect(r.code).toBe(1);
