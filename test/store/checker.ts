@@ -28,6 +28,13 @@ function hasTable(db: { prepare(sql: string): { get(...a: unknown[]): unknown } 
   return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
+function trustState(db: Database.Database): { trusted_keys?: unknown[]; settings?: unknown[] } {
+  if (!hasTable(db, 'trusted_keys')) return {};
+  const trusted_keys = db.prepare('SELECT name, fingerprint, algorithm, key FROM trusted_keys ORDER BY name').all();
+  const settings = db.prepare('SELECT key, value FROM settings ORDER BY key').all();
+  return trusted_keys.length || settings.length ? { trusted_keys, settings } : {};
+}
+
 export function catalogState(store: string): string {
   const db = openCatalog(store);
   try {
@@ -53,13 +60,9 @@ export function catalogState(store: string): string {
         image: image ? (imageName.get(image) ?? `missing:${image as string}`) : null,
       })),
       nodes,
-      // Schema 3: the keys the store trusts and its settings (absent from older catalogs).
-      ...(hasTable(db, 'trusted_keys')
-        ? {
-            trusted_keys: db.prepare('SELECT name, fingerprint, algorithm, key FROM trusted_keys ORDER BY name').all(),
-            settings: db.prepare('SELECT key, value FROM settings ORDER BY key').all(),
-          }
-        : {}),
+      // Schema 3: the keys the store trusts and its settings. None at all reads as an older
+      // catalog without the tables, so an upgrade alone changes no state.
+      ...trustState(db),
     });
   } finally {
     db.close();
