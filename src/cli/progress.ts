@@ -1,4 +1,5 @@
 import type { CommandContext } from './context.js';
+import { CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { humanBytes } from './text.js';
 
 /** How progress is shown: a line redrawn on a terminal, line-delimited JSON events, or nothing. */
@@ -53,6 +54,11 @@ export class Progress {
     if (t - this.last < (this.mode === 'bar' ? BAR_EVERY_MS : JSON_EVERY_MS)) return;
     this.last = t;
     this.emit('progress');
+  }
+
+  /** A chunk record read from a bundle: its header and frame count toward the bytes read. */
+  chunkRead(raw: number, comp: number): void {
+    this.advance(comp + CHUNK_HEADER_SIZE, raw, comp);
   }
 
   /** The final state: the line ends, or a `done` event is written. */

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { CHUNK_HEADER_SIZE, MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
+import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import type { BootConfigRow } from '../store/catalog/boot-configs.js';
 import { exportSources } from '../store/export.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
@@ -94,7 +94,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
           const progress = ctx.progress(opts, `importing ${bundle}`, size);
           const r = await importBundle(store, input, {
             ...run,
-            onChunk: (raw, comp) => progress.advance(comp + CHUNK_HEADER_SIZE, raw, comp),
+            onChunk: (raw, comp) => progress.chunkRead(raw, comp),
             ...(opts.image ? { image: opts.image } : {}),
             ...(opts.bootConfig ? { bootConfig: opts.bootConfig } : {}),
             noRecurse: opts.recurse === false,

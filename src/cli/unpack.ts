@@ -3,7 +3,6 @@ import type { Command } from '@commander-js/extra-typings';
 import { unpackBundle } from '../stream/ops/unpack.js';
 import { CommandContext, engineReport } from './context.js';
 import { EXIT } from './exit.js';
-import { CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { usage } from './parse.js';
 import { humanBytes } from './text.js';
 
@@ -21,7 +20,7 @@ export function registerUnpack(program: Command, ctx: CommandContext): void {
         const input = ctx.input(bundle);
         const run = await ctx.runOptions(opts);
         const progress = ctx.progress(opts, `unpacking ${bundle}`, await ctx.inputSize(bundle));
-        const onChunk = (raw: number, comp: number) => progress.advance(comp + CHUNK_HEADER_SIZE, raw, comp);
+        const onChunk = (raw: number, comp: number) => progress.chunkRead(raw, comp);
         const r = await unpackBundle(input, dir, { ...run, force: opts.force === true, onChunk });
         progress.finish();
         if (opts.json) ctx.json({ ok: true, directory: dir, files: r.files, entries: r.entries.map(({ path: _p, ...e }) => e), ...engineReport(run) });

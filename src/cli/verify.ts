@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { CHUNK_HEADER_SIZE } from '../format/constants.js';
 import { readPublicKey } from '../stream/sign/keys.js';
 import { checkSignatures, signatureFailure, type TrustedKey } from '../stream/sign/signatures.js';
 import { CommandContext, engineReport } from './context.js';
@@ -41,7 +40,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         const input = ctx.input(bundle);
         const run = await ctx.runOptions(opts);
         const progress = ctx.progress(opts, `verifying ${bundle}`, await ctx.inputSize(bundle));
-        const r = await verifyBundle(input, { ...run, deep, onChunk: (raw, comp) => progress.advance(comp + CHUNK_HEADER_SIZE, raw, comp) });
+        const r = await verifyBundle(input, { ...run, deep, onChunk: (raw, comp) => progress.chunkRead(raw, comp) });
         progress.finish();
         const view = bundleView(r.manifest, r.end.trailer.entries, r.headerHash, r.end.trailer.bundleDigest, r.end.size);
         const report = checkSignatures(r.end.extensions, r.end.trailer.bundleDigest, trusted);

@@ -55,6 +55,10 @@ describe('keys', () => {
     const again = await cli(['key', 'generate', 'alice'], { cwd: dir });
     expect(again.code).toBe(3);
     expect(again.stderr).toContain('ERR_EXISTS');
+    // A name whose public half alone exists is refused before a private key is written.
+    await writeFile(join(dir, 'carol.pub'), 'taken\n');
+    expect((await cli(['key', 'generate', 'carol'], { cwd: dir })).code).toBe(3);
+    expect((await readdir(dir)).filter((f) => f.startsWith('carol'))).toEqual(['carol.pub']);
   });
 
   it('show a fingerprint that sha256sum of the raw key gives too, and never print the private key', async () => {

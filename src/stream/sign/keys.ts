@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BootportError } from '../../format/errors.js';
 import { nameProblem } from '../../format/names.js';
 import { ED25519_KEY_SIZE } from '../../format/signature.js';
-import { writeFileAtomic } from '../io/files.js';
+import { exists, removeQuietly, writeFileAtomic } from '../io/files.js';
 
 /**
  * Ed25519 keys, from node:crypto. A public key file is one line, in the spirit of minisign and
@@ -121,7 +121,17 @@ export async function generateKeyPair(name: string, dir: string): Promise<{ keyP
   const one = async function* (s: string): AsyncGenerator<Uint8Array> {
     yield new TextEncoder().encode(s);
   };
+  // Both names are checked first, and a private key whose public half cannot be written goes:
+  // a failure leaves neither file, never half a pair.
+  for (const p of [keyPath, pubPath]) {
+    if (await exists(p)) throw new BootportError('ERR_EXISTS', `${p} exists`, {}, 'overwrite it', { remedies: ['overwrite'] });
+  }
   await writeFileAtomic(keyPath, one(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string), false, 'bootport key generate', 0o600);
-  await writeFileAtomic(pubPath, one(formatPublicKey(raw, name)), false, 'bootport key generate');
+  try {
+    await writeFileAtomic(pubPath, one(formatPublicKey(raw, name)), false, 'bootport key generate');
+  } catch (e) {
+    await removeQuietly(keyPath);
+    throw e;
+  }
   return { keyPath, pubPath, fingerprint: fingerprintOf(raw) };
 }
