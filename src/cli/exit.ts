@@ -30,6 +30,8 @@ export function exitCodeFor(e: BootportError): number {
       'ERR_STORE_LOCKED',
       'ERR_SIGNATURE_REQUIRED',
       'ERR_UNSIGNABLE',
+      'ERR_TAR_UNSAFE',
+      'ERR_TAR_INVALID',
     ].includes(e.code)
   )
     return EXIT.REFUSED;

@@ -1,4 +1,5 @@
 import type { BootportError } from '../format/errors.js';
+import type { TreeWarning } from '../stream/tree/pack-tree.js';
 
 /**
  * The library names what a user can do as stable remedies and says it in neutral words; here each
@@ -7,6 +8,7 @@ import type { BootportError } from '../format/errors.js';
 export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   overwrite: 'pass --force to overwrite',
   'empty-directory': 'unpack into an empty directory',
+  'new-directory': 'extract into a new or empty directory',
   'smaller-chunks': 'choose a smaller --chunk-size',
   'fallback-chunk-size': 'use --chunk-size 4M or less with the fallback engine',
   'report-bug': 'this is a bug in bootport: run again with --debug (or BOOTPORT_DEBUG=1) and report the stack it prints',
@@ -24,6 +26,7 @@ export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   'list-nodes': 'list them with: bootport node ls',
   'list-keys': 'list them with: bootport trust ls',
   'trust-key': "check the signer's fingerprint (bootport key show FILE), then bootport trust add FILE, or verify --trust FILE",
+  'keep-setuid': 'keep them with --keep-setuid',
   'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
 };
 
@@ -38,4 +41,10 @@ export function hintFor(e: BootportError): string | undefined {
 export function errorJson(e: BootportError): Record<string, unknown> {
   const hint = hintFor(e);
   return { ...e.toJSON(), ...(hint ? { hint } : {}) };
+}
+
+/** A warning about one path of a directory tree, as a line for stderr. */
+export function warningText(w: TreeWarning, where?: string): string {
+  const phrase = (w.remedies ?? []).map((r) => REMEDY_PHRASES[r] ?? '').join(', or ');
+  return `warning: ${where ? `${where}: ` : ''}${w.path} ${w.message}${phrase ? ` (${phrase})` : ''}`;
 }

@@ -3,9 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { createRequire } from 'node:module';
-import type TarStream from 'tar-stream';
 import { fakeBzImageHeader } from '../format/kernel-release.js';
+import { loadTarStream } from '../stream/tree/modules.js';
 
 /**
  * Sample boot files for the quick start, tests and benchmarks: a kernel with a real bzImage
@@ -63,9 +62,7 @@ function fileBody(rng: Rng, n: number, i: number): Uint8Array {
 }
 
 export function sampleImageStream(size: number, seed = 7): Readable {
-  // Required here, not at the top: every command would otherwise pay for loading it.
-  const tar = createRequire(import.meta.url)('tar-stream') as typeof TarStream;
-  const pack = tar.pack();
+  const pack = loadTarStream().pack();
   const rng = new Rng(seed);
   const FILE = 1 << 20;
   (async () => {

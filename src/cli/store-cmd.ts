@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { KERNEL_HEADER_BYTES, kernelRelease } from '../format/kernel-release.js';
 import { BootportError } from '../format/errors.js';
@@ -9,8 +9,11 @@ import { defaultStoreDir } from '../store/paths.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
+import { packTree, type TreeStats } from '../stream/tree/pack-tree.js';
+import type { Progress } from './progress.js';
 import { type CommandContext, type GlobalOptions } from './context.js';
 import { usage } from './parse.js';
+import { warningText } from './hints.js';
 
 /**
  * Opens the store for one command and always closes it. `read` commands change nothing on disk;
@@ -98,12 +101,38 @@ export class FileIngest {
   constructor(
     private readonly store: Store,
     private readonly engines: Engines,
+    private readonly ctx?: CommandContext,
+    private readonly opts?: GlobalOptions,
   ) {}
 
   async blob(f: Field | undefined): Promise<StagedFile | undefined> {
     if (!f) return undefined;
     if (!f.file) throw usage(`${f.key} needs a file: ${f.key}=@PATH`);
     return { ...(await this.store.stageFile(f.file, this.engines)), fileName: basename(f.file) };
+  }
+
+  /**
+   * An image's content: a file as it is, or a root file system directory packed as a tar, with
+   * progress and a warning for each thing the tar leaves out.
+   */
+  async image(f: Field | undefined): Promise<(StagedFile & { tree?: TreeStats }) | undefined> {
+    if (!f) return undefined;
+    if (!f.file) throw usage(`${f.key} needs a file or directory: ${f.key}=@PATH`);
+    const st = await stat(f.file).catch((e: unknown) => {
+      throw ioError(`cannot read ${f.file}`, e);
+    });
+    const progress = this.ctx && this.opts ? this.ctx.progress(this.opts, `reading ${f.file}`, st.isFile() ? st.size : undefined) : undefined;
+    let staged;
+    let tree: TreeStats | undefined;
+    if (st.isDirectory()) {
+      const packed = packTree(f.file, { onWarning: (w) => this.ctx?.err(warningText(w, f.file)) });
+      tree = packed.stats;
+      staged = await this.store.stageStream(counted(packed.stream, progress), this.engines, f.file);
+    } else {
+      staged = await this.store.stageFile(f.file, this.engines, (n) => progress?.advance(n));
+    }
+    progress?.finish();
+    return { ...staged, fileName: basename(f.file), ...(tree ? { tree } : {}) };
   }
 
   async kernel(f: Field | undefined): Promise<(StagedFile & { release?: string }) | undefined> {
@@ -116,4 +145,12 @@ export class FileIngest {
 
 export function selection(opts: GlobalOptions): Selection {
   return { ...(opts.ids ? { ids: opts.ids } : {}), ...(opts.all ? { all: true } : {}) };
+}
+
+/** A stream's pieces, counted toward progress as they pass. */
+export async function* counted(data: AsyncIterable<Uint8Array>, progress: Progress | undefined): AsyncGenerator<Uint8Array> {
+  for await (const piece of data) {
+    progress?.advance(piece.length);
+    yield piece;
+  }
 }

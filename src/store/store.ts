@@ -1,5 +1,5 @@
 import { accessSync, chmodSync, closeSync, constants, openSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -228,35 +228,41 @@ export class Store {
   }
 
   /** Copies a file into staging, hashing the bytes as they are written, and fsyncs it. */
-  async stageFile(source: string, engines: Engines): Promise<StagedBlob> {
-    const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
-    const hasher = await engines.hash.create();
-    let size = 0;
+  async stageFile(source: string, engines: Engines, onBytes?: (n: number) => void): Promise<StagedBlob> {
     const src = await open(source, 'r').catch((e: unknown) => {
       throw ioError(`cannot read ${source}`, e);
     });
     try {
       if (!(await src.stat()).isFile()) throw new BootportError('ERR_INVALID', `${source} is not a regular file`);
+      return await this.stageStream(readChunks(src, source, onBytes), engines, source);
+    } finally {
+      await src.close();
+    }
+  }
+
+  /**
+   * Copies a stream into this store's staging, hashed on the way and fsynced, ready for `commit`.
+   * `what` names the source in errors.
+   */
+  async stageStream(data: AsyncIterable<Uint8Array>, engines: Engines, what: string): Promise<StagedBlob> {
+    const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
+    const hasher = await engines.hash.create();
+    let size = 0;
+    try {
       const dst = await open(path, 'wx', BLOB_MODE);
       try {
         await dst.chmod(BLOB_MODE);
-        const buf = new Uint8Array(1 << 20);
-        for (;;) {
-          const { bytesRead } = await src.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) break;
-          const piece = buf.subarray(0, bytesRead);
+        for await (const piece of data) {
           hasher.update(piece);
           await writeAll(dst, piece);
-          size += bytesRead;
+          size += piece.length;
         }
         await dst.sync();
       } finally {
         await dst.close();
       }
     } catch (e) {
-      throw e instanceof BootportError ? e : ioError(`cannot stage ${source} in ${this.dir}`, e);
-    } finally {
-      await src.close();
+      throw e instanceof BootportError ? e : ioError(`cannot stage ${what} in ${this.dir}`, e);
     }
     return { path, digest: digestString(hasher.digest()), size };
   }
@@ -500,4 +506,17 @@ export function storeError(e: unknown, what: string): BootportError {
   }
   if (code.startsWith('E')) return ioError(what, e);
   return new BootportError('ERR_STORE', `${what}: ${(e as Error).message}`, {}, undefined, { cause: e });
+}
+
+/** A file's bytes in pieces of one reused buffer: each is consumed before the next is read. */
+async function* readChunks(fh: FileHandle, name: string, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const buf = new Uint8Array(1 << 20);
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch((e: unknown) => {
+      throw ioError(`cannot read ${name}`, e);
+    });
+    if (bytesRead === 0) return;
+    onBytes?.(bytesRead);
+    yield buf.subarray(0, bytesRead);
+  }
 }

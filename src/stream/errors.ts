@@ -10,6 +10,8 @@ export const STREAM_ERRORS = {
   ERR_KEY: 'a key file cannot be read, or is not an Ed25519 key bootport can use',
   ERR_UNSIGNABLE: 'the bundle cannot take another signature: written before signatures, or full of extension records',
   ERR_SIGNATURE_REQUIRED: 'the bundle has no valid signature by a trusted key, and one is required',
+  ERR_TAR_UNSAFE: 'a tar entry would write outside the target directory: an absolute name, .., or a path through a symlink',
+  ERR_TAR_INVALID: 'an image is not a tar bootport can extract: corrupt, truncated, or holding an unsupported entry',
 } as const;
 
 declare module '../format/errors.js' {

@@ -1,3 +1,5 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { imageKind, KIND_HEAD_BYTES, type ImageKind } from '../../stream/tree/tar-records.js';
 import { BootportError } from '../../format/errors.js';
 import type { StagedBlob, Store } from '../store.js';
 import {
@@ -143,4 +145,22 @@ export async function deleteImages(store: Store, targets: readonly Named[]): Pro
   }, 'deleting images');
   await store.unlinkOrphans(dead);
   return names;
+}
+
+/**
+ * What an image's content is, from its first bytes: a tar (which `image extract` unpacks), a
+ * squashfs, a disk image, …, or `missing` when its blob cannot be read (fsck says why).
+ */
+export function imageKindOf(store: Store, digest: string): ImageKind | 'missing' {
+  let fd: number | undefined;
+  try {
+    fd = openSync(store.blobPath(digest), 'r');
+    const head = new Uint8Array(KIND_HEAD_BYTES);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return imageKind(head.subarray(0, n));
+  } catch {
+    return 'missing';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

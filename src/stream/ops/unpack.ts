@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { BootportError } from '../../format/errors.js';
 import type { Role } from '../../format/manifest.js';
 import { canonicalStringify, type Json } from '../../format/canonical-json.js';
-import { exists, fsyncDir, ioError, writeAll } from '../io/files.js';
+import { createReadStream } from 'node:fs';
+import { exists, fsyncDir, ioError, readHead, writeAll } from '../io/files.js';
+import { checkTargetEmpty, extractTree, type ExtractOptions } from '../tree/extract-tree.js';
+import type { TreeStats } from '../tree/pack-tree.js';
+import { imageKind, KIND_HEAD_BYTES } from '../tree/tar-records.js';
 import { stageBundle, type Staged } from './stage.js';
 import type { ReadOptions } from '../bundle/reader.js';
 import type { ByteSource } from '../io/source.js';
@@ -15,6 +19,10 @@ export const UNPACK_WORK_PREFIX = '.bootport-unpack-';
 
 export interface UnpackOptions extends ReadOptions {
   force?: boolean;
+  /** Extract the image, which must be a tar, into this new or empty directory instead of writing it as a file. */
+  imageDir?: string;
+  /** How the image tree is extracted: setuid bits, warnings. */
+  extract?: Omit<ExtractOptions, 'command'>;
 }
 
 /**
@@ -24,7 +32,8 @@ export interface UnpackOptions extends ReadOptions {
  * is left as it was, down to removing it if this call created it. A work directory left by a
  * killed unpack is removed by the next unpack into `dir`.
  */
-export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[] }> {
+export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackOptions = {}): Promise<Staged & { files: string[]; tree?: TreeStats }> {
+  const imageDir = opts.imageDir;
   const created = !(await exists(dir));
   await mkdir(dir, { recursive: true });
   // Interrupted, a directory this call made goes too, if nothing else was put in it.
@@ -39,9 +48,19 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
     const staged = await stageBundle(input, staging, {
       ...opts,
       decide: async ({ manifest }) => {
-        for (const t of [...manifest.entries.map((e) => UNPACK_FILES[e.role]), BOOTCONFIG_FILE]) await checkTarget(join(dir, t), opts.force === true);
+        for (const t of [...manifest.entries.filter((e) => !(imageDir && e.role === 'image')).map((e) => UNPACK_FILES[e.role]), BOOTCONFIG_FILE])
+          await checkTarget(join(dir, t), opts.force === true);
+        if (imageDir) {
+          if (!manifest.entries.some((e) => e.role === 'image')) throw new BootportError('ERR_INVALID', 'the bundle carries no image to extract');
+          await checkTargetEmpty(imageDir);
+        }
       },
     });
+    const imageEntry = imageDir ? staged.entries.find((s) => staged.header.manifest.entries[s.index]!.role === 'image') : undefined;
+    if (imageEntry) {
+      const kind = imageKind(await readHead(imageEntry.path, KIND_HEAD_BYTES));
+      if (kind !== 'tar') throw new BootportError('ERR_TAR_INVALID', `the bundle's image is a ${kind}, not a tar: there is no tree to extract`);
+    }
     const { manifest } = staged.header;
     const doc = {
       boot_config: manifest.boot_config,
@@ -51,13 +70,14 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
       tool: manifest.tool,
       entries: staged.entries.map((s) => {
         const e = manifest.entries[s.index]!;
-        return { role: e.role, name: e.name, file: UNPACK_FILES[e.role], size: s.rawBytes, digest: s.digest, ...(e.meta ? { meta: e.meta } : {}) };
+        const where = s === imageEntry ? { directory: imageDir } : { file: UNPACK_FILES[e.role] };
+        return { role: e.role, name: e.name, ...where, size: s.rawBytes, digest: s.digest, ...(e.meta ? { meta: e.meta } : {}) };
       }),
     };
     const docPath = join(staging, BOOTCONFIG_FILE);
     await writeDurable(docPath, JSON.stringify(JSON.parse(canonicalStringify(doc as unknown as Json)), null, 2) + '\n');
     const moves: [string, string][] = [
-      ...staged.entries.map((s): [string, string] => [s.path, join(dir, UNPACK_FILES[manifest.entries[s.index]!.role])]),
+      ...staged.entries.filter((s) => s !== imageEntry).map((s): [string, string] => [s.path, join(dir, UNPACK_FILES[manifest.entries[s.index]!.role])]),
       [docPath, join(dir, BOOTCONFIG_FILE)],
     ];
     // Checked again: the directory may have changed while the bundle streamed.
@@ -74,8 +94,11 @@ export async function unpackBundle(input: ByteSource, dir: string, opts: UnpackO
       placed.push(target);
     }
     await fsyncDir(dir);
+    // Last, so that a tar that turns out hostile or a full disk undoes the files above too.
+    const tree =
+      imageEntry && imageDir ? await extractTree(createReadStream(imageEntry.path), imageDir, { ...opts.extract, command: 'bootport unpack' }) : undefined;
     forget();
-    return { ...staged, files: placed };
+    return { ...staged, files: placed, ...(tree ? { tree } : {}) };
   } catch (e) {
     // Undo in reverse: take out what was placed, put back what it replaced.
     for (const [i, target] of [...placed.entries()].reverse()) await rename(target, join(staging, `failed-${i}`)).catch(() => {});
