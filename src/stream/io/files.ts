@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BootportError } from '../../format/errors.js';
 import { sweepWorkDirs, WorkDir } from './workdir.js';
-import { ioError } from './io-error.js';
+import { ioError, modesUnsupported } from './io-error.js';
 
 export { ioError };
 
@@ -57,7 +57,10 @@ export async function writeFileAtomic(
   try {
     fh = await open(tmp, 'wx', mode);
     // The umask may narrow the mode, never widen it; a secret must not depend on it either way.
-    await fh.chmod(mode);
+    // Where the file system keeps no modes (a FAT stick), only a file others may read goes on.
+    await fh.chmod(mode).catch((e: unknown) => {
+      if ((mode & 0o077) === 0 || !modesUnsupported(e)) throw e;
+    });
     const flusher = new BackgroundFlush(fh);
     // Written piece by piece as produced: no stream in between to buffer, concatenate or copy.
     for await (const piece of data) {

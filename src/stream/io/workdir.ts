@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
+import { modesUnsupported } from './io-error.js';
 
 /**
  * Private working directories that a living process proves it still owns.
@@ -114,7 +115,12 @@ export class WorkDir {
       mkdirSync(path, { mode: 0o700 });
       try {
         // Whatever the umask: what is staged here may be a root file system's secrets.
-        chmodSync(path, 0o700);
+        try {
+          chmodSync(path, 0o700);
+        } catch (e) {
+          // A file system without modes (a FAT stick) has no others to hide from, bar mount options.
+          if (!modesUnsupported(e)) throw e;
+        }
         const lock = takeLock(join(path, LOCK_FILE));
         // Busy or gone: a sweeper judged the fresh directory before it was locked. Start over.
         if (lock === 'busy' || lock === 'missing') throw Object.assign(new Error('lost a race with a sweeper'), { code: 'ENOENT' });
@@ -143,6 +149,13 @@ export class WorkDir {
     removeBestEffort(this.path);
     this.lockDb?.close();
     this.lockDb = undefined;
+    // Some file systems (FAT through FUSE) refuse to remove a directory while a file in it is
+    // open: emptied above, it goes now that the lock file is closed.
+    try {
+      rmdirSync(this.path);
+    } catch {
+      // Already gone, as it is on every other file system.
+    }
     this.unregister();
   }
 }

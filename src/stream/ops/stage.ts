@@ -2,6 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
+import { modesUnsupported } from '../io/io-error.js';
 import { BackgroundFlush, writeAll } from '../io/files.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '../bundle/reader.js';
 import type { ByteSource } from '../io/source.js';
@@ -98,7 +99,9 @@ class EntryFile {
 
   static async create(path: string, mode: number): Promise<EntryFile> {
     const fh = await open(path, 'wx', mode);
-    await fh.chmod(mode);
+    await fh.chmod(mode).catch((e: unknown) => {
+      if (!modesUnsupported(e)) throw e;
+    });
     return new EntryFile(fh);
   }
 
