@@ -118,6 +118,29 @@ describe('extractTree', () => {
     }
   });
 
+  it('extracts what GNU tar writes (PAX, its sparse format 1.0, xattrs) to the same tree', async () => {
+    const gnu = join(dir, 'by-gnu.tar');
+    execFileSync('tar', [
+      '--xattrs',
+      '--xattrs-include=*',
+      '--format=posix',
+      '--sparse',
+      '--sparse-version=1.0',
+      '--numeric-owner',
+      '-cpf',
+      gnu,
+      '-C',
+      tree.root,
+      '--exclude=./run/daemon.sock',
+      '.',
+    ]);
+    const out = join(dir, 'from-gnu');
+    const stats = await extractTree(Readable.from([readFileSync(gnu)]), out, { keepSetuid: true });
+    expect(stats.sparse).toBe(1);
+    expect(diffTrees(tree.root, out)).toEqual([]);
+    expect(treeListing(out)).toBe(treeListing(tree.root));
+  });
+
   it('refuses a target that is not empty, and leaves it as it was', async () => {
     const out = join(dir, 'busy');
     await mkdir(out);
