@@ -6,9 +6,11 @@
  *   npm run bench -- --big         also a 4 GiB image (export, import, verify, inspect)
  *   npm run bench -- --runs 5      more runs per row
  *   npm run bench -- --tune        also sweep chunk size and level (writes bench/TUNING.md)
+ *   npm run bench -- --tree DIR    the directory-image rows on a copy of DIR (default /usr/share)
+ *   npm run bench -- --only-tree   only those rows, replacing their section of bench/RESULTS.md
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,6 +242,100 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
   });
 }
 
+/**
+ * Directory images on a real tree (a copy of /usr/share by default, tens of thousands of files):
+ * `image create content=@DIR` against tar piped to pzstd, and `image extract` against `tar xf`.
+ * Then the cost of writing volumes: the same export, split and not.
+ */
+async function treeCase(rows: Row[], notes: string[]): Promise<void> {
+  const from = args.includes('--tree') ? resolve(args[args.indexOf('--tree') + 1]!) : '/usr/share';
+  const tree = join(DATA, 'tree');
+  if (!existsSync(join(tree, '.complete'))) {
+    log(`copying ${from} to ${tree}`);
+    rmSync(tree, { recursive: true, force: true });
+    sh(`mkdir -p ${tree} && cp -a ${from}/. ${tree}/ && touch ${tree}/.complete`, ROOT);
+  }
+  const dir = join(OUT, 'tree');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const bytes = Number(sh(`du -sb --apparent-size ${tree} | cut -f1`, ROOT).trim());
+  const files = Number(sh(`find ${tree} | wc -l`, ROOT).trim());
+  const store = join(dir, 'store');
+  const opts = { cwd: dir };
+  const row = (r: Row) => {
+    rows.push(r);
+    log(`tree ${r.tool}: ${r.m.seconds.toFixed(2)} s, ${mbps(r.bytes, r.m.seconds).toFixed(0)} MB/s, ${r.m.rssMiB.toFixed(0)} MiB`);
+  };
+  sh(`tar cf - -C ${tree} . > /dev/null`, dir);
+  row({
+    op: 'image create (directory)',
+    tool: 'bootport image create content=@DIR',
+    what: 'tree bytes',
+    bytes,
+    m: measure(`${bp(`--store ${store} image create name=tree content=@${tree}`)} >/dev/null 2>&1`, RUNS, {
+      ...opts,
+      before: () => rmSync(store, { recursive: true, force: true }),
+    }),
+    vs: 'tar cf - DIR | pzstd -p 2 -3',
+  });
+  row({
+    op: 'image create (directory)',
+    tool: 'tar cf - DIR | pzstd -p 2 -3',
+    what: 'tree bytes',
+    bytes,
+    m: measure(`tar cf - -C ${tree} . | pzstd -q -p 2 -3 -c > tree.tar.zst`, RUNS, opts),
+  });
+  row({
+    op: 'image create (directory)',
+    tool: 'tar cf DIR.tar DIR',
+    what: 'tree bytes',
+    bytes,
+    m: measure(`tar cf tree.tar -C ${tree} . && sync -f tree.tar`, RUNS, opts),
+  });
+  const out = join(dir, 'extracted');
+  row({
+    op: 'image extract',
+    tool: 'bootport image extract',
+    what: 'tree bytes',
+    bytes,
+    m: measure(`${bp(`--store ${store} image -i tree extract -C ${out}`)} >/dev/null 2>&1`, RUNS, {
+      ...opts,
+      before: () => rmSync(out, { recursive: true, force: true }),
+    }),
+    vs: 'tar xf DIR.tar',
+  });
+  row({
+    op: 'image extract',
+    tool: 'tar xf DIR.tar',
+    what: 'tree bytes',
+    bytes,
+    m: measure(`mkdir x && tar xf tree.tar -C x && sync -f x`, RUNS, { ...opts, before: () => rmSync(join(dir, 'x'), { recursive: true, force: true }) }),
+  });
+  // Volumes: the same export of the tree image, whole and in volumes of 64 MiB.
+  const boot = join(DATA, 'boot');
+  if (!existsSync(join(boot, 'vmlinuz'))) sh(`${bp(`sample -C ${boot} --image-size 64K`)} >/dev/null`, ROOT);
+  sh(`${bp(`--store ${store} create name=bc kernel=@${boot}/vmlinuz initramfs=@${boot}/initramfs.img image=tree`)} >/dev/null`, dir);
+  row({
+    op: 'export (volumes)',
+    tool: 'bootport export (one file)',
+    what: 'raw input',
+    bytes,
+    m: measure(`${bp(`--store ${store} -i bc export -o whole.export --force`)} >/dev/null`, RUNS, opts),
+  });
+  row({
+    op: 'export (volumes)',
+    tool: 'bootport export --split-size 64M',
+    what: 'raw input',
+    bytes,
+    m: measure(`${bp(`--store ${store} -i bc export -o vol.export --split-size 64M --force`)} >/dev/null`, RUNS, opts),
+    vs: 'bootport export (one file)',
+    target: 0.9,
+  });
+  notes.push(
+    `Directory images: a copy of ${from}, ${files} entries, ${(bytes / 1e6).toFixed(0)} MB of content. \`image create\` writes an uncompressed tar into the store (hashed and fsynced); \`tar | pzstd\` compresses it and writes nothing durable; \`tar cf\` + \`sync\` is the same work as bootport's.`,
+  );
+}
+
 function machine(): string {
   const cpu = cpus();
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
@@ -283,6 +379,20 @@ async function main(): Promise<void> {
   // Both are git-ignored, so a fresh checkout has neither.
   mkdirSync(OUT, { recursive: true });
   mkdirSync(DATA, { recursive: true });
+  if (flag('--only-tree')) {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    await treeCase(rows, notes);
+    const section = `## Directory images and volumes\n\nWritten by \`npm run bench -- --only-tree\`.\n\n${machine()}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+    const path = join(BENCH, 'RESULTS.md');
+    const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
+    const at = old.indexOf('## Directory images and volumes');
+    const next = at < 0 ? -1 : old.indexOf('\n## ', at + 1);
+    const kept = at < 0 ? old : old.slice(0, at) + (next < 0 ? '' : old.slice(next + 1));
+    writeFileSync(path, `${kept.trimEnd()}\n\n${section}`);
+    log('wrote the directory-image section of bench/RESULTS.md');
+    return;
+  }
   const sections: string[] = [];
   const allRows: Row[] = [];
   const cases: [string, number][] = [['1 GiB', 1 << 30], ...(BIG ? ([['4 GiB', 4 * 2 ** 30]] as [string, number][]) : [])];
@@ -295,6 +405,14 @@ async function main(): Promise<void> {
     allRows.push(...rows);
     rssBy[label] = { exp: rows.find((r) => r.tool === 'bootport export')!.m.rssMiB, imp: rows.find((r) => r.tool === 'bootport import')!.m.rssMiB };
     sections.push(`## ${label} image\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
+  }
+  {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    await treeCase(rows, notes);
+    for (const r of rows) caseOf.set(r, 'tree');
+    allRows.push(...rows);
+    sections.push(`## Directory images and volumes\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
   }
   if (rssBy['4 GiB'] && rssBy['1 GiB']) {
     const d = (a: number, b: number) => `${((b / a - 1) * 100).toFixed(1)}%`;
