@@ -40,7 +40,7 @@ const SIGNED_AT = '2026-11-25T00:00:00Z';
 const CS = MIN_CHUNK_SIZE;
 
 /** Deterministic content: 4 KiB text-like runs (the same for every seed) alternating with 4 KiB LCG runs. */
-function content(n: number, seed: number): Uint8Array {
+export function content(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed;
   for (let i = 0; i < n; i++) {
@@ -50,7 +50,7 @@ function content(n: number, seed: number): Uint8Array {
   return out;
 }
 
-function manifest(entries: { role: ManifestEntry['role']; name: string; size?: number }[], name = 'vecBoot'): Manifest {
+export function manifest(entries: { role: ManifestEntry['role']; name: string; size?: number }[], name = 'vecBoot'): Manifest {
   return {
     bundle_id: '6f1d2c3b-0000-4000-8000-00000000b007',
     created: '2026-11-25T00:00:00Z',
@@ -61,7 +61,7 @@ function manifest(entries: { role: ManifestEntry['role']; name: string; size?: n
   };
 }
 
-async function write(e: Engines, m: Manifest, contents: Uint8Array[], signers: Signer[] = []): Promise<Uint8Array> {
+export async function write(e: Engines, m: Manifest, contents: Uint8Array[], signers: Signer[] = []): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   async function* one(b: Uint8Array): AsyncGenerator<Uint8Array> {
     yield b;

@@ -13,6 +13,9 @@ import { stat } from 'node:fs/promises';
 import { lineOf, terminalSafe } from './text.js';
 import { Progress, progressMode } from './progress.js';
 import { defaultThreads } from '../stream/parallel/runner.js';
+import { createInterface } from 'node:readline';
+import { findVolumeSet, volumeSetBytes } from '../stream/volumes/read-volumes.js';
+import { askForVolume } from './volumes.js';
 
 export interface CliIO {
   stdout: Writable;
@@ -103,6 +106,51 @@ export class CommandContext {
       throw usage('standard input is a terminal, not a bundle', 'pipe a bundle in (… | bootport CMD -), or name the bundle file');
     }
     return inputSource('-', this.io.stdin);
+  }
+
+  /**
+   * A bundle to read that may be a set of volumes: `NAME.export.001` (the rest found beside it),
+   * `NAME.export` when only its volumes exist, or several volumes listed. Volumes are checked
+   * as they are read, and a missing one is asked for on a terminal.
+   */
+  async bundleInput(path: string, more: readonly string[], opts: GlobalOptions, progress?: Progress): Promise<{ source: ByteSource; volumes?: string[] }> {
+    if (path === '-') {
+      if (more.length) throw usage('volumes are read from files, not from standard input');
+      return { source: this.input(path) };
+    }
+    const paths = [path, ...more].map((p) => resolve(this.io.cwd, p));
+    const set = await findVolumeSet(paths);
+    if (!set) {
+      if (more.length) throw usage(`${more[0]} given after ${path}, which is not a volume: only volumes of a split bundle may be listed`);
+      return { source: this.input(path) };
+    }
+    const engines = await this.engines(opts);
+    const source = volumeSetBytes(set, {
+      hash: engines.hash,
+      askFor: askForVolume(this),
+      onVolume: (index) => progress?.relabel(`reading volume ${index} of ${path}`),
+    });
+    return { source, volumes: set };
+  }
+
+  /**
+   * Asks the person at the terminal, on stderr, and returns the line typed; undefined when standard
+   * input is not a terminal (nobody to ask: the caller fails instead) or ends.
+   */
+  async ask(question: string): Promise<string | undefined> {
+    const stdin = this.io.stdin as Readable & { isTTY?: boolean };
+    if (!stdin.isTTY) return undefined;
+    this.shown?.interrupt();
+    this.io.stderr.write(question);
+    const rl = createInterface({ input: stdin, terminal: false });
+    try {
+      return await new Promise<string | undefined>((res) => {
+        rl.once('line', (l) => res(l));
+        rl.once('close', () => res(undefined));
+      });
+    } finally {
+      rl.close();
+    }
   }
 
   engines(opts: GlobalOptions): Promise<Engines> {

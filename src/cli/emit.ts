@@ -1,4 +1,7 @@
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
+import { writeVolumes } from '../stream/volumes/write-volumes.js';
+import { askForMedium, defaultSplit, parseSplitSize } from './volumes.js';
+import { usage } from './parse.js';
 import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/io/files.js';
 import { isDirect, type ByteSource } from '../stream/io/source.js';
@@ -15,7 +18,7 @@ import { copyTo } from './output.js';
  */
 export async function emitBundle(
   ctx: CommandContext,
-  opts: GlobalOptions & { force?: boolean },
+  opts: GlobalOptions & { force?: boolean; splitSize?: string },
   out: string,
   manifest: Manifest,
   sources: readonly ByteSource[],
@@ -32,19 +35,29 @@ export async function emitBundle(
     sizes.every((n) => n !== undefined) ? sizes.reduce((a, b) => a + b, 0) : undefined,
   );
   const onChunk = (raw: number, comp: number) => progress.advance(raw, raw, comp);
+  let volumes: string[] | undefined;
   try {
     run = await ctx.runOptions(opts);
+    if (out === '-' && opts.splitSize) throw usage('--split-size writes volume files: give -o NAME, not -o -');
+    const path = resolve(ctx.io.cwd, out);
+    const split = out === '-' ? undefined : opts.splitSize ? parseSplitSize(opts.splitSize, manifest) : await defaultSplit(ctx, dirname(path), path, manifest);
     // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
     if (out === '-') {
       ctx.stdoutIsData = true;
       await copyTo(bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), ctx.io.stdout);
+    } else if (split !== undefined) {
+      // A volume holds whole records until it is closed, so its buffers are its own: no recycling.
+      const r = await writeVolumes(path, bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), {
+        splitSize: split,
+        force: opts.force === true,
+        hash: run.engines.hash,
+        command: ctx.commandLine(),
+        nextMedium: askForMedium(ctx),
+        onVolume: (index, p) => progress.relabel(`writing ${basename(p)} (volume ${index})`),
+      });
+      volumes = r.volumes;
     } else
-      await writeFileAtomic(
-        resolve(ctx.io.cwd, out),
-        bundleBytes(manifest, sources, { ...run, recycle: true, signers, onChunk }, got),
-        opts.force === true,
-        ctx.commandLine(),
-      );
+      await writeFileAtomic(path, bundleBytes(manifest, sources, { ...run, recycle: true, signers, onChunk }, got), opts.force === true, ctx.commandLine());
   } finally {
     // The writer closes its sources once it runs; this closes them if it never started (the output existed).
     await Promise.all(sources.filter(isDirect).map((s) => s.close()));
@@ -52,11 +65,25 @@ export async function emitBundle(
   progress.finish();
   const r = report(summary!);
   const signed = signers.map((s) => ({ fingerprint: s.key.fingerprint, ...(s.comment !== undefined ? { comment: s.comment } : {}) }));
+  if (volumes) r.text += `\nin ${volumes.length} volume${volumes.length === 1 ? '' : 's'}: ${volumes.map((v) => basename(v)).join(', ')}`;
   if (signed.length) r.text += `\nsigned by ${signed.map((s) => s.fingerprint).join(', ')}`;
   const say = out === '-' ? (t: string) => ctx.err(t) : (t: string) => ctx.out(t);
   say(
     opts.json
-      ? JSON.stringify({ ok: true, output: out, bundle_id: manifest.bundle_id, ...r.json, ...summary!, signers: signed, ...engineReport(run) }, null, 2)
+      ? JSON.stringify(
+          {
+            ok: true,
+            output: out,
+            ...(volumes ? { volumes } : {}),
+            bundle_id: manifest.bundle_id,
+            ...r.json,
+            ...summary!,
+            signers: signed,
+            ...engineReport(run),
+          },
+          null,
+          2,
+        )
       : r.text,
   );
   return EXIT.OK;

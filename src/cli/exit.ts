@@ -16,7 +16,7 @@ export const EXIT = { OK: 0, BAD_BUNDLE: 1, PROBLEMS: 1, USAGE: 2, REFUSED: 3, F
 /** The exit code of a failure, from its error code. */
 export function exitCodeFor(e: BootportError): number {
   if (e.code === 'ERR_INTERNAL') return EXIT.INTERNAL;
-  if (e.code.startsWith('ERR_BUNDLE')) return EXIT.BAD_BUNDLE;
+  if (e.code.startsWith('ERR_BUNDLE') || e.code.startsWith('ERR_VOLUME')) return EXIT.BAD_BUNDLE;
   if (e.code === 'ERR_USAGE') return EXIT.USAGE;
   if (
     [

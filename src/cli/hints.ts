@@ -27,6 +27,7 @@ export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   'list-keys': 'list them with: bootport trust ls',
   'trust-key': "check the signer's fingerprint (bootport key show FILE), then bootport trust add FILE, or verify --trust FILE",
   'keep-setuid': 'keep them with --keep-setuid',
+  'sign-at-export': 'export again with --split-size and --sign KEY, or sign the whole bundle before splitting it',
   'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
 };
 

@@ -2,7 +2,11 @@ import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { readEnds } from '../stream/bundle/inspect.js';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { CommandContext } from './context.js';
+import { CommandContext, type GlobalOptions, type RunInfo } from './context.js';
+import { isVolumeFile } from '../stream/volumes/read-volumes.js';
+import { readVolumeHead } from '../stream/volumes/check-volume.js';
+import { digestString } from '../format/bytes.js';
+import { humanBytes } from './text.js';
 import { EXIT } from './exit.js';
 import { bundleView, claimedSigners, viewText } from './describe.js';
 
@@ -14,6 +18,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts, _cmd, bundle: string) => {
         const run = await ctx.runOptions(opts);
+        if (bundle !== '-' && (await isVolumeFile(resolve(ctx.io.cwd, bundle)))) return inspectVolume(ctx, opts, resolve(ctx.io.cwd, bundle), run);
         let view;
         let signers;
         let verified: 'none' | 'digests';
@@ -42,4 +47,38 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
         return EXIT.OK;
       }),
     );
+}
+
+/** A volume: its header, and the boot config when it is the first; nothing is verified. */
+async function inspectVolume(ctx: CommandContext, opts: GlobalOptions, path: string, run: RunInfo): Promise<number> {
+  const v = await readVolumeHead(path, run.engines.hash);
+  const note = 'volume header read; nothing verified: run `bootport verify` on this volume, or on the set';
+  const fields = {
+    volume: v.header.index,
+    last: v.header.last,
+    volumes: v.header.count || null,
+    bundle_id: v.header.bundleId,
+    header_hash: digestString(v.header.headerHash),
+    offset: v.header.offset,
+    length: v.header.length,
+    ...(v.manifest ? { boot_config: v.manifest.boot_config, entries: v.manifest.entries } : {}),
+  };
+  if (opts.json) ctx.json({ ok: true, verified: 'none', ...fields, note });
+  else
+    ctx.out(
+      [
+        `volume       ${v.header.index}${v.header.last ? ` of ${v.header.count} (the last)` : ' (more follow)'}`,
+        `bundle id    ${v.header.bundleId}`,
+        `bytes        ${v.header.offset} to ${v.header.offset + v.header.length} of the bundle (${humanBytes(v.header.length)})`,
+        ...(v.manifest
+          ? [
+              `boot config  ${v.manifest.boot_config.name}`,
+              ...v.manifest.entries.map((e) => `  ${e.role.padEnd(9)} ${e.name}${e.size !== undefined ? ` (${humanBytes(e.size)})` : ''}`),
+            ]
+          : []),
+        '',
+        note,
+      ].join('\n'),
+    );
+  return EXIT.OK;
 }

@@ -32,6 +32,7 @@ export function registerPack(program: Command, ctx: CommandContext): void {
     .option('--force', 'overwrite the output file')
     .option('--sign <keyfile>', 'sign with this private key as the bundle is written (repeatable)', collect, [])
     .option('--sign-comment <text>', 'who signs, or why: inside each signed message')
+    .option('--split-size <size>', 'write volumes NAME.001, NAME.002, … of at most SIZE bytes each (4G, 3900M), to fit removable media')
     .action(
       ctx.action(async (opts) => {
         // From here on stdout is the bundle's: a report there would corrupt it.

@@ -35,10 +35,15 @@ export class Progress {
   constructor(
     private readonly ctx: CommandContext,
     private readonly mode: ProgressMode,
-    private readonly command: string,
+    private command: string,
     /** What `advance` counts toward, when known. */
     private total?: number,
   ) {}
+
+  /** What the line says is being done: the volume being read or written changes it. */
+  relabel(command: string): void {
+    this.command = command;
+  }
 
   setTotal(total: number | undefined): void {
     this.total = total;

@@ -42,6 +42,7 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
     .option('--force', 'overwrite the output file')
     .option('--sign <keyfile>', 'sign with this private key as the bundle is written (repeatable)', collect, [])
     .option('--sign-comment <text>', 'who signs, or why: inside each signed message')
+    .option('--split-size <size>', 'write volumes NAME.001, NAME.002, … of at most SIZE bytes each (4G, 3900M), to fit removable media')
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
@@ -78,20 +79,22 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
   program
     .command('import')
     .description('merge a bundle into this store, atomically')
-    .argument('<bundle>', 'bundle file, or - for stdin')
+    .argument('<bundle>', 'bundle file, - for stdin, or the first volume (or NAME) of a split bundle')
+    .argument('[volumes...]', 'more volumes of the same set, wherever they are')
     .option('--image <name>', 'store the embedded image under this name')
     .option('--boot-config <name>', 'create the boot config under this name')
     .option('--no-recurse', 'do not store the embedded image (its bytes are still verified)')
     .option('--dry-run', 'say what would be created, reused or rejected, and change nothing')
     .option('--require-signature', 'refuse a bundle without a valid signature by a key this store trusts (see trust require)')
     .action(
-      ctx.action(async (opts, _cmd, bundle: string) =>
+      ctx.action(async (opts, _cmd, bundle: string, more: string[]) =>
         withStore(ctx, opts, opts.dryRun === true ? 'read' : 'write', async (store) => {
-          const input = ctx.input(bundle);
           const run = await ctx.runOptions(opts);
+          const progress = ctx.progress(opts, `importing ${bundle}`);
+          const { source: input, volumes } = await ctx.bundleInput(bundle, more, opts, progress);
           // A regular file has a size, and its end can be read before its payload (its signatures).
-          const size = await ctx.inputSize(bundle);
-          const progress = ctx.progress(opts, `importing ${bundle}`, size);
+          const size = volumes ? undefined : await ctx.inputSize(bundle);
+          progress.setTotal(size);
           const r = await importBundle(store, input, {
             ...run,
             onChunk: (raw, comp) => progress.chunkRead(raw, comp),

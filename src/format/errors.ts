@@ -19,6 +19,12 @@ export const BUNDLE_ERRORS = {
   ERR_BUNDLE_SIZE_MISMATCH: 'a declared size or digest disagrees with the real content',
   ERR_BUNDLE_TRAILER: 'the trailer or footer disagrees with what was read',
   ERR_BUNDLE_SIGNATURE: 'a signature record is malformed, or its signature does not verify for this bundle',
+  ERR_VOLUME_MISSING: 'a volume of a split bundle is not where it was looked for',
+  ERR_VOLUME_FOREIGN: 'a volume belongs to another bundle',
+  ERR_VOLUME_DUPLICATE: 'two files hold the same volume, or a volume came again',
+  ERR_VOLUME_ORDER: 'a volume is not the one that comes next: renamed, or listed out of order',
+  ERR_VOLUME_TRUNCATED: 'a volume holds fewer bytes than its header says: an incomplete copy',
+  ERR_VOLUME_DAMAGED: 'a volume header or its bytes do not match their check value or digest',
   ERR_INTERNAL: 'a bug in bootport: an unexpected exception, not a problem with the input',
 } as const;
 

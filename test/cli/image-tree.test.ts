@@ -2,7 +2,7 @@
  * Directory images through the CLI: `image create content=@DIR`, `image ls -l` saying what kind
  * each image is, `image extract`, and `unpack --image-dir`, end to end from one store to another.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +125,23 @@ describe('directory images', () => {
     expect(readdirSync(unpacked).sort()).toEqual(['bootconfig.json', 'initramfs', 'kernel']);
     expect(diffTrees(tree.root, rootfs)).toEqual([]);
     expect(treeListing(rootfs)).toBe(treeListing(tree.root));
+  });
+
+  it('end to end: a chroot through image create, export --split-size, import of the volumes and image extract comes out identical', async () => {
+    const S1 = join(dir, 'e2e-source');
+    const S2 = join(dir, 'e2e-target');
+    await ok(['image', 'create', 'name=rootfs', `content=@${tree.root}`], S1);
+    await ok(['create', 'name=compute', `kernel=@${files.kernel}`, `initramfs=@${files.initramfs}`, 'image=rootfs'], S1);
+    const vols = join(dir, 'e2e-volumes');
+    mkdirSync(vols);
+    const exp = await ok(['-i', 'compute', 'export', '-o', join(vols, 'compute.export'), '--split-size', '70K', '--chunk-size', '64K', '--json'], S1);
+    const volumes = (JSON.parse(exp.stdout) as { volumes: string[] }).volumes;
+    expect(volumes.length).toBeGreaterThan(1);
+    await ok(['import', volumes[0]!], S2);
+    const out = join(dir, 'e2e-root');
+    await ok(['image', '-i', 'rootfs', 'extract', '-C', out, '--keep-setuid'], S2);
+    expect(diffTrees(tree.root, out)).toEqual([]);
+    expect(treeListing(out)).toBe(treeListing(tree.root));
   });
 
   it('unpack --image-dir refuses an image that is not a tar, and an image directory in use, changing nothing', async () => {

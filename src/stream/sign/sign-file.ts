@@ -1,6 +1,7 @@
 import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { isVolume, VOLUME_MAGIC } from '../../format/volume.js';
 import { BootportError } from '../../format/errors.js';
 import { FOOTER_SIZE, MAX_EXTENSIONS, OPT_FEATURE_EXTENSIONS } from '../../format/constants.js';
 import { digestString } from '../../format/bytes.js';
@@ -22,6 +23,13 @@ export async function signBundleFile(path: string, signer: Signer, opts: RunOpti
     throw ioError(`cannot read ${path}`, e);
   });
   try {
+    // A signature sits at the end of the bundle, inside the last volume, and would change that
+    // volume's length and digest: volumes are signed as they are written.
+    const head = new Uint8Array(VOLUME_MAGIC.length);
+    if (isVolume(head.subarray(0, (await fh.read(head, 0, head.length, 0)).bytesRead)))
+      throw new BootportError('ERR_UNSIGNABLE', `${path} is a volume of a split bundle, which is signed as it is exported`, {}, 'export it again, signing it', {
+        remedies: ['sign-at-export'],
+      });
     const r = await verifyBundle(descriptorSource(fh.fd), { ...opts, deep: false });
     if (!(r.preamble.optional & OPT_FEATURE_EXTENSIONS)) {
       throw new BootportError(

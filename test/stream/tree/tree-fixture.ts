@@ -36,6 +36,9 @@ export async function makeRichTree(root: string): Promise<RichTree> {
   await fh.truncate(64 << 20);
   await fh.close();
   await writeFile(p('usr/lib/modules/data.bin'), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) & 0xff)));
+  // Firmware does not compress: a few volumes' worth when split small.
+  let x = 1;
+  await writeFile(p('usr/lib/firmware.bin'), Buffer.from(Array.from({ length: 250_000 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24)));
   execFileSync('mkfifo', [p('run/initctl')]);
   execFileSync('setfattr', ['-n', 'user.origin', '-v', 'golden image', p('etc/hostname')]);
   if (IS_ROOT) {
