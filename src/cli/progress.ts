@@ -43,6 +43,10 @@ export class Progress {
   /** What the line says is being done: the volume being read or written changes it. */
   relabel(command: string): void {
     this.command = command;
+    // Drawn at once, not at the next tick: a new volume is news, and comes rarely.
+    if (this.mode === 'off') return;
+    this.last = Date.now();
+    this.emit('progress');
   }
 
   setTotal(total: number | undefined): void {

@@ -59,6 +59,22 @@ describe('directory images', () => {
     await ok(['image', '-i', 'tree-progress', 'delete']);
   });
 
+  it('image update content=@DIR repacks the tree: the same tree gives back the same content', async () => {
+    await ok(['image', 'create', 'name=tree-upd', `content=@${files.image}`]);
+    const before = JSON.parse((await ok(['image', 'ls', '-l', '--json', '-i', 'tree-upd'])).stdout) as { kind: string }[];
+    expect(before[0]!.kind).toBe('file');
+    await ok(['image', '-i', 'tree-upd', 'update', `content=@${tree.root}`]);
+    await ok(['image', 'create', 'name=tree-ref', `content=@${tree.root}`]);
+    const after = JSON.parse((await ok(['image', 'ls', '-l', '--json', '-i', 'tree-upd,tree-ref'])).stdout) as {
+      name: string;
+      kind: string;
+      content: string;
+    }[];
+    expect(after.map((i) => i.kind)).toEqual(['tar', 'tar']);
+    expect(after[0]!.content).toBe(after[1]!.content);
+    await ok(['image', '-i', 'tree-upd,tree-ref', 'delete']);
+  });
+
   it('image ls -l says which kind each image is', async () => {
     await ok(['image', 'create', 'name=opaque', `content=@${files.image}`]);
     const sq = join(dir, 'fake.squashfs');

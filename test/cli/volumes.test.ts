@@ -286,6 +286,8 @@ describe('media prompts on a terminal', () => {
     });
     expect(r.out).toContain('Volume 3 (boot.export.003) is not in');
     expect(r.out).toContain('Volume 4 (boot.export.004) is not in');
+    // The progress line names the volume being read.
+    expect(r.out).toMatch(/\rreading volume 2 of .*boot\.export\.001 /);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('imported');
   });
@@ -345,6 +347,8 @@ describe('media prompts on a terminal', () => {
     const code = await new Promise<number | null>((res) => p.on('close', res));
     expect(code, out).toBe(0);
     expect(out).toMatch(/boot\.export\.001 is complete\. .* is full\. Put in the medium for volume 2/);
+    // The progress line names the volume being written.
+    expect(out).toMatch(/\rwriting boot\.export\.002 \(volume 2\) /);
     // Each "stick" held less than the split size: every volume was ended by a full file system.
     const vols = readdirSync(kept).sort();
     expect(vols.length).toBe(answered + 1);
