@@ -252,11 +252,29 @@ export class Store {
       const dst = await open(path, 'wx', BLOB_MODE);
       try {
         await dst.chmod(BLOB_MODE);
+        // Small pieces (a tar's headers and small files) are gathered into one write: a write
+        // per piece cost a thread-pool round trip each, which dominated packing a tree.
+        const batch = new Uint8Array(STAGE_BATCH);
+        let fill = 0;
+        const flush = async () => {
+          if (fill === 0) return;
+          hasher.update(batch.subarray(0, fill));
+          await writeAll(dst, batch.subarray(0, fill));
+          fill = 0;
+        };
         for await (const piece of data) {
-          hasher.update(piece);
-          await writeAll(dst, piece);
           size += piece.length;
+          if (piece.length >= STAGE_BATCH / 2) {
+            await flush();
+            hasher.update(piece);
+            await writeAll(dst, piece);
+            continue;
+          }
+          if (fill + piece.length > STAGE_BATCH) await flush();
+          batch.set(piece, fill);
+          fill += piece.length;
         }
+        await flush();
         await dst.sync();
       } finally {
         await dst.close();
@@ -507,6 +525,9 @@ export function storeError(e: unknown, what: string): BootportError {
   if (code.startsWith('E')) return ioError(what, e);
   return new BootportError('ERR_STORE', `${what}: ${(e as Error).message}`, {}, undefined, { cause: e });
 }
+
+/** Pieces smaller than half this are gathered before they are written to staging. */
+const STAGE_BATCH = 1 << 20;
 
 /** A file's bytes in pieces of one reused buffer: each is consumed before the next is read. */
 async function* readChunks(fh: FileHandle, name: string, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
