@@ -1,6 +1,6 @@
-import { basename, dirname, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { writeVolumes } from '../stream/volumes/write-volumes.js';
-import { askForMedium, defaultSplit, parseSplitSize } from './volumes.js';
+import { askForMedium, splitFor } from './volumes.js';
 import { usage } from './parse.js';
 import type { Manifest } from '../format/manifest.js';
 import { writeFileAtomic } from '../stream/io/files.js';
@@ -40,14 +40,15 @@ export async function emitBundle(
     run = await ctx.runOptions(opts);
     if (out === '-' && opts.splitSize) throw usage('--split-size writes volume files: give -o NAME, not -o -');
     const path = resolve(ctx.io.cwd, out);
-    const split = out === '-' ? undefined : opts.splitSize ? parseSplitSize(opts.splitSize, manifest) : await defaultSplit(ctx, dirname(path), path, manifest);
+    const split = out === '-' ? undefined : await splitFor(ctx, path, manifest, opts.splitSize);
     // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
     if (out === '-') {
       ctx.stdoutIsData = true;
       await copyTo(bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), ctx.io.stdout);
     } else if (split !== undefined) {
-      // A volume holds whole records until it is closed, so its buffers are its own: no recycling.
-      const r = await writeVolumes(path, bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), {
+      // Recycled buffers are safe here too: a chunk's frame is the last piece of its record, and
+      // the volume writer writes each record whole before it asks for the next piece.
+      const r = await writeVolumes(path, bundleBytes(manifest, sources, { ...run, recycle: true, signers, onChunk }, got), {
         splitSize: split,
         force: opts.force === true,
         hash: run.engines.hash,

@@ -3,7 +3,7 @@
  * person at the terminal for the next medium, on either side of the trip.
  */
 import { readFile, realpath, statfs } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { zstdCompressBound } from '../format/constants.js';
 import type { Manifest } from '../format/manifest.js';
 import { VOLUME_HEADER_SIZE } from '../format/volume.js';
@@ -37,7 +37,7 @@ async function fsTypeOf(dir: string): Promise<string | undefined> {
 export const FAT32_SPLIT = 4 * 1024 ** 3 - (1 << 20);
 
 /** `--split-size` checked against the chunk size: a volume must hold at least one whole chunk record. */
-export function parseSplitSize(v: string, manifest: Manifest): number {
+function parseSplitSize(v: string, manifest: Manifest): number {
   const n = parseSize(v);
   const chunk = Math.max(...manifest.entries.map((e) => e.chunk_size));
   const least = VOLUME_HEADER_SIZE + 52 + zstdCompressBound(chunk);
@@ -45,13 +45,31 @@ export function parseSplitSize(v: string, manifest: Manifest): number {
   return n;
 }
 
-/**
- * With no --split-size, a bundle bound for vfat is split at FAT32_SPLIT when it could reach that
- * size (when every entry's size is known, the compressed bound decides), and the user is told.
- */
-export async function defaultSplit(ctx: CommandContext, dir: string, out: string, manifest: Manifest): Promise<number | undefined> {
+/** Whether `dir` is on a FAT file system, whose files stop short of 4 GiB. */
+async function onFat(dir: string): Promise<boolean> {
   const fs = await statfs(dir).catch(() => undefined);
-  if (fs?.type !== VFAT_MAGIC && !FAT_TYPES.has((await fsTypeOf(dir)) ?? '')) return undefined;
+  return fs?.type === VFAT_MAGIC || FAT_TYPES.has((await fsTypeOf(dir)) ?? '');
+}
+
+/**
+ * The volume size for an export to `out`, or undefined for one file. `--split-size` is taken as
+ * given, unless it makes files FAT cannot hold. With none, a bundle bound for FAT is split at
+ * FAT32_SPLIT when it could reach that size (when every entry's size is known, the compressed
+ * bound decides), and the user is told.
+ */
+export async function splitFor(ctx: CommandContext, out: string, manifest: Manifest, given: string | undefined): Promise<number | undefined> {
+  const dir = dirname(out);
+  const fat = await onFat(dir);
+  if (given !== undefined) {
+    const n = parseSplitSize(given, manifest);
+    if (fat && n > FAT32_SPLIT)
+      throw usage(
+        `--split-size ${given} makes files that ${dir}, a FAT file system, cannot hold (under 4 GiB each)`,
+        `choose ${humanBytes(FAT32_SPLIT)} or less`,
+      );
+    return n;
+  }
+  if (!fat) return undefined;
   const sizes = manifest.entries.map((e) => e.size);
   if (sizes.every((s) => s !== undefined)) {
     const bound = manifest.entries.reduce((a, e) => {

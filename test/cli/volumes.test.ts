@@ -394,6 +394,7 @@ describe('exports onto vfat', () => {
       fusefat -o rw+ '${img}' '${m}' >/dev/null
       ${node} -i boot export -o '${m}/boot.export' --store '${S()}' > '${out}/export.out' 2> '${out}/export.err'
       ${node} pack --name demo --kernel '${files.kernel}' --initramfs '${files.initramfs}' --image - -o '${m}/demo.export' < '${files.image}' > '${out}/pack.out' 2> '${out}/pack.err'
+      ${node} -i boot export -o '${m}/big.export' --split-size 5G --store '${S()}' > '${out}/big.out' 2> '${out}/big.err' || echo $? > '${out}/big.code'
       ls -A '${m}' > '${out}/ls'
       cp '${m}'/demo.export.* '${out}'/
       umount '${m}'`;
@@ -409,6 +410,9 @@ describe('exports onto vfat', () => {
     expect(readFileSync(join(out, 'pack.err'), 'utf8')).toMatch(
       /is a vfat file system, where a file must stay under 4 GiB: writing volumes of at most 4\.0 GiB \(demo\.export\.001, …\)/,
     );
+    // A split size FAT cannot hold is refused before anything is written.
+    expect(readFileSync(join(out, 'big.code'), 'utf8').trim()).toBe('2');
+    expect(readFileSync(join(out, 'big.err'), 'utf8')).toContain('a FAT file system, cannot hold (under 4 GiB each)');
     const v = await cli(['verify', join(out, 'demo.export')], { cwd: dir });
     expect(v.code, v.stderr).toBe(0);
   });

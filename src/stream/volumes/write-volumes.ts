@@ -66,6 +66,10 @@ interface OpenVolume {
   hasher: Hasher;
 }
 
+/**
+ * `data` may reuse a piece's buffer once the next piece is asked for: every record is written
+ * before that, so only a record's last piece may be recycled (as the bundle writer's frames are).
+ */
 export async function writeVolumes(base: string, data: AsyncIterable<Uint8Array>, opts: VolumeWriteOptions): Promise<VolumeWriteResult> {
   const w = new VolumeWriter(base, opts);
   try {
