@@ -46,6 +46,8 @@ export class CommandContext {
   stdoutClosed = false;
   /** The progress line being drawn, ended before anything else is written to stderr. */
   private shown: Progress | undefined;
+  /** The volumes of a split bundle read so far, so that an error at a bundle offset can name its file. */
+  private readonly volumesRead: { index: number; file: string; offset: number }[] = [];
 
   constructor(
     readonly io: CliIO,
@@ -128,7 +130,10 @@ export class CommandContext {
     const source = volumeSetBytes(set, {
       hash: engines.hash,
       askFor: askForVolume(this),
-      onVolume: (index) => progress?.relabel(`reading volume ${index} of ${path}`),
+      onVolume: (index, file, offset) => {
+        this.volumesRead.push({ index, file, offset });
+        progress?.relabel(`reading volume ${index} of ${path}`);
+      },
     });
     return { source, volumes: set };
   }
@@ -198,7 +203,7 @@ export class CommandContext {
       this.stdoutClosed = true;
       return EXIT.CLOSED_OUTPUT;
     }
-    const err = isBootportError(e) ? e : wrapUnknown(e);
+    const err = this.inVolume(isBootportError(e) ? e : wrapUnknown(e));
     // With a bundle on stdout, the report goes to stderr, so it cannot corrupt the stream.
     const hint = hintFor(err);
     if (json && !this.stdoutIsData) this.json({ ok: false, error: errorJson(err) });
@@ -206,6 +211,14 @@ export class CommandContext {
     else this.err(`bootport: ${err.code}: ${err.message}${hint ? `\n  hint: ${hint}` : ''}`);
     if (this.debug()) this.err(stackOf(e));
     return exitCodeFor(err);
+  }
+
+  /** A bundle error at an offset inside a volume also names the volume's file: that is what an admin copies again. */
+  private inVolume(e: BootportError): BootportError {
+    const at = e.location.offset;
+    const v = at === undefined ? undefined : this.volumesRead.filter((r) => r.offset <= at).at(-1);
+    if (!v || !e.code.startsWith('ERR_BUNDLE')) return e;
+    return new BootportError(e.code, `${e.detail}, in volume ${v.index} (${v.file})`, e.location, e.hint, { cause: e, remedies: e.remedies });
   }
 
   /** --debug or BOOTPORT_DEBUG=1: a failure's stack, and its causes', go to stderr. */

@@ -124,6 +124,10 @@ describe('export --split-size', () => {
     const r = await cli(['verify', vols[1]!], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ERR_BUNDLE_DIGEST_MISMATCH: .*boot\.export\.002: chunk digest does not match/);
+    // Read as part of the set, the bundle's error names the volume to copy again.
+    const set = await cli(['import', vols[0]!, '--store', join(dir, 'store-c')], { cwd: dir });
+    expect(set.code).toBe(1);
+    expect(set.stderr).toMatch(/ERR_BUNDLE_DIGEST_MISMATCH: .*, in volume 2 \(.*boot\.export\.002\) \(entry \d+, chunk \d+, byte offset \d+\)/);
     const v3 = readFileSync(vols[2]!);
     v3[40]! ^= 1;
     writeFileSync(vols[2]!, v3);

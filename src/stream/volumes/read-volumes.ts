@@ -25,8 +25,8 @@ export interface VolumeReadOptions {
   hash: HashEngine;
   /** Asked when volume k is nowhere to be found: a file or directory to look in, or undefined to give up. */
   askFor?: (want: WantedVolume) => Promise<string | undefined>;
-  /** Told as each volume begins. */
-  onVolume?: (index: number, path: string) => void;
+  /** Told as each volume begins, with the bundle offset of its first byte. */
+  onVolume?: (index: number, path: string, offset: number) => void;
 }
 
 interface Listed {
@@ -103,7 +103,7 @@ export async function* volumeSetBytes(paths: readonly string[], opts: VolumeRead
       throw volumeError('ERR_VOLUME_ORDER', path, `holds volume ${header.index}, but volume ${k} comes next`, 'a volume was renamed or listed out of order');
     if (header.offset !== offset)
       throw volumeError('ERR_VOLUME_DAMAGED', path, `begins at bundle byte ${header.offset}, but volume ${k - 1} ended at ${offset}`);
-    opts.onVolume?.(k, path);
+    opts.onVolume?.(k, path, header.offset);
     yield* payload(path, header);
     offset += header.length;
     dir = dirname(path);
