@@ -78,3 +78,14 @@ export async function verdict(b: Uint8Array, opts: ReadOptions = {}, piece = 1 <
     return code;
   }
 }
+
+/** The code a synchronous call fails with (a BootportError's code, else the error's text), or undefined if it does not fail. */
+export function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? code : String(e);
+  }
+  return undefined;
+}

@@ -185,6 +185,14 @@ export class RecordBoundaries {
 }
 
 /**
+ * The cutting rule: a record goes into the current volume if the volume, header included, stays
+ * within `splitSize`; otherwise the volume ends before it (`used` is the payload so far).
+ */
+export function fitsInVolume(used: number, bytes: number, splitSize: number): boolean {
+  return VOLUME_HEADER_SIZE + used + bytes <= splitSize;
+}
+
+/**
  * A whole bundle in memory cut into volumes of at most `splitSize` bytes, by the rule the
  * streaming writer follows: records in order, a new volume when the next record would not fit.
  * For vectors and tests; exports stream through stream/volumes/write-volumes.ts.
@@ -196,11 +204,12 @@ export function splitBundle(bundle: Uint8Array, splitSize: number, bundleId: str
   let from = 0;
   for (let i = 1; i < starts.length; i++) {
     const end = starts[i]!;
-    if (VOLUME_HEADER_SIZE + end - from > splitSize && starts[i - 1]! > from) {
-      ranges.push([from, starts[i - 1]!]);
-      from = starts[i - 1]!;
+    const start = starts[i - 1]!;
+    if (!fitsInVolume(start - from, end - start, splitSize) && start > from) {
+      ranges.push([from, start]);
+      from = start;
     }
-    if (VOLUME_HEADER_SIZE + end - from > splitSize) throw new RangeError(`a record of ${end - from} bytes does not fit in ${splitSize}-byte volumes`);
+    if (!fitsInVolume(0, end - start, splitSize)) throw new RangeError(`a record of ${end - from} bytes does not fit in ${splitSize}-byte volumes`);
   }
   ranges.push([from, bundle.length]);
   return ranges.map(([a, b], i) => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { BootportError } from '../../src/format/errors.js';
 import {
   decodeVolumeHeader,
   encodeVolumeHeader,
@@ -12,7 +11,7 @@ import {
 } from '../../src/format/volume.js';
 import { CHUNK_HEADER_SIZE, PREAMBLE_SIZE } from '../../src/format/constants.js';
 import { decodeChunkHeader } from '../../src/format/chunk.js';
-import { engines, makeBundle, sampleBytes } from '../helpers.js';
+import { codeOf, engines, makeBundle, sampleBytes } from '../helpers.js';
 
 const hash = await engines();
 const blake3 = (b: Uint8Array) => hash.hash.digestOf([b]);
@@ -28,15 +27,6 @@ const base: VolumeHeader = {
   payloadDigest: new Uint8Array(32).fill(9),
 };
 
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof BootportError ? e.code : String(e);
-  }
-  return undefined;
-}
-
 describe('the volume header', () => {
   it('round-trips, and its check value catches any flipped bit', () => {
     const b = encodeVolumeHeader(base, blake3);
@@ -46,7 +36,7 @@ describe('the volume header', () => {
       const c = b.slice();
       c[i]! ^= 0x10;
       expect(
-        code(() => decodeVolumeHeader(c, 'v', blake3)),
+        codeOf(() => decodeVolumeHeader(c, 'v', blake3)),
         `byte ${i}`,
       ).toMatch(/ERR_VOLUME_DAMAGED|ERR_BUNDLE_UNSUPPORTED/);
     }
@@ -54,9 +44,9 @@ describe('the volume header', () => {
 
   it('refuses a short header, another magic, and fields that contradict each other', () => {
     const b = encodeVolumeHeader(base, blake3);
-    expect(code(() => decodeVolumeHeader(b.subarray(0, 100), 'v', blake3))).toBe('ERR_VOLUME_TRUNCATED');
-    expect(code(() => decodeVolumeHeader(new Uint8Array(128), 'v', blake3))).toBe('ERR_BUNDLE_BAD_MAGIC');
-    const bad = (v: Partial<VolumeHeader>) => code(() => decodeVolumeHeader(encodeVolumeHeader({ ...base, ...v }, blake3), 'v', blake3));
+    expect(codeOf(() => decodeVolumeHeader(b.subarray(0, 100), 'v', blake3))).toBe('ERR_VOLUME_TRUNCATED');
+    expect(codeOf(() => decodeVolumeHeader(new Uint8Array(128), 'v', blake3))).toBe('ERR_BUNDLE_BAD_MAGIC');
+    const bad = (v: Partial<VolumeHeader>) => codeOf(() => decodeVolumeHeader(encodeVolumeHeader({ ...base, ...v }, blake3), 'v', blake3));
     expect(bad({ index: 0 })).toBe('ERR_BUNDLE_RECORD');
     expect(bad({ last: true, count: 3 })).toBe('ERR_BUNDLE_RECORD');
     expect(bad({ count: 2 })).toBe('ERR_BUNDLE_RECORD');

@@ -245,30 +245,24 @@ class TreeExtractor {
           const fd = openSync(abs, 'wx', 0o600);
           try {
             for (let at = 0; at < body.length;) at += writeSync(fd, body, at, body.length - at);
-            if (this.privileged) fchownSync(fd, meta.uid, meta.gid);
-            fchmodSync(fd, this.modeFor(rel, meta.mode));
-            futimesSync(fd, meta.mtime, meta.mtime);
+            this.finishFile(fd, rel, meta);
           } finally {
             closeSync(fd);
           }
           this.stats.bytes += body.length;
-          this.setAttrs(abs, rel, attrs);
-          this.stats.files++;
-          return;
-        }
-        const fh = await open(abs, 'wx', 0o600);
-        try {
-          if (sparse) await this.writeSparse(fh, data, name, sparse.realSize);
-          else await this.writeData(fh, data);
-          if (this.privileged) await fh.chown(meta.uid, meta.gid);
-          await fh.chmod(this.modeFor(rel, meta.mode));
-          await fh.utimes(meta.mtime, meta.mtime);
-        } finally {
-          await fh.close();
+        } else {
+          const fh = await open(abs, 'wx', 0o600);
+          try {
+            if (sparse) await this.writeSparse(fh, data, name, sparse.realSize);
+            else await this.writeData(fh, data);
+            this.finishFile(fh.fd, rel, meta);
+          } finally {
+            await fh.close();
+          }
+          if (sparse) this.stats.sparse++;
         }
         this.setAttrs(abs, rel, attrs);
         this.stats.files++;
-        if (sparse) this.stats.sparse++;
         return;
       }
       case 'link': {
@@ -371,6 +365,13 @@ class TreeExtractor {
       m &= ~0o6000;
     }
     return this.privileged ? m : m & 0o777 & ~this.umask;
+  }
+
+  /** Owner (for root), mode and mtime of a file just written, through its descriptor: never through a path. */
+  private finishFile(fd: number, rel: string, meta: { mode: number; uid: number; gid: number; mtime: number }): void {
+    if (this.privileged) fchownSync(fd, meta.uid, meta.gid);
+    fchmodSync(fd, this.modeFor(rel, meta.mode));
+    futimesSync(fd, meta.mtime, meta.mtime);
   }
 
   private finishDir(d: DirMeta): void {

@@ -15,12 +15,20 @@ import { concatBytes } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
 import { decodeManifest } from '../../format/manifest.js';
 import { PREAMBLE_SIZE } from '../../format/constants.js';
-import { encodeVolumeHeader, isVolume, MAX_VOLUMES, parseVolumeFileName, RecordBoundaries, VOLUME_HEADER_SIZE, volumeFileName } from '../../format/volume.js';
+import {
+  encodeVolumeHeader,
+  fitsInVolume,
+  isVolume,
+  MAX_VOLUMES,
+  parseVolumeFileName,
+  RecordBoundaries,
+  VOLUME_HEADER_SIZE,
+  volumeFileName,
+} from '../../format/volume.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
-import { exists, fsyncDir, readHead, writeAll } from '../io/files.js';
+import { exists, fsyncDir, OUTPUT_WORK_PREFIX, readHead, writeAll } from '../io/files.js';
 import { ioError, modesUnsupported } from '../io/io-error.js';
 import { sweepWorkDirs, WorkDir } from '../io/workdir.js';
-import { OUTPUT_WORK_PREFIX } from '../io/files.js';
 
 export interface FullMedium {
   /** The volume that was being written when the file system filled. */
@@ -128,14 +136,14 @@ class VolumeWriter {
   private async record(pieces: Uint8Array[]): Promise<void> {
     const bytes = pieces.reduce((a, p) => a + p.length, 0);
     if (!this.identityKnown) this.learnIdentity(pieces);
-    if (VOLUME_HEADER_SIZE + bytes > this.opts.splitSize)
+    if (!fitsInVolume(0, bytes, this.opts.splitSize))
       throw new BootportError(
         'ERR_INVALID',
         `a record of ${bytes} bytes does not fit in volumes of ${this.opts.splitSize} bytes`,
         {},
         'choose a larger split size, or a smaller chunk size',
       );
-    if (this.vol && VOLUME_HEADER_SIZE + this.vol.length + bytes > this.opts.splitSize) await this.closeVolume(false);
+    if (this.vol && !fitsInVolume(this.vol.length, bytes, this.opts.splitSize)) await this.closeVolume(false);
     for (;;) {
       if (!this.vol) await this.openVolume(this.dir, this.done.length + 1);
       const vol = this.vol!;

@@ -9,16 +9,7 @@ import {
   xattrRecords,
   xattrsOf,
 } from '../../../src/stream/tree/tar-records.js';
-import { BootportError } from '../../../src/format/errors.js';
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof BootportError ? e.code : String(e);
-  }
-  return undefined;
-}
+import { codeOf } from '../../helpers.js';
 
 describe('safeParts', () => {
   it('drops . and empty components, and keeps ordinary names', () => {
@@ -29,7 +20,7 @@ describe('safeParts', () => {
   it('refuses absolute names, .. anywhere, NUL and the empty name', () => {
     for (const n of ['/etc/passwd', '../x', 'a/../../b', 'a/..', 'a\0b', ''])
       expect(
-        code(() => safeParts(n)),
+        codeOf(() => safeParts(n)),
         n,
       ).toBe('ERR_TAR_UNSAFE');
   });
@@ -99,11 +90,11 @@ describe('the sparse map', () => {
       (text: string, size = 100) =>
       () =>
         new SparseMapReader('f', size).feed(new TextEncoder().encode(text));
-    expect(code(feed('2\n0\n50\n40\n10\n'))).toBe('ERR_TAR_INVALID');
-    expect(code(feed('1\n90\n20\n'))).toBe('ERR_TAR_INVALID');
-    expect(code(feed('1\n0x1\n'))).toBe('ERR_TAR_INVALID');
-    expect(code(feed('99999999\n'))).toBe('ERR_TAR_INVALID');
-    expect(code(feed('1'.repeat(30)))).toBe('ERR_TAR_INVALID');
+    expect(codeOf(feed('2\n0\n50\n40\n10\n'))).toBe('ERR_TAR_INVALID');
+    expect(codeOf(feed('1\n90\n20\n'))).toBe('ERR_TAR_INVALID');
+    expect(codeOf(feed('1\n0x1\n'))).toBe('ERR_TAR_INVALID');
+    expect(codeOf(feed('99999999\n'))).toBe('ERR_TAR_INVALID');
+    expect(codeOf(feed('1'.repeat(30)))).toBe('ERR_TAR_INVALID');
   });
 });
 
