@@ -53,7 +53,7 @@ export { ERROR_CODES } from './cli/exit.js';
 
 // The store: its catalog, export, import and check.
 export { Store, type StagedBlob, type StoreMode, type StoreOptions } from './store/store.js';
-export { defaultStoreDir } from './store/paths.js';
+export { parseEtcdUrl, storeLocation, type EtcdLocation, type StoreLocation } from './store/location.js';
 export { resolveMany, resolveOne, type Named, type Selection } from './store/catalog/common.js';
 export {
   cloneBootConfig,

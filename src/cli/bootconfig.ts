@@ -81,7 +81,7 @@ export function registerBootConfig(program: CommandUnknownOpts, ctx: CommandCont
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = selected<BootConfigRow>(store, 'boot_configs', opts);
+          const targets = await selected<BootConfigRow>(store, 'boot_configs', opts);
           const f = parseFields(args, ctx.io.cwd, BC_FIELDS);
           if (f.has('name') && targets.length > 1) throw usage('name= can only be changed on one boot config at a time');
           const text = { cmdline: await textField(f.get('cmdline')), description: await textField(f.get('description')) };

@@ -14,7 +14,7 @@ export interface CatalogCommands<Row extends Named, View> {
   kind: Kind;
   /** As the user reads it: "boot config", "image", "node". */
   label: string;
-  list: (store: Store, sel: Selection) => View[];
+  list: (store: Store, sel: Selection) => Promise<View[]>;
   /** The text of `ls`, and of `ls -l` with `long`. */
   listText: (views: View[], long: boolean) => string;
   clone?: (store: Store, src: Row, name: string) => Promise<View>;
@@ -24,8 +24,8 @@ export interface CatalogCommands<Row extends Named, View> {
 }
 
 /** The rows `-i` or `-a` select, read in one transaction. */
-export function selected<Row extends Named>(store: Store, kind: Kind, opts: GlobalOptions): Row[] {
-  return store.read(() => resolveMany<Row>(store, kind, selection(opts)));
+export function selected<Row extends Named>(store: Store, kind: Kind, opts: GlobalOptions): Promise<Row[]> {
+  return store.read((tx) => resolveMany(tx, kind, selection(opts)) as unknown as Row[]);
 }
 
 /** `value` as JSON with --json, else `text()` (when there is any). */
@@ -52,7 +52,7 @@ export function addListCommand<Row extends Named, View>(
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
-          const views = spec.list(store, selection(opts));
+          const views = await spec.list(store, selection(opts));
           return reply(ctx, opts, views, () => (views.length ? spec.listText(views, opts.long === true) : ''));
         }),
       ),
@@ -72,7 +72,7 @@ export function addCloneAndDelete<Row extends Named, View>(parent: CommandUnknow
           withStore(ctx, opts, 'write', async (store) => {
             const name = parseFields(args, ctx.io.cwd, ['name']).get('name')?.value;
             if (!name) throw usage('clone needs name=NEW');
-            const [src, ...more] = selected<Row>(store, spec.kind, opts);
+            const [src, ...more] = await selected<Row>(store, spec.kind, opts);
             if (!src || more.length) throw usage(`clone takes exactly one ${spec.label}`);
             const v = await clone(store, src, name);
             return reply(ctx, opts, v, () => clonedText(src, v));
@@ -87,7 +87,7 @@ export function addCloneAndDelete<Row extends Named, View>(parent: CommandUnknow
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const deleted = await spec.remove(store, selected<Row>(store, spec.kind, opts));
+          const deleted = await spec.remove(store, await selected<Row>(store, spec.kind, opts));
           return reply(ctx, opts, { ok: true, deleted }, () => spec.deletedText(deleted));
         }),
       ),

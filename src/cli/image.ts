@@ -52,7 +52,7 @@ export function registerImage(program: CommandUnknownOpts, ctx: CommandContext):
   const catalog: CatalogCommands<ImageRow, ImageListing> = {
     kind: 'images',
     label: 'image',
-    list: (store, sel) => listImages(store, sel).map((v) => ({ ...v, kind: imageKindOf(store, v.content) })),
+    list: async (store, sel) => (await listImages(store, sel)).map((v) => ({ ...v, kind: imageKindOf(store, v.content) })),
     listText: imageText,
     clone: async (store, src, name) => {
       const v = await cloneImage(store, src, name);
@@ -101,7 +101,7 @@ export function registerImage(program: CommandUnknownOpts, ctx: CommandContext):
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = selected<ImageRow>(store, 'images', opts);
+          const targets = await selected<ImageRow>(store, 'images', opts);
           const f = parseFields(args, ctx.io.cwd, IMAGE_FIELDS);
           if (f.has('name') && targets.length > 1) throw usage('name= can only be changed on one image at a time');
           const description = await textField(f.get('description'));
@@ -130,7 +130,7 @@ export function registerImage(program: CommandUnknownOpts, ctx: CommandContext):
         if (!opts.directory) throw usage('image extract needs -C DIR');
         const dir = resolve(ctx.io.cwd, opts.directory);
         return withStore(ctx, opts, 'read', async (store) => {
-          const targets = selected<ImageRow>(store, 'images', opts);
+          const targets = await selected<ImageRow>(store, 'images', opts);
           if (targets.length !== 1) throw usage('image extract takes exactly one image: -i NAME');
           const img = targets[0]!;
           const kind = imageKindOf(store, img.content);

@@ -69,7 +69,7 @@ export function registerNode(program: CommandUnknownOpts, ctx: CommandContext): 
     .action(
       ctx.action(async (opts, _cmd, args: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = selected<NodeRow>(store, 'nodes', opts);
+          const targets = await selected<NodeRow>(store, 'nodes', opts);
           const attrs = Object.fromEntries(
             [...parseFields(args, ctx.io.cwd).values()].map((f) => {
               if (f.file) throw new BootportError('ERR_INVALID', `node attributes take values, not files (${f.key})`);
@@ -90,7 +90,7 @@ export function registerNode(program: CommandUnknownOpts, ctx: CommandContext): 
     .action(
       ctx.action(async (opts, _cmd, keys: string[]) =>
         withStore(ctx, opts, 'write', async (store) => {
-          const targets = selected<NodeRow>(store, 'nodes', opts);
+          const targets = await selected<NodeRow>(store, 'nodes', opts);
           await clearNodeAttributes(store, targets, keys);
           const nodes = targets.map((t) => t.name);
           return reply(ctx, opts, { ok: true, nodes, cleared: keys }, () => `cleared ${keys.join(', ')} on ${targets.length} node(s)`);

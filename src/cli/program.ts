@@ -16,6 +16,7 @@ import { registerKey } from './key.js';
 import { registerSign } from './sign.js';
 import { registerTrust } from './trust.js';
 import { registerCompletion } from './completion.js';
+import { registerStoreAdmin } from './store-admin.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
 export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: CommandContext } {
@@ -24,7 +25,10 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
     .description('move boot configurations (kernel, initramfs, cmdline, image) between clusters')
     .version(TOOL_VERSION)
     .option('--json', 'machine-readable output')
-    .option('--store <dir>', 'store directory (default: $BOOTPORT_STORE, /var/lib/bootport for root, else the XDG data dir)')
+    .option(
+      '--store <dir|url>',
+      'store directory, or etcd://HOST:PORT[,…]/PREFIX?blobs=DIR for a catalog several head nodes share (default: $BOOTPORT_STORE, /var/lib/bootport for root, else the XDG data dir)',
+    )
     .option('-i, --ids <names>', 'boot configs by name or uid prefix, comma-separated')
     .option('-a, --all', 'all boot configs')
     .addOption(new Option('--engine <engine>', 'codec and hash implementation (default: $BOOTPORT_ENGINE, else auto)').choices(['auto', 'native', 'fallback']))
@@ -49,6 +53,7 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
   registerKey(program, ctx);
   registerSign(program, ctx);
   registerTrust(program, ctx);
+  registerStoreAdmin(program, ctx);
   registerCompletion(program, ctx);
   registerSample(program, ctx);
   const quiet = (c: CommandUnknownOpts): void => {

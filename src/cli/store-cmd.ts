@@ -5,7 +5,7 @@ import { BootportError } from '../format/errors.js';
 import type { Selection } from '../store/catalog/common.js';
 import { MAX_TEXT } from '../format/text.js';
 import type { StagedFile } from '../store/catalog/boot-configs.js';
-import { defaultStoreDir } from '../store/paths.js';
+import { storeLocation } from '../store/location.js';
 import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
@@ -21,14 +21,14 @@ import { warningText } from './hints.js';
  */
 export async function withStore<T>(ctx: CommandContext, opts: GlobalOptions, mode: StoreMode, fn: (store: Store) => Promise<T>): Promise<T> {
   const lockTimeoutMs = ctx.lockTimeoutMs();
-  const store = await Store.open(defaultStoreDir(ctx.io.env, ctx.io.cwd, opts.store), mode, {
+  const store = await Store.open(storeLocation(ctx.io.env, ctx.io.cwd, opts.store), mode, {
     command: ctx.commandLine(),
     ...(lockTimeoutMs !== undefined ? { lockTimeoutMs } : {}),
   });
   try {
     return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -48,13 +48,13 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
         withStore(ctx, opts, 'read', async (store) => {
           // From here on stdout is the bundle's: a report there would corrupt it.
           if (opts.output === '-') ctx.stdoutIsData = true;
-          const [bc, ...more] = selected<BootConfigRow>(store, 'boot_configs', opts);
+          const [bc, ...more] = await selected<BootConfigRow>(store, 'boot_configs', opts);
           if (!bc || more.length) throw usage('export takes exactly one boot config: -i NAME export');
           // Checked before the blob files are opened: a bad flag or key leaves nothing open.
           const signers = await signersFrom(ctx, opts.sign, opts.signComment);
           const chunkSize = opts.chunkSize ? parseChunkSize(opts.chunkSize) : undefined;
           const level = opts.level ? parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
-          const { manifest, sources } = exportSources(store, bc, {
+          const { manifest, sources } = await exportSources(store, bc, {
             noRecurse: opts.recurse === false,
             ...(chunkSize ? { chunkSize } : {}),
             ...(level ? { level } : {}),

@@ -34,8 +34,7 @@ export function registerTrust(program: Command, ctx: CommandContext): void {
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
-          const keys = listTrustedKeys(store);
-          const required = requiresSignature(store);
+          const { keys, required } = await store.read((tx) => ({ keys: listTrustedKeys(tx), required: requiresSignature(tx) }));
           return reply(ctx, opts, { keys, require_signature: required }, () =>
             [
               `signature required on import: ${required ? 'on' : 'off'}`,

@@ -4,8 +4,6 @@ import { BootportError } from '../format/errors.js';
 import type { Manifest, ManifestEntry } from '../format/manifest.js';
 import { newManifest } from '../format/new-manifest.js';
 import { fileSource, type ByteSource } from '../stream/io/source.js';
-import type { BootConfigRow } from './catalog/boot-configs.js';
-import type { ImageRow } from './catalog/images.js';
 import { rowByUid, type Named } from './catalog/common.js';
 import type { Store } from './store.js';
 
@@ -23,16 +21,16 @@ export interface ExportOptions {
  * here, up front: an open descriptor keeps the bytes readable even if another process deletes
  * the object while the export streams. The writer checks every byte against its digest.
  */
-export function exportSources(store: Store, target: Named, opts: ExportOptions = {}): { manifest: Manifest; sources: ByteSource[] } {
-  const { bc, entries } = store.read(() => {
-    const bc = rowByUid<BootConfigRow>(store, 'boot_configs', target.uid, target.name);
+export async function exportSources(store: Store, target: Named, opts: ExportOptions = {}): Promise<{ manifest: Manifest; sources: ByteSource[] }> {
+  const { bc, entries } = await store.read((tx) => {
+    const bc = rowByUid(tx, 'boot_configs', target.uid, target.name);
     const blob = (digest: string, what: string) => {
-      const row = store.db.prepare('SELECT size FROM blobs WHERE digest = ?').get(digest) as { size: number } | undefined;
+      const row = tx.get('blobs', digest);
       if (!row)
         throw new BootportError('ERR_STORE', `the ${what} of boot config ${bc.name} (${digest}) has no blob row in the catalog`, {}, 'run bootport fsck');
       return { size: row.size, digest };
     };
-    const image = !opts.noRecurse && bc.image ? rowByUid<ImageRow>(store, 'images', bc.image) : undefined;
+    const image = !opts.noRecurse && bc.image ? rowByUid(tx, 'images', bc.image) : undefined;
     const entries: Omit<ManifestEntry, 'chunk_size' | 'codec' | 'level'>[] = [
       { role: 'kernel', name: bc.kernel_name, ...blob(bc.kernel, 'kernel') },
       { role: 'initramfs', name: bc.initramfs_name, ...blob(bc.initramfs, 'initramfs') },

@@ -5,9 +5,9 @@ import type { Engines } from '../stream/engine/engines.js';
 import { hashFile } from '../stream/parallel/file-hash.js';
 import { fsyncPath } from '../stream/io/files.js';
 import { WorkerPool } from '../stream/parallel/pool.js';
-import { sweepWorkDirs } from '../stream/io/workdir.js';
 import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivateDir } from './layout.js';
-import { SCHEMA_VERSION } from './schema.js';
+import { SCHEMA_VERSION } from './backend/sqlite-schema.js';
+import type { BlobRow, CatalogTx } from './backend/tx.js';
 import type { Store } from './store.js';
 
 export type FindingKind =
@@ -60,11 +60,6 @@ export interface FsckOptions {
   progress?: (done: number, total: number) => void;
 }
 
-interface BlobRow {
-  digest: string;
-  size: number;
-}
-
 /** Checks a store and changes nothing. The store may be open read-only. */
 export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckReport> {
   const findings: Finding[] = [];
@@ -78,12 +73,13 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
     });
   if (store.schema < SCHEMA_VERSION)
     findings.push({ kind: 'schema', subject: CATALOG_FILE, message: `catalog schema ${store.schema} was made by an older bootport` });
-  const rows = store.read(() => {
-    checkCatalog(store, findings);
-    checkReferences(store, findings);
-    return store.db.prepare('SELECT digest, size FROM blobs ORDER BY digest').all() as BlobRow[];
+  for (const m of (await store.catalog.integrity()).slice(0, 20))
+    findings.push({ kind: 'catalog', subject: store.catalog.kind === 'sqlite' ? CATALOG_FILE : store.where, message: m });
+  const { rows, users } = await store.read((tx) => {
+    checkReferences(tx, findings);
+    return { rows: tx.all('blobs'), users: usersOfBlobs(tx) };
   });
-  const neededBy = (d: string) => store.read(() => usersOf(store, d));
+  const neededBy = (d: string) => users.get(d) ?? [];
   const present: BlobRow[] = [];
   for (const r of rows) {
     const path = store.blobPath(r.digest);
@@ -121,7 +117,7 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
       findings.push({ kind: 'orphan', subject: d, message: `blob file ${f} has no row in the catalog` });
     else findings.push({ kind: 'stray', subject: join(store.paths.blobs, f), message: `blobs/blake3/${f} is not a blob` });
   }
-  checkStaging(store, findings);
+  await checkStaging(store, findings);
   checkRoot(store, findings);
   checkModes(store, findings);
   return {
@@ -145,11 +141,12 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
   const damaged = report.findings.filter((f) => f.kind === 'size' || f.kind === 'digest');
   if (damaged.length) {
     makePrivateDir(store.paths.quarantine);
-    const moved = await store.write(() => {
-      const out: string[] = [];
+    const out: string[] = [];
+    const moved = await store.write((tx) => {
       for (const f of damaged) {
-        // Still the row's file? A concurrent import may have healed it meanwhile.
-        if (!store.db.prepare('SELECT 1 FROM blobs WHERE digest = ?').get(f.subject)) continue;
+        // Still the row's file? A concurrent import may have healed it meanwhile. (An etcd
+        // transaction may run this again: what is moved already stays moved.)
+        if (out.includes(f.subject) || !tx.get('blobs', f.subject)) continue;
         const to = quarantined(f.subject);
         try {
           renameSync(store.blobPath(f.subject), to);
@@ -173,7 +170,7 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
     switch (f.kind) {
       case 'unreferenced':
         // One collection removes every unreferenced blob: the first such finding runs it.
-        collected ??= store.write(() => store.dropUnreferencedBlobs(), 'removing unreferenced blobs').then((dead) => store.unlinkOrphans(dead));
+        collected ??= store.write((tx) => store.dropUnreferencedBlobs(tx), 'removing unreferenced blobs').then((dead) => store.unlinkOrphans(dead));
         await collected;
         f.repair = 'row and file removed';
         break;
@@ -190,7 +187,7 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
         break;
       case 'staging':
         if (isFile(f.subject)) rmSync(f.subject, { force: true });
-        else sweepWorkDirs(store.paths.staging, '', { skip: store.stagingDir() });
+        else await store.sweepStaging(true);
         f.repair = 'removed';
         break;
       case 'temp':
@@ -209,7 +206,10 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
         f.repair = `cannot be repaired here: store it again by importing a bundle that holds it, or point ${f.needed_by?.join(', ') || 'its users'} elsewhere`;
         break;
       case 'catalog':
-        f.repair = 'cannot be repaired here: restore catalog.sqlite from a backup (sqlite3 .recover may save what is left)';
+        f.repair =
+          store.catalog.kind === 'sqlite'
+            ? 'cannot be repaired here: restore catalog.sqlite from a backup (sqlite3 .recover may save what is left)'
+            : 'cannot be repaired here: restore the prefix from an etcd snapshot, or copy the store out and back with store migrate';
         break;
       case 'reference':
         f.repair = 'cannot be repaired safely: restore catalog.sqlite from a backup, or update or delete the object';
@@ -232,63 +232,40 @@ export function markRepaired(before: FsckReport, after: FsckReport): FsckReport 
   };
 }
 
-function checkCatalog(store: Store, findings: Finding[]): void {
-  const rows = store.db.pragma('integrity_check') as { integrity_check: string }[];
-  const bad = rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
-  for (const m of bad.slice(0, 20)) findings.push({ kind: 'catalog', subject: CATALOG_FILE, message: `SQLite integrity check: ${m}` });
-}
-
-function checkReferences(store: Store, findings: Finding[]): void {
-  const q = (sql: string) => store.db.prepare(sql).all() as { name: string; ref: string }[];
-  const add = (rows: { name: string; ref: string }[], what: (r: { name: string; ref: string }) => string) => {
-    for (const r of rows) findings.push({ kind: 'reference', subject: r.name, message: what(r) });
-  };
-  add(
-    q(`SELECT name, kernel AS ref FROM boot_configs WHERE kernel NOT IN (SELECT digest FROM blobs)`),
-    (r) => `boot config ${r.name}: its kernel ${r.ref} has no blob row`,
-  );
-  add(
-    q(`SELECT name, initramfs AS ref FROM boot_configs WHERE initramfs NOT IN (SELECT digest FROM blobs)`),
-    (r) => `boot config ${r.name}: its initramfs ${r.ref} has no blob row`,
-  );
-  add(
-    q(`SELECT name, content AS ref FROM images WHERE content NOT IN (SELECT digest FROM blobs)`),
-    (r) => `image ${r.name}: its content ${r.ref} has no blob row`,
-  );
-  add(
-    q(`SELECT name, image AS ref FROM boot_configs WHERE image IS NOT NULL AND image NOT IN (SELECT uid FROM images)`),
-    (r) => `boot config ${r.name}: its image ${r.ref} does not exist`,
-  );
-  if (store.schema >= 2) {
-    add(
-      q(`SELECT name, boot_config AS ref FROM nodes WHERE boot_config IS NOT NULL AND boot_config NOT IN (SELECT uid FROM boot_configs)`),
-      (r) => `node ${r.name}: its boot config ${r.ref} does not exist`,
-    );
+function checkReferences(tx: CatalogTx, findings: Finding[]): void {
+  const add = (subject: string, message: string) => findings.push({ kind: 'reference', subject, message });
+  const blob = (d: string) => tx.get('blobs', d) !== undefined;
+  const bcs = tx.all('boot_configs');
+  for (const b of bcs) {
+    if (!blob(b.kernel)) add(b.name, `boot config ${b.name}: its kernel ${b.kernel} has no blob row`);
+    if (!blob(b.initramfs)) add(b.name, `boot config ${b.name}: its initramfs ${b.initramfs} has no blob row`);
   }
-  add(
-    q(
-      `SELECT name, json_extract(attributes, '$._boot_config') AS ref FROM nodes
-       WHERE json_extract(attributes, '$._boot_config') IS NOT NULL
-         AND json_extract(attributes, '$._boot_config') NOT IN (SELECT name FROM boot_configs)`,
-    ),
-    (r) => `node ${r.name}: its _boot_config ${r.ref} names no boot config`,
-  );
-  for (const r of store.db
-    .prepare(
-      `SELECT digest FROM blobs
-       WHERE digest NOT IN (SELECT kernel FROM boot_configs UNION SELECT initramfs FROM boot_configs UNION SELECT content FROM images)`,
-    )
-    .all() as { digest: string }[]) {
-    findings.push({ kind: 'unreferenced', subject: r.digest, message: `blob ${r.digest} is referred to by nothing` });
+  const images = tx.all('images');
+  for (const i of images) if (!blob(i.content)) add(i.name, `image ${i.name}: its content ${i.content} has no blob row`);
+  for (const b of bcs) if (b.image !== null && !tx.get('images', b.image)) add(b.name, `boot config ${b.name}: its image ${b.image} does not exist`);
+  const bcNames = new Set(bcs.map((b) => b.name));
+  for (const n of tx.all('nodes')) {
+    if (tx.schema >= 2 && n.boot_config && !tx.get('boot_configs', n.boot_config))
+      add(n.name, `node ${n.name}: its boot config ${n.boot_config} does not exist`);
+    const named = (JSON.parse(n.attributes) as Record<string, unknown>)._boot_config;
+    if (typeof named === 'string' && !bcNames.has(named)) add(n.name, `node ${n.name}: its _boot_config ${named} names no boot config`);
+  }
+  const used = new Set([...bcs.flatMap((b) => [b.kernel, b.initramfs]), ...images.map((i) => i.content)]);
+  for (const r of tx.all('blobs')) {
+    if (!used.has(r.digest)) findings.push({ kind: 'unreferenced', subject: r.digest, message: `blob ${r.digest} is referred to by nothing` });
   }
 }
 
-function usersOf(store: Store, digest: string): string[] {
-  const names = (sql: string, ...args: string[]) => (store.db.prepare(sql).all(...args) as { name: string }[]).map((r) => r.name);
-  return [
-    ...names('SELECT name FROM boot_configs WHERE kernel = ? OR initramfs = ? ORDER BY name', digest, digest).map((n) => `boot config ${n}`),
-    ...names('SELECT name FROM images WHERE content = ? ORDER BY name', digest).map((n) => `image ${n}`),
-  ];
+/** For each blob, the objects that need it, by name. */
+function usersOfBlobs(tx: CatalogTx): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (d: string, who: string) => out.set(d, [...(out.get(d) ?? []), who]);
+  for (const b of tx.all('boot_configs')) {
+    add(b.kernel, `boot config ${b.name}`);
+    if (b.initramfs !== b.kernel) add(b.initramfs, `boot config ${b.name}`);
+  }
+  for (const i of tx.all('images')) add(i.content, `image ${i.name}`);
+  return out;
 }
 
 /** Hashes every blob, several at once on the worker pool; returns those whose digest is wrong. */
@@ -323,9 +300,8 @@ async function hashAll(store: Store, blobs: BlobRow[], opts: FsckOptions): Promi
   return bad.sort((a, b) => a.digest.localeCompare(b.digest));
 }
 
-function checkStaging(store: Store, findings: Finding[]): void {
-  const own = store.writable ? store.stagingDir() : undefined;
-  for (const d of sweepWorkDirs(store.paths.staging, '', { dryRun: true, ...(own ? { skip: own } : {}) }).dead) {
+async function checkStaging(store: Store, findings: Finding[]): Promise<void> {
+  for (const d of await store.sweepStaging(false)) {
     findings.push({ kind: 'staging', subject: d, message: `staging ${d.slice(store.dir.length + 1)} was left by a process that is gone` });
   }
   for (const f of listDir(store.paths.staging)) {

@@ -10,9 +10,9 @@ import { stageBundle, type Staged } from '../stream/ops/stage.js';
 import { isDirect, type ByteSource } from '../stream/io/source.js';
 import { readEnds } from '../stream/bundle/inspect.js';
 import { checkSignatures, signatureFailure, type SignatureReport, type TrustedKey } from '../stream/sign/signatures.js';
-import { insertBootConfig } from './catalog/boot-configs.js';
+import type { BootConfigRow, CatalogTx, ImageRow } from './backend/tx.js';
 import { newUid, now } from './catalog/common.js';
-import { insertImage, newImageRow, type ImageRow } from './catalog/images.js';
+import { newImageRow } from './catalog/images.js';
 import { requiresSignature, trustedKeys } from './catalog/trust.js';
 import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
@@ -54,13 +54,13 @@ export interface ImportPlan {
  * held (`dedup`) only if its row and its file both exist with the right size; anything else is
  * stored again from the bundle, so importing a good bundle heals a damaged store.
  */
-export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 'image' | 'bootConfig' | 'noRecurse'>): ImportPlan {
+export function planImport(store: Store, tx: CatalogTx, m: Manifest, opts: Pick<ImportOptions, 'image' | 'bootConfig' | 'noRecurse'>): ImportPlan {
   const problems: BootportError[] = [];
   const bcName = opts.bootConfig ?? m.boot_config.name;
   checkName(bcName, 'boot config name', 'ERR_USAGE');
   if (opts.image !== undefined) checkName(opts.image, 'image name', 'ERR_USAGE');
   let bcAction: 'create' | 'reject' = 'create';
-  if (store.db.prepare('SELECT 1 FROM boot_configs WHERE name = ?').get(bcName)) {
+  if (tx.byName('boot_configs', bcName)) {
     bcAction = 'reject';
     problems.push(
       new BootportError('ERR_CONFLICT', `boot config ${bcName} already exists in this store`, {}, 'import it under another name', {
@@ -80,7 +80,7 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
     const name = opts.image ?? imgEntry.name;
     if (opts.noRecurse) image = { name, action: 'skip' };
     else {
-      const existing = store.db.prepare('SELECT * FROM images WHERE name = ?').get(name) as ImageRow | undefined;
+      const existing = tx.byName('images', name);
       if (!existing) image = { name, action: 'create' };
       else if (imgEntry.digest !== undefined && existing.content === imgEntry.digest) image = { name, action: 'reuse', uid: existing.uid };
       else {
@@ -99,7 +99,7 @@ export function planImport(store: Store, m: Manifest, opts: Pick<ImportOptions, 
   const seen = new Set<string>();
   const entries = m.entries.map((e) => {
     let action: EntryAction = 'store';
-    const held = e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(e.digest) !== undefined);
+    const held = e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(tx, e.digest) !== undefined);
     // A reused image whose file is lost or quarantined is stored again: the import heals it.
     if (e.role === 'image' && image?.action !== 'create' && (image?.action !== 'reuse' || held)) action = 'skip';
     else if (held) action = 'dedup';
@@ -149,8 +149,7 @@ export interface ImportResult {
  * catalog as it was; what a kill leaves on disk is removed by the next command that writes.
  */
 export async function importBundle(store: Store, input: ByteSource, opts: ImportOptions): Promise<ImportResult> {
-  const required = opts.requireSignature === true || requiresSignature(store);
-  const trusted = trustedKeys(store);
+  const { required, trusted } = await store.read((tx) => ({ required: opts.requireSignature === true || requiresSignature(tx), trusted: trustedKeys(tx) }));
   // From a file, the signatures are judged before anything is staged: the trailer's digest is
   // only claimed here, and the end of the stream proves it below. A dry run reports them always.
   const early = opts.path !== undefined && (required || opts.dryRun) ? await signaturesAtEnd(opts.path, trusted, opts) : undefined;
@@ -173,8 +172,8 @@ export async function importBundle(store: Store, input: ByteSource, opts: Import
     const staged = await stageBundle(input, area, {
       ...opts,
       fileMode: BLOB_MODE,
-      decide: ({ manifest }) => {
-        plan = planImport(store, manifest, opts);
+      decide: async ({ manifest }) => {
+        plan = await store.read((tx) => planImport(store, tx, manifest, opts));
         if (plan.problems[0]) throw plan.problems[0];
       },
       discard: (i) => plan!.entries[i]!.action !== 'store',
@@ -201,7 +200,7 @@ async function planFromHeader(store: Store, input: ByteSource, opts: ImportOptio
   const events = readBundle(input, opts);
   try {
     const first = (await events.next()).value as HeaderEvent;
-    return planImport(store, first.manifest, opts);
+    return await store.read((tx) => planImport(store, tx, first.manifest, opts));
   } finally {
     await events.return(undefined);
   }
@@ -215,15 +214,15 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
   const blobs: StagedBlob[] = staged.entries.map((s) => ({ path: s.path, digest: s.digest, size: s.rawBytes }));
   return store.commit(
     blobs,
-    (place) => {
+    (tx, place) => {
       // Another process may have taken a name, deleted an image or collected a blob meanwhile.
-      const again = planImport(store, m, opts);
+      const again = planImport(store, tx, m, opts);
       const conflict = again.problems.find((p) => p.code !== 'ERR_NO_SPACE');
       if (conflict) throw conflict;
       const needed = [roleIndex('kernel'), roleIndex('initramfs'), ...(again.image?.action === 'create' ? [roleIndex('image')] : [])];
       for (const i of needed) {
         const d = digests[i]!;
-        if (!blobs.some((b) => b.digest === d) && store.healthyBlob(d) === undefined) {
+        if (!blobs.some((b) => b.digest === d) && store.healthyBlob(tx, d) === undefined) {
           throw new BootportError(
             'ERR_CONFLICT',
             `the ${m.entries[i]!.role} ${m.entries[i]!.name} (${d}) was removed from the store while this import ran`,
@@ -235,17 +234,17 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
       let image: ImageRow | undefined;
       if (again.image?.action === 'create') {
         const ie = m.entries[roleIndex('image')]!;
-        image = newImageRow(store, {
+        image = newImageRow(tx, {
           name: again.image.name,
           content: { digest: digests[roleIndex('image')]!, size: trailer[roleIndex('image')]!.rawBytes },
           ...ie.meta,
         });
       }
       place();
-      if (image) insertImage(store, image);
+      if (image) tx.insert('images', image);
       const t = now();
       const bc = m.boot_config;
-      const row = {
+      const row: BootConfigRow = {
         uid: newUid(),
         name: again.boot_config.name,
         kernel: digests[roleIndex('kernel')]!,
@@ -262,7 +261,7 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
         created: t,
         modified: t,
       };
-      insertBootConfig(store, row);
+      tx.insert('boot_configs', row);
       return { uid: row.uid, name: row.name };
     },
     `importing boot config ${m.boot_config.name}`,

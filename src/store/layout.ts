@@ -26,7 +26,7 @@ import { fsyncPath, ioError } from '../stream/io/files.js';
  * ```
  * STORE/                       0700
  *   bootport-store.json        0600  {"layout": 2, ...}
- *   catalog.sqlite(-wal,-shm)  0600
+ *   catalog.sqlite(-wal,-shm)  0600  absent when the catalog is in etcd ({"catalog": "etcd:<id>"})
  *   blobs/blake3/<64 hex>      0400  content, named by its BLAKE3
  *   staging/<id>/              0700  one per living bootport process that may change the store
  *   quarantine/                0700  blobs fsck found damaged
@@ -63,7 +63,7 @@ export function storePaths(dir: string): StorePaths {
 }
 
 /** What is at a store path: nothing yet, a directory a store may be created in, or a store. */
-export type StoreState = { kind: 'absent' } | { kind: 'empty' } | { kind: 'store'; layout: number };
+export type StoreState = { kind: 'absent' } | { kind: 'empty' } | { kind: 'store'; layout: number; catalog?: string };
 
 /** Names an interrupted store creation may have left; a directory holding only these is still "empty". */
 const CREATION_LEFTOVERS = new Set([CATALOG_FILE, `${CATALOG_FILE}-wal`, `${CATALOG_FILE}-shm`, `${CATALOG_FILE}-journal`, 'blobs', 'staging', 'quarantine']);
@@ -86,8 +86,11 @@ export function probeStore(dir: string): StoreState {
     throw new BootportError('ERR_STORE', `${dir} is not a directory, so it cannot be a store`, {}, 'choose another store directory', {
       remedies: ['choose-store'],
     });
-  const layout = readLayout(p.layout);
-  if (layout !== undefined) {
+  const found = readLayout(p.layout);
+  if (found !== undefined) {
+    const { layout, catalog } = found;
+    // The blobs of an etcd catalog: the catalog is elsewhere, and its id is checked on opening.
+    if (catalog !== undefined) return { kind: 'store', layout, catalog };
     const cat = sizeOf(p.catalog);
     if (!cat) {
       const blobs = countEntries(p.blobs);
@@ -129,7 +132,7 @@ export function probeStore(dir: string): StoreState {
   return { kind: 'empty' };
 }
 
-function readLayout(path: string): number | undefined {
+function readLayout(path: string): { layout: number; catalog?: string } | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -138,8 +141,9 @@ function readLayout(path: string): number | undefined {
     throw new BootportError('ERR_STORE', `cannot read ${path}: ${(e as Error).message}`, {}, undefined, { cause: e });
   }
   let v: unknown;
+  let catalog: unknown;
   try {
-    v = (JSON.parse(text) as { layout?: unknown }).layout;
+    ({ layout: v, catalog } = JSON.parse(text) as { layout?: unknown; catalog?: unknown });
   } catch {
     throw new BootportError('ERR_STORE', `${path} is not valid JSON`, {}, 'restore it from a backup');
   }
@@ -152,7 +156,9 @@ function readLayout(path: string): number | undefined {
       newer ? 'use a newer bootport' : 'restore bootport-store.json from a backup',
     );
   }
-  return v;
+  if (catalog !== undefined && (typeof catalog !== 'string' || !catalog.startsWith('etcd:')))
+    throw new BootportError('ERR_STORE', `${path} names a catalog this bootport does not know: ${JSON.stringify(catalog)}`, {}, 'use a newer bootport');
+  return catalog === undefined ? { layout: v } : { layout: v, catalog };
 }
 
 /** The size of a file, or undefined if it cannot be seen. */
@@ -197,12 +203,12 @@ export function makePrivateDir(path: string): void {
  * linked into place, which fails if another process got there first (whose file is as good) or
  * renamed over an older one when `replace` is set. The directory is fsynced after.
  */
-export function writeLayout(path: string, replace: boolean): void {
+export function writeLayout(path: string, replace: boolean, catalog?: string): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     const fd = openSync(tmp, 'wx', FILE_MODE);
     try {
-      writeSync(fd, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString() }) + '\n');
+      writeSync(fd, JSON.stringify({ layout: LAYOUT_VERSION, created: new Date().toISOString(), ...(catalog ? { catalog } : {}) }) + '\n');
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -47,9 +47,12 @@ beforeAll(async () => {
 });
 afterAll(() => store.close());
 
+/** The plan, from one snapshot of the catalog. */
+const plan = (m: Parameters<typeof planImport>[2], opts: Parameters<typeof planImport>[3]) => store.read((tx) => planImport(store, tx, m, opts));
+
 describe('planImport', () => {
-  it('creates what is new and counts only the bytes it must store', () => {
-    const p = planImport(store, manifest('fresh', { kernel: 'kernel B', initramfs: 'initrd A', image: ['alma', 'alma image'] }), {});
+  it('creates what is new and counts only the bytes it must store', async () => {
+    const p = await plan(manifest('fresh', { kernel: 'kernel B', initramfs: 'initrd A', image: ['alma', 'alma image'] }), {});
     expect(p.problems).toEqual([]);
     expect(p.boot_config).toEqual({ name: 'fresh', action: 'create' });
     expect(p.image).toEqual({ name: 'alma', action: 'create' });
@@ -57,54 +60,54 @@ describe('planImport', () => {
     expect(p.bytes_to_store).toBe('kernel B'.length + 'alma image'.length);
   });
 
-  it('refuses a boot config name that is taken, and says how to rename it', () => {
-    const p = planImport(store, manifest('taken', { kernel: 'kernel A', initramfs: 'initrd A' }), {});
+  it('refuses a boot config name that is taken, and says how to rename it', async () => {
+    const p = await plan(manifest('taken', { kernel: 'kernel A', initramfs: 'initrd A' }), {});
     expect(p.boot_config.action).toBe('reject');
     expect(p.problems).toMatchObject([{ code: 'ERR_CONFLICT', remedies: ['rename-boot-config'] }]);
-    expect(planImport(store, manifest('taken', { kernel: 'kernel A', initramfs: 'initrd A' }), { bootConfig: 'other' }).problems).toEqual([]);
+    expect((await plan(manifest('taken', { kernel: 'kernel A', initramfs: 'initrd A' }), { bootConfig: 'other' })).problems).toEqual([]);
   });
 
-  it('reuses an image of the same name and content, and refuses one with other content', () => {
-    const same = planImport(store, manifest('b1', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'rocky image'] }), {});
+  it('reuses an image of the same name and content, and refuses one with other content', async () => {
+    const same = await plan(manifest('b1', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'rocky image'] }), {});
     expect(same.image).toMatchObject({ name: 'rocky', action: 'reuse' });
     expect(same.entries.map((e) => e.action)).toEqual(['dedup', 'dedup', 'skip']);
     expect(same.bytes_to_store).toBe(0);
 
-    const other = planImport(store, manifest('b2', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), {});
+    const other = await plan(manifest('b2', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), {});
     expect(other.image?.action).toBe('reject');
     expect(other.problems).toMatchObject([{ code: 'ERR_CONFLICT', remedies: ['rename-image', 'skip-image'] }]);
-    expect(planImport(store, manifest('b2', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), { image: 'rocky2' }).image).toEqual({
+    expect((await plan(manifest('b2', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), { image: 'rocky2' })).image).toEqual({
       name: 'rocky2',
       action: 'create',
     });
   });
 
-  it('cannot call an undeclared image the same, and cannot count undeclared bytes', () => {
-    const p = planImport(store, manifest('b3', { kernel: 'kernel C', initramfs: 'initrd A', image: ['rocky', 'rocky image'] }, false), {});
+  it('cannot call an undeclared image the same, and cannot count undeclared bytes', async () => {
+    const p = await plan(manifest('b3', { kernel: 'kernel C', initramfs: 'initrd A', image: ['rocky', 'rocky image'] }, false), {});
     expect(p.problems).toMatchObject([{ code: 'ERR_CONFLICT' }]);
     expect(p.problems[0]!.message).toContain('does not declare its image digest');
     expect(p.bytes_to_store).toBeNull();
   });
 
-  it('skips the image with noRecurse, and refuses an image name for a bundle without one', () => {
-    const skip = planImport(store, manifest('b4', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), { noRecurse: true });
+  it('skips the image with noRecurse, and refuses an image name for a bundle without one', async () => {
+    const skip = await plan(manifest('b4', { kernel: 'kernel A', initramfs: 'initrd A', image: ['rocky', 'changed'] }), { noRecurse: true });
     expect(skip.problems).toEqual([]);
     expect(skip.image).toEqual({ name: 'rocky', action: 'skip' });
     expect(skip.entries.map((e) => e.action)).toEqual(['dedup', 'dedup', 'skip']);
 
-    const none = planImport(store, manifest('b5', { kernel: 'kernel A', initramfs: 'initrd A' }), { image: 'x' });
+    const none = await plan(manifest('b5', { kernel: 'kernel A', initramfs: 'initrd A' }), { image: 'x' });
     expect(none.problems).toMatchObject([{ code: 'ERR_USAGE', remedies: ['drop-image-name'] }]);
   });
 
-  it('stores one copy of content that two entries share', () => {
-    const p = planImport(store, manifest('b6', { kernel: 'same bytes', initramfs: 'same bytes' }), {});
+  it('stores one copy of content that two entries share', async () => {
+    const p = await plan(manifest('b6', { kernel: 'same bytes', initramfs: 'same bytes' }), {});
     expect(p.entries.map((e) => e.action)).toEqual(['store', 'dedup']);
     expect(p.bytes_to_store).toBe('same bytes'.length);
   });
 
-  it('refuses a bad name for the boot config or the image before anything else', () => {
+  it('refuses a bad name for the boot config or the image before anything else', async () => {
     const m = manifest('b7', { kernel: 'kernel A', initramfs: 'initrd A' });
-    expect(() => planImport(store, m, { bootConfig: '../x' })).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
-    expect(() => planImport(store, m, { image: 'a/b' })).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+    await expect(plan(m, { bootConfig: '../x' })).rejects.toMatchObject({ code: 'ERR_USAGE' });
+    await expect(plan(m, { image: 'a/b' })).rejects.toMatchObject({ code: 'ERR_USAGE' });
   });
 });

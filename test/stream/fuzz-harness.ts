@@ -263,16 +263,8 @@ export async function runCase(m: Mutation, ctx: { engines: Engines; dir: string;
   const out = await mkdtemp(join(dir, 'unpack-'));
   let unpacked: Awaited<ReturnType<typeof unpackBundle>> | undefined;
   const unpack = await outcome('unpack', async () => (unpacked = await unpackBundle(fromBytes(m.bytes, piece), join(out, 'd'), { engines })), T);
-  const rows = () =>
-    ctx.store.read(
-      () =>
-        (
-          ctx.store.db.prepare('SELECT (SELECT count(*) FROM boot_configs) + (SELECT count(*) FROM images) + (SELECT count(*) FROM blobs) AS n').get() as {
-            n: number;
-          }
-        ).n,
-    );
-  const before = rows();
+  const rows = () => ctx.store.read((tx) => tx.all('boot_configs').length + tx.all('images').length + tx.all('blobs').length);
+  const before = await rows();
   let imported: Awaited<ReturnType<typeof importBundle>> | undefined;
   const imp = await outcome(
     'import',
@@ -286,7 +278,7 @@ export async function runCase(m: Mutation, ctx: { engines: Engines; dir: string;
   if ((unpack === 'ok') !== (deep === 'ok')) fail('unpack and verify --deep disagree');
   if (imp === 'ok' && deep !== 'ok') fail('import accepted what verify --deep refused');
   if (deep === 'ok' && imp !== 'ok' && imp !== 'ERR_USAGE' && imp !== 'ERR_CONFLICT') fail('import refused what verify --deep accepted');
-  if (imp !== 'ok' && rows() !== before) fail('a refused import changed the catalog');
+  if (imp !== 'ok' && (await rows()) !== before) fail('a refused import changed the catalog');
   if (unpacked) {
     const manifest = unpacked.header.manifest;
     for (const s of unpacked.entries) {

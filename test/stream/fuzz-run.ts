@@ -52,7 +52,7 @@ export async function fuzz(n: number, seed: number): Promise<FuzzSummary> {
       if (rss > RSS_CAP_MIB) throw new Error(`case ${i} (${m.kind}): RSS ${Math.round(rss)} MiB is past the ${RSS_CAP_MIB} MiB cap`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
   summary.ms = Date.now() - t0;
   return summary;

@@ -1,6 +1,7 @@
 import { BootportError } from '../../format/errors.js';
 import { BOOT_STYLES, type BootStyle } from '../../format/manifest.js';
 import { checkName } from '../../format/names.js';
+import type { BootConfigRow, CatalogTx } from '../backend/tx.js';
 import type { StagedBlob, Store } from '../store.js';
 import {
   assertFree,
@@ -12,31 +13,14 @@ import {
   refuseIfBlocked,
   resolveOne,
   rowByUid,
+  blobsOf,
   type Blocker,
   type Named,
   type Selection,
   updateRows,
 } from './common.js';
-import type { ImageRow } from './images.js';
 
-/** A boot_configs row as SQLite holds it. */
-export interface BootConfigRow {
-  uid: string;
-  name: string;
-  kernel: string;
-  kernel_name: string;
-  initramfs: string;
-  initramfs_name: string;
-  cmdline: string;
-  image: string | null;
-  boot_style: BootStyle;
-  description: string;
-  frozen: number;
-  release: string | null;
-  attributes: string;
-  created: string;
-  modified: string;
-}
+export type { BootConfigRow };
 
 export interface BlobRef {
   name: string;
@@ -76,37 +60,14 @@ export interface BootConfigFields {
   frozen?: boolean;
 }
 
-const COLUMNS = [
-  'uid',
-  'name',
-  'kernel',
-  'kernel_name',
-  'initramfs',
-  'initramfs_name',
-  'cmdline',
-  'image',
-  'boot_style',
-  'description',
-  'frozen',
-  'release',
-  'attributes',
-  'created',
-  'modified',
-] as const;
-
 export function checkStyle(s: string): BootStyle {
   if (!(BOOT_STYLES as readonly string[]).includes(s)) throw new BootportError('ERR_INVALID', `boot_style must be one of ${BOOT_STYLES.join(', ')}`);
   return s as BootStyle;
 }
 
-/** Inserts a complete boot config row whose blobs are already in place. Call inside a write. */
-export function insertBootConfig(store: Store, row: BootConfigRow): void {
-  store.db.prepare(`INSERT INTO boot_configs (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`).run(row);
-}
-
-export function bootConfigView(store: Store, r: BootConfigRow): BootConfigView {
-  const size = (d: string) => (store.db.prepare('SELECT size FROM blobs WHERE digest = ?').get(d) as { size: number } | undefined)?.size ?? 0;
-  const img = r.image ? (store.db.prepare('SELECT * FROM images WHERE uid = ?').get(r.image) as ImageRow | undefined) : undefined;
+export function bootConfigView(tx: CatalogTx, r: BootConfigRow): BootConfigView {
+  const size = (d: string) => tx.get('blobs', d)?.size ?? 0;
+  const img = r.image ? tx.get('images', r.image) : undefined;
   return {
     uid: r.uid,
     name: r.name,
@@ -124,8 +85,8 @@ export function bootConfigView(store: Store, r: BootConfigRow): BootConfigView {
   };
 }
 
-export function listBootConfigs(store: Store, sel: Selection): BootConfigView[] {
-  return store.read(() => listRows<BootConfigRow>(store, 'boot_configs', sel).map((r) => bootConfigView(store, r)));
+export function listBootConfigs(store: Store, sel: Selection): Promise<BootConfigView[]> {
+  return store.read((tx) => listRows(tx, 'boot_configs', sel).map((r) => bootConfigView(tx, r)));
 }
 
 export async function createBootConfig(store: Store, f: BootConfigFields): Promise<BootConfigView> {
@@ -133,9 +94,9 @@ export async function createBootConfig(store: Store, f: BootConfigFields): Promi
   const { name, kernel, initramfs } = f;
   return store.commit(
     [kernel, initramfs],
-    (place) => {
+    (tx, place) => {
       // Every field is checked before a blob moves: a refusal leaves nothing behind.
-      assertFree(store, 'boot_configs', name);
+      assertFree(tx, 'boot_configs', name);
       const t = now();
       const row: BootConfigRow = {
         uid: newUid(),
@@ -145,7 +106,7 @@ export async function createBootConfig(store: Store, f: BootConfigFields): Promi
         initramfs: initramfs.digest,
         initramfs_name: checkName(initramfs.fileName, 'initramfs file name', 'ERR_INVALID'),
         cmdline: checkText(f.cmdline ?? '', 'cmdline'),
-        image: f.image ? resolveOne<ImageRow>(store, 'images', f.image).uid : null,
+        image: f.image ? resolveOne(tx, 'images', f.image).uid : null,
         boot_style: checkStyle(f.boot_style ?? 'rwram'),
         description: checkText(f.description ?? '', 'description', true),
         frozen: f.frozen ? 1 : 0,
@@ -155,8 +116,8 @@ export async function createBootConfig(store: Store, f: BootConfigFields): Promi
         modified: t,
       };
       place();
-      insertBootConfig(store, row);
-      return bootConfigView(store, row);
+      tx.insert('boot_configs', row);
+      return bootConfigView(tx, row);
     },
     `creating boot config ${name}`,
   );
@@ -166,12 +127,11 @@ export async function createBootConfig(store: Store, f: BootConfigFields): Promi
 export async function updateBootConfigs(store: Store, targets: readonly Named[], f: BootConfigFields): Promise<BootConfigView[]> {
   const staged = [f.kernel, f.initramfs].filter((b): b is StagedFile => b !== undefined);
   // Nodes refer to a boot config by uid, so a rename needs nothing more.
-  return updateRows<BootConfigRow, BootConfigView>(store, 'boot_configs', targets, f, staged, {
-    columns: COLUMNS,
+  return updateRows(store, 'boot_configs', targets, f, staged, {
     hint: 'unfreeze it first: set frozen to false',
     remedies: ['unfreeze-boot-config'],
-    view: (n) => bootConfigView(store, n),
-    apply: (n) => {
+    view: bootConfigView,
+    apply: (tx, n) => {
       if (f.kernel) {
         n.kernel = f.kernel.digest;
         n.kernel_name = checkName(f.kernel.fileName, 'kernel file name', 'ERR_INVALID');
@@ -181,7 +141,7 @@ export async function updateBootConfigs(store: Store, targets: readonly Named[],
         n.initramfs = f.initramfs.digest;
         n.initramfs_name = checkName(f.initramfs.fileName, 'initramfs file name', 'ERR_INVALID');
       }
-      if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne<ImageRow>(store, 'images', f.image).uid;
+      if (f.image !== undefined) n.image = f.image === null || f.image === '' ? null : resolveOne(tx, 'images', f.image).uid;
       if (f.cmdline !== undefined) n.cmdline = checkText(f.cmdline, 'cmdline');
       if (f.description !== undefined) n.description = checkText(f.description, 'description', true);
       if (f.boot_style !== undefined) n.boot_style = checkStyle(f.boot_style);
@@ -190,25 +150,25 @@ export async function updateBootConfigs(store: Store, targets: readonly Named[],
 }
 
 export async function cloneBootConfig(store: Store, src: Named, newName: string): Promise<BootConfigView> {
-  return store.write(() => {
-    const cur = rowByUid<BootConfigRow>(store, 'boot_configs', src.uid, src.name);
-    assertFree(store, 'boot_configs', newName);
+  return store.write((tx) => {
+    const cur = rowByUid(tx, 'boot_configs', src.uid, src.name);
+    assertFree(tx, 'boot_configs', newName);
     const t = now();
     const row = { ...cur, uid: newUid(), name: newName, frozen: 0, created: t, modified: t };
-    insertBootConfig(store, row);
-    return bootConfigView(store, row);
+    tx.insert('boot_configs', row);
+    return bootConfigView(tx, row);
   }, `cloning boot config ${src.name}`);
 }
 
 /** Deletes every target in one transaction, or none of them, naming every one that blocks it. */
 export async function deleteBootConfigs(store: Store, targets: readonly Named[]): Promise<string[]> {
-  const { names, dead } = await store.write(() => {
+  const { names, dead } = await store.write((tx) => {
     const blockers: Blocker[] = [];
-    const rows = targets.map((t) => rowByUid<BootConfigRow>(store, 'boot_configs', t.uid, t.name));
+    const rows = targets.map((t) => rowByUid(tx, 'boot_configs', t.uid, t.name));
     for (const cur of rows) {
       const frozen = frozenBlocker('boot_configs', cur, 'deleted');
       if (frozen) blockers.push(frozen);
-      const users = (store.db.prepare('SELECT name FROM nodes WHERE boot_config = ? ORDER BY name').all(cur.uid) as { name: string }[]).map((r) => r.name);
+      const users = tx.referrers('boot_configs', cur.uid).map((r) => r.row.name);
       if (users.length)
         blockers.push({
           code: 'ERR_IN_USE',
@@ -218,9 +178,14 @@ export async function deleteBootConfigs(store: Store, targets: readonly Named[])
     refuseIfBlocked(blockers, 'deleted', 'unfreeze the frozen ones, and clear the boot config of the nodes that boot them', {
       remedies: ['release-boot-configs'],
     });
-    const del = store.db.prepare('DELETE FROM boot_configs WHERE uid = ?');
-    for (const r of rows) del.run(r.uid);
-    return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };
+    for (const r of rows) tx.remove('boot_configs', r.uid);
+    return {
+      names: rows.map((r) => r.name),
+      dead: store.dropUnreferencedBlobs(
+        tx,
+        rows.flatMap((r) => blobsOf('boot_configs', r)),
+      ),
+    };
   }, 'deleting boot configs');
   await store.unlinkOrphans(dead);
   return names;

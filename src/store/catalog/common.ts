@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BootportError } from '../../format/errors.js';
 import { checkName } from '../../format/names.js';
 import { MAX_TEXT, textProblem } from '../../format/text.js';
+import type { CatalogTx, Rows } from '../backend/tx.js';
 import type { StagedBlob, Store } from '../store.js';
 
 export type Kind = 'boot_configs' | 'images' | 'nodes';
@@ -54,11 +55,11 @@ export function expandNames(spec: string): string[] {
 }
 
 /** One selector: an exact name, else a unique uid prefix of at least five characters. */
-export function resolveOne<T extends Named>(store: Store, kind: Kind, sel: string): T {
-  const byName = store.db.prepare(`SELECT * FROM ${kind} WHERE name = ?`).get(sel) as T | undefined;
+export function resolveOne<K extends Kind>(tx: CatalogTx, kind: K, sel: string): Rows[K] {
+  const byName = tx.byName(kind, sel);
   if (byName) return byName;
   if (sel.length >= MIN_UID_PREFIX && /^[0-9a-f]+$/.test(sel)) {
-    const rows = store.db.prepare(`SELECT * FROM ${kind} WHERE uid LIKE ? || '%' LIMIT 2`).all(sel) as T[];
+    const rows = tx.byKeyPrefix(kind, sel, 2);
     if (rows.length === 1) return rows[0]!;
     if (rows.length > 1)
       throw new BootportError('ERR_AMBIGUOUS', `${sel} matches more than one ${LABEL[kind]} uid`, {}, 'give more characters of the uid, or the name');
@@ -69,13 +70,13 @@ export function resolveOne<T extends Named>(store: Store, kind: Kind, sel: strin
 }
 
 /** The selected objects, by name order of selection, each once. */
-export function resolveMany<T extends Named>(store: Store, kind: Kind, sel: Selection): T[] {
-  if (sel.all) return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
+export function resolveMany<K extends Kind>(tx: CatalogTx, kind: K, sel: Selection): Rows[K][] {
+  if (sel.all) return tx.all(kind);
   if (!sel.ids) throw new BootportError('ERR_USAGE', `select ${LABEL[kind]}s with -i NAME[,NAME...] or -a`);
   const seen = new Set<string>();
-  const out: T[] = [];
+  const out: Rows[K][] = [];
   for (const s of expandNames(sel.ids)) {
-    const r = resolveOne<T>(store, kind, s);
+    const r = resolveOne(tx, kind, s);
     if (!seen.has(r.uid)) {
       seen.add(r.uid);
       out.push(r);
@@ -85,27 +86,34 @@ export function resolveMany<T extends Named>(store: Store, kind: Kind, sel: Sele
 }
 
 /** The selected objects, or every one when nothing is selected. */
-export function listRows<T extends Named>(store: Store, kind: Kind, sel: Selection): T[] {
-  if (sel.ids || sel.all) return resolveMany<T>(store, kind, sel);
-  return store.db.prepare(`SELECT * FROM ${kind} ORDER BY name`).all() as T[];
+export function listRows<K extends Kind>(tx: CatalogTx, kind: K, sel: Selection): Rows[K][] {
+  if (sel.ids || sel.all) return resolveMany(tx, kind, sel);
+  return tx.all(kind);
 }
 
 /**
  * A row read again inside a transaction, by the uid a selector resolved to earlier: another
  * process may have deleted it in between, which is a clear ERR_NOT_FOUND and not a crash.
  */
-export function rowByUid<T extends Named>(store: Store, kind: Kind, uid: string, known?: string): T {
-  const r = store.db.prepare(`SELECT * FROM ${kind} WHERE uid = ?`).get(uid) as T | undefined;
+export function rowByUid<K extends Kind>(tx: CatalogTx, kind: K, uid: string, known?: string): Rows[K] {
+  const r = tx.get(kind, uid);
   if (!r)
     throw new BootportError('ERR_NOT_FOUND', `${LABEL[kind]} ${known ?? uid} no longer exists: another process deleted it`, {}, 'list them again and retry');
   return r;
 }
 
-export function assertFree(store: Store, kind: Kind, name: string, hint?: string): void {
+export function assertFree(tx: CatalogTx, kind: Kind, name: string, hint?: string): void {
   checkName(name, `${LABEL[kind]} name`, 'ERR_INVALID');
-  if (store.db.prepare(`SELECT 1 FROM ${kind} WHERE name = ?`).get(name)) {
+  if (tx.byName(kind, name)) {
     throw new BootportError('ERR_CONFLICT', `a ${LABEL[kind]} named ${name} already exists`, {}, hint);
   }
+}
+
+/** The blobs a row refers to: candidates for collection once it changes or goes. */
+export function blobsOf(kind: Kind, row: object): string[] {
+  const r = row as Record<string, unknown>;
+  const cols = kind === 'images' ? ['content'] : kind === 'boot_configs' ? ['kernel', 'initramfs'] : [];
+  return cols.map((c) => r[c]).filter((v): v is string => typeof v === 'string');
 }
 
 /** The manifest's text rule, so whatever the store holds can be exported and whatever imports can be kept. */
@@ -158,38 +166,38 @@ interface Mutable extends Named {
  * unfreezes), a new name must be free, `apply` sets the other fields (checking them), and only
  * then are `staged` blobs placed and the rows written. Blobs no row needs any more are collected.
  */
-export async function updateRows<R extends Mutable, V>(
+export async function updateRows<K extends 'images' | 'boot_configs', V>(
   store: Store,
-  kind: Kind,
+  kind: K,
   targets: readonly Named[],
   f: { name?: string; frozen?: boolean },
   staged: readonly StagedBlob[],
-  spec: { columns: readonly string[]; apply: (next: R) => void; view: (row: R) => V; hint: string; remedies: readonly string[] },
+  spec: { apply: (tx: CatalogTx, next: Rows[K]) => void; view: (tx: CatalogTx, row: Rows[K]) => V; hint: string; remedies: readonly string[] },
 ): Promise<V[]> {
   if (f.name !== undefined && targets.length > 1) throw new BootportError('ERR_USAGE', `name= can only be changed on one ${LABEL[kind]} at a time`);
   const { views, dead } = await store.commit(
     staged,
-    (place) => {
+    (tx, place) => {
       const blockers: Blocker[] = [];
+      const before: string[] = [];
       const next = targets.map((t) => {
-        const cur = rowByUid<R>(store, kind, t.uid, t.name);
+        const cur: Mutable = rowByUid(tx, kind, t.uid, t.name);
+        before.push(...blobsOf(kind, cur));
         const frozen = onlyUnfreezes(f) ? undefined : frozenBlocker(kind, cur, 'changed');
         if (frozen) blockers.push(frozen);
-        const n: R = { ...cur, modified: now() };
+        const n = { ...cur, modified: now() } as Rows[K];
         if (f.name !== undefined && f.name !== cur.name) {
-          assertFree(store, kind, f.name);
+          assertFree(tx, kind, f.name);
           n.name = f.name;
         }
-        spec.apply(n);
+        spec.apply(tx, n);
         if (f.frozen !== undefined) n.frozen = f.frozen ? 1 : 0;
         return n;
       });
       refuseIfBlocked(blockers, 'changed', spec.hint, spec);
       place();
-      const set = spec.columns.filter((c) => c !== 'uid' && c !== 'created').map((c) => `${c} = @${c}`);
-      const update = store.db.prepare(`UPDATE ${kind} SET ${set.join(', ')} WHERE uid = @uid`);
-      for (const n of next) update.run(n);
-      return { views: next.map(spec.view), dead: store.dropUnreferencedBlobs() };
+      for (const n of next) tx.update(kind, n);
+      return { views: next.map((n) => spec.view(tx, n)), dead: store.dropUnreferencedBlobs(tx, before) };
     },
     `updating ${LABEL[kind]}s`,
   );

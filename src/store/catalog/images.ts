@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { imageKind, KIND_HEAD_BYTES, type ImageKind } from '../../stream/tree/tar-records.js';
 import { BootportError } from '../../format/errors.js';
+import type { CatalogTx, ImageRow } from '../backend/tx.js';
 import type { StagedBlob, Store } from '../store.js';
 import {
   assertFree,
@@ -11,25 +12,14 @@ import {
   now,
   refuseIfBlocked,
   rowByUid,
+  blobsOf,
   type Blocker,
   type Named,
   type Selection,
   updateRows,
 } from './common.js';
 
-/** An images row as SQLite holds it. */
-export interface ImageRow {
-  uid: string;
-  name: string;
-  content: string;
-  size: number;
-  description: string;
-  distro: string;
-  parent: string;
-  frozen: number;
-  created: string;
-  modified: string;
-}
+export type { ImageRow };
 
 /** An image as bootport shows it (`image ls --json`) and the library returns it. */
 export type ImageView = Omit<ImageRow, 'frozen'> & { frozen: boolean };
@@ -43,23 +33,17 @@ export interface ImageFields {
   frozen?: boolean;
 }
 
-const COLUMNS = ['uid', 'name', 'content', 'size', 'description', 'distro', 'parent', 'frozen', 'created', 'modified'] as const;
-
 export function imageView(r: ImageRow): ImageView {
   return { ...r, frozen: r.frozen === 1 };
 }
 
-export function listImages(store: Store, sel: Selection): ImageView[] {
-  return store.read(() => listRows<ImageRow>(store, 'images', sel).map(imageView));
-}
-
-function insertRow(store: Store, row: ImageRow): void {
-  store.db.prepare(`INSERT INTO images (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`).run(row);
+export function listImages(store: Store, sel: Selection): Promise<ImageView[]> {
+  return store.read((tx) => listRows(tx, 'images', sel).map(imageView));
 }
 
 /** A new image row, its fields checked; nothing is written. Call inside a write. */
-export function newImageRow(store: Store, f: Omit<ImageFields, 'content'> & { name: string; content: Omit<StagedBlob, 'path'> }): ImageRow {
-  assertFree(store, 'images', f.name);
+export function newImageRow(tx: CatalogTx, f: Omit<ImageFields, 'content'> & { name: string; content: Omit<StagedBlob, 'path'> }): ImageRow {
+  assertFree(tx, 'images', f.name);
   const t = now();
   return {
     uid: newUid(),
@@ -75,22 +59,17 @@ export function newImageRow(store: Store, f: Omit<ImageFields, 'content'> & { na
   };
 }
 
-/** Inserts an image whose content blob is already in place. Call inside a write. */
-export function insertImage(store: Store, row: ImageRow): ImageRow {
-  insertRow(store, row);
-  return row;
-}
-
 export async function createImage(store: Store, f: ImageFields): Promise<ImageView> {
   if (!f.name || !f.content) throw new BootportError('ERR_USAGE', 'image create needs name= and content=@FILE');
   const { name, content } = f;
   return store.commit(
     [content],
-    (place) => {
+    (tx, place) => {
       // Every field is checked before the blob moves: a refusal leaves nothing behind.
-      const row = newImageRow(store, { ...f, name, content });
+      const row = newImageRow(tx, { ...f, name, content });
       place();
-      return imageView(insertImage(store, row));
+      tx.insert('images', row);
+      return imageView(row);
     },
     `creating image ${name}`,
   );
@@ -98,12 +77,11 @@ export async function createImage(store: Store, f: ImageFields): Promise<ImageVi
 
 /** Changes every target the same way, in one transaction: all of them, or none. */
 export async function updateImages(store: Store, targets: readonly Named[], f: ImageFields): Promise<ImageView[]> {
-  return updateRows<ImageRow, ImageView>(store, 'images', targets, f, f.content ? [f.content] : [], {
-    columns: COLUMNS,
+  return updateRows(store, 'images', targets, f, f.content ? [f.content] : [], {
     hint: 'unfreeze it first: set frozen to false',
     remedies: ['unfreeze-image'],
-    view: imageView,
-    apply: (n) => {
+    view: (_tx, n) => imageView(n),
+    apply: (_tx, n) => {
       if (f.content) {
         n.content = f.content.digest;
         n.size = f.content.size;
@@ -116,32 +94,39 @@ export async function updateImages(store: Store, targets: readonly Named[], f: I
 }
 
 export async function cloneImage(store: Store, src: Named, newName: string): Promise<ImageView> {
-  return store.write(() => {
-    const cur = rowByUid<ImageRow>(store, 'images', src.uid, src.name);
-    assertFree(store, 'images', newName);
+  return store.write((tx) => {
+    const cur = rowByUid(tx, 'images', src.uid, src.name);
+    assertFree(tx, 'images', newName);
     const t = now();
-    return imageView(insertImage(store, { ...cur, uid: newUid(), name: newName, parent: cur.name, frozen: 0, created: t, modified: t }));
+    const row = { ...cur, uid: newUid(), name: newName, parent: cur.name, frozen: 0, created: t, modified: t };
+    tx.insert('images', row);
+    return imageView(row);
   }, `cloning image ${src.name}`);
 }
 
 /** Deletes every target in one transaction, or none of them, naming every one that blocks it. */
 export async function deleteImages(store: Store, targets: readonly Named[]): Promise<string[]> {
-  const { names, dead } = await store.write(() => {
+  const { names, dead } = await store.write((tx) => {
     const blockers: Blocker[] = [];
-    const rows = targets.map((t) => rowByUid<ImageRow>(store, 'images', t.uid, t.name));
+    const rows = targets.map((t) => rowByUid(tx, 'images', t.uid, t.name));
     const deleting = new Set(rows.map((r) => r.uid));
     for (const cur of rows) {
       const frozen = frozenBlocker('images', cur, 'deleted');
       if (frozen) blockers.push(frozen);
-      const users = (store.db.prepare('SELECT name FROM boot_configs WHERE image = ? ORDER BY name').all(cur.uid) as { name: string }[]).map((r) => r.name);
+      const users = tx.referrers('images', cur.uid).map((r) => r.row.name);
       if (users.length) blockers.push({ code: 'ERR_IN_USE', reason: `image ${cur.name} is used by boot config(s) ${users.join(', ')}` });
     }
     refuseIfBlocked(blockers, 'deleted', 'unfreeze the frozen ones, and point the boot configs that use them at another image', {
       remedies: ['release-images'],
     });
-    const del = store.db.prepare('DELETE FROM images WHERE uid = ?');
-    for (const uid of deleting) del.run(uid);
-    return { names: rows.map((r) => r.name), dead: store.dropUnreferencedBlobs() };
+    for (const uid of deleting) tx.remove('images', uid);
+    return {
+      names: rows.map((r) => r.name),
+      dead: store.dropUnreferencedBlobs(
+        tx,
+        rows.flatMap((r) => blobsOf('images', r)),
+      ),
+    };
   }, 'deleting images');
   await store.unlinkOrphans(dead);
   return names;

@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveMany } from '../../../src/store/catalog/common.js';
-import { cloneBootConfig, deleteBootConfigs, updateBootConfigs, type BootConfigRow } from '../../../src/store/catalog/boot-configs.js';
-import { setNodeAttributes, createNodes, type NodeRow } from '../../../src/store/catalog/nodes.js';
+import { cloneBootConfig, deleteBootConfigs, updateBootConfigs } from '../../../src/store/catalog/boot-configs.js';
+import { setNodeAttributes, createNodes } from '../../../src/store/catalog/nodes.js';
 import { Store } from '../../../src/store/store.js';
 import { tempDir } from '../../cli/run.js';
 import { seedStore, tinyFiles } from '../helpers.js';
@@ -19,13 +19,15 @@ describe('a row deleted after its selector resolved', () => {
     const a = await Store.open(s, 'write');
     const b = await Store.open(s, 'write');
     try {
-      await b.write(() => b.db.prepare('UPDATE nodes SET boot_config = NULL').run());
-      const [row] = a.read(() => resolveMany<BootConfigRow>(a, 'boot_configs', { ids: 'boot' }));
+      await b.write((tx) => {
+        for (const n of tx.all('nodes')) tx.update('nodes', { ...n, boot_config: null });
+      });
+      const [row] = await a.read((tx) => resolveMany(tx, 'boot_configs', { ids: 'boot' }));
       await createNodes(a, ['m0']);
-      const [node] = a.read(() => resolveMany<NodeRow>(a, 'nodes', { ids: 'm0' }));
+      const [node] = await a.read((tx) => resolveMany(tx, 'nodes', { ids: 'm0' }));
       // Another process deletes both.
       await deleteBootConfigs(b, [row!]);
-      await b.write(() => b.db.prepare("DELETE FROM nodes WHERE name = 'm0'").run());
+      await b.write((tx) => tx.remove('nodes', node!.uid));
       const gone = { code: 'ERR_NOT_FOUND', message: expect.stringContaining('boot config boot no longer exists') };
       await expect(updateBootConfigs(a, [row!], { cmdline: 'x' })).rejects.toMatchObject(gone);
       await expect(cloneBootConfig(a, row!, 'copy')).rejects.toMatchObject(gone);
@@ -35,8 +37,8 @@ describe('a row deleted after its selector resolved', () => {
         message: expect.stringContaining('node m0 no longer exists'),
       });
     } finally {
-      a.close();
-      b.close();
+      await a.close();
+      await b.close();
     }
   });
 });
