@@ -8,15 +8,17 @@
  *   npm run bench -- --tune        also sweep chunk size and level (writes bench/TUNING.md)
  *   npm run bench -- --tree DIR    the directory-image rows on a copy of DIR (default /usr/share)
  *   npm run bench -- --only-tree   only those rows, replacing their section of bench/RESULTS.md
+ *   npm run bench -- --only-catalog  catalog operations on etcd against SQLite, replacing their section
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeDataset, makeDataset } from './dataset.js';
 import { firstOutput, have, measure, sh as shIn, version, type Measured } from './measure.js';
 import { tune } from './tune.js';
+import { catalogBench, catalogTable } from './catalog.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH = join(ROOT, 'bench');
@@ -383,14 +385,14 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     const notes: string[] = [];
     await treeCase(rows, notes);
-    const section = `## Directory images and volumes\n\nWritten by \`npm run bench -- --only-tree\`.\n\n${machine()}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
-    const path = join(BENCH, 'RESULTS.md');
-    const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
-    const at = old.indexOf('## Directory images and volumes');
-    const next = at < 0 ? -1 : old.indexOf('\n## ', at + 1);
-    const kept = at < 0 ? old : old.slice(0, at) + (next < 0 ? '' : old.slice(next + 1));
-    writeFileSync(path, `${kept.trimEnd()}\n\n${section}`);
-    log('wrote the directory-image section of bench/RESULTS.md');
+    replaceSection(
+      '## Directory images and volumes',
+      `Written by \`npm run bench -- --only-tree\`.\n\n${machine()}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`,
+    );
+    return;
+  }
+  if (flag('--only-catalog')) {
+    replaceSection(CATALOG_HEADING, `Written by \`npm run bench -- --only-catalog\`.\n\n${machine()}\n\n${await catalogSection()}`);
     return;
   }
   const sections: string[] = [];
@@ -414,6 +416,7 @@ async function main(): Promise<void> {
     allRows.push(...rows);
     sections.push(`## Directory images and volumes\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
   }
+  sections.push(`${CATALOG_HEADING}\n\n${await catalogSection()}`);
   if (rssBy['4 GiB'] && rssBy['1 GiB']) {
     const d = (a: number, b: number) => `${((b / a - 1) * 100).toFixed(1)}%`;
     sections.push(
@@ -432,6 +435,25 @@ async function main(): Promise<void> {
   );
   log(`wrote bench/RESULTS.md`);
   if (flag('--tune')) await tune({ root: ROOT, data: DATA, out: OUT, runs: RUNS, log });
+}
+
+const CATALOG_HEADING = '## The catalog: etcd against SQLite';
+
+async function catalogSection(): Promise<string> {
+  const lib = (await import(pathToFileURL(join(ROOT, 'dist/index.js')).href)) as typeof import('../src/index.js');
+  const { rows, notes } = await catalogBench(lib, join(OUT, 'catalog'), RUNS, log);
+  return `${catalogTable(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}`;
+}
+
+/** Replaces one section of bench/RESULTS.md (or adds it), keeping the others as they were. */
+function replaceSection(heading: string, body: string): void {
+  const path = join(BENCH, 'RESULTS.md');
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
+  const at = old.indexOf(heading);
+  const next = at < 0 ? -1 : old.indexOf('\n## ', at + 1);
+  const kept = at < 0 ? old : old.slice(0, at) + (next < 0 ? '' : old.slice(next + 1));
+  writeFileSync(path, `${kept.trimEnd()}\n\n${heading}\n\n${body}\n`);
+  log(`wrote "${heading}" in bench/RESULTS.md`);
 }
 
 main().catch((e: unknown) => {

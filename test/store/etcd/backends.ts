@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { parseEtcdUrl, type StoreLocation } from '../../../src/store/location.js';
 import { Store, type StoreMode, type StoreOptions } from '../../../src/store/store.js';
-import { EtcdCluster } from './cluster.js';
+import { EtcdCluster } from '../../../spec/etcd-cluster.js';
 
 export interface Backend {
   name: 'sqlite' | 'etcd';

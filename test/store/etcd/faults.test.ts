@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bp, MAIN, seedStore, tinyFiles, type Run, type TinyFiles } from '../helpers.js';
-import { EtcdCluster } from './cluster.js';
+import { EtcdCluster } from '../../../spec/etcd-cluster.js';
 
 let dir: string;
 let cluster: EtcdCluster;

@@ -1,5 +1,5 @@
 /**
- * A real etcd cluster on loopback ports, in a temporary directory: the tests of the etcd catalog
+ * A real etcd cluster on loopback ports, in a temporary directory: the tests and the benchmark of the etcd catalog
  * run against it, never against a mock. Members are separate `etcd` processes that a test may
  * kill, restart, or make lose the leadership.
  */
