@@ -26,19 +26,31 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * TLS for the client port: the members' certificate and key, the CA that signed them and that
+ * client certificates must chain to, and the client certificate etcdctl uses.
+ */
+export interface ClusterTls {
+  cert: string;
+  key: string;
+  ca: string;
+  client: { cert: string; key: string };
+}
+
 export class EtcdCluster {
   private constructor(
     readonly dir: string,
     readonly members: Member[],
     private readonly token: string,
+    readonly tls?: ClusterTls,
   ) {}
 
   /** Starts `n` members and waits until the cluster answers a linearizable request. */
-  static async start(dir: string, n = 3): Promise<EtcdCluster> {
+  static async start(dir: string, n = 3, tls?: ClusterTls): Promise<EtcdCluster> {
     if (spawnSync('etcd', ['--version']).status !== 0) throw new Error('etcd is not installed: the etcd catalog tests need Debian’s etcd-server (see .ci/run)');
     const members: Member[] = [];
     for (let i = 0; i < n; i++) members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
-    const c = new EtcdCluster(dir, members, `bootport-${process.pid}-${Date.now()}`);
+    const c = new EtcdCluster(dir, members, `bootport-${process.pid}-${Date.now()}`, tls);
     for (let i = 0; i < n; i++) c.launch(i);
     await c.waitHealthy();
     return c;
@@ -50,7 +62,18 @@ export class EtcdCluster {
 
   /** The store URL for a catalog under `prefix` with its blobs in `blobs`. */
   url(prefix: string, blobs: string, extra = ''): string {
-    return `etcd://${this.endpoints}/${prefix}?blobs=${blobs}${extra}`;
+    return `${this.tls ? 'etcds' : 'etcd'}://${this.endpoints}/${prefix}?blobs=${blobs}${extra}`;
+  }
+
+  private get scheme(): string {
+    return this.tls ? 'https' : 'http';
+  }
+
+  /** etcdctl's options for reaching the cluster (over TLS with the given client certificate). */
+  ctlArgs(): string[] {
+    const eps = this.members.filter((m) => m.proc).map((m) => `${this.scheme}://127.0.0.1:${m.client}`);
+    const tls = this.tls ? [`--cacert=${this.tls.ca}`, `--cert=${this.tls.client.cert}`, `--key=${this.tls.client.key}`] : [];
+    return [`--endpoints=${eps.join(',')}`, ...tls];
   }
 
   private launch(i: number): void {
@@ -63,8 +86,9 @@ export class EtcdCluster {
       [
         `--name=${m.name}`,
         `--data-dir=${data}`,
-        `--listen-client-urls=http://127.0.0.1:${m.client}`,
-        `--advertise-client-urls=http://127.0.0.1:${m.client}`,
+        `--listen-client-urls=${this.scheme}://127.0.0.1:${m.client}`,
+        `--advertise-client-urls=${this.scheme}://127.0.0.1:${m.client}`,
+        ...(this.tls ? [`--cert-file=${this.tls.cert}`, `--key-file=${this.tls.key}`, `--trusted-ca-file=${this.tls.ca}`, '--client-cert-auth'] : []),
         `--listen-peer-urls=http://127.0.0.1:${m.peer}`,
         `--initial-advertise-peer-urls=http://127.0.0.1:${m.peer}`,
         `--initial-cluster=${cluster}`,
@@ -94,7 +118,7 @@ export class EtcdCluster {
 
   /** The index of the current leader, from the members' own status. */
   leader(): number {
-    const r = spawnSync('etcdctl', [`--endpoints=${this.endpoints}`, 'endpoint', 'status', '--write-out=json'], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('etcdctl', [...this.ctlArgs(), 'endpoint', 'status', '--write-out=json'], { encoding: 'utf8', timeout: 10_000 });
     const rows = JSON.parse(r.stdout || '[]') as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
     const lead = rows.find((x) => x.Status.header.member_id === x.Status.leader);
     if (!lead) throw new Error(`no leader: ${r.stderr}`);
@@ -104,9 +128,8 @@ export class EtcdCluster {
   /** Waits until a linearizable request through every live member's endpoint succeeds. */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const live = this.members.filter((m) => m.proc).map((m) => `127.0.0.1:${m.client}`);
     for (;;) {
-      const r = spawnSync('etcdctl', [`--endpoints=${live.join(',')}`, 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000 });
+      const r = spawnSync('etcdctl', [...this.ctlArgs(), 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000 });
       if (r.status === 0) return;
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy: ${r.stdout}${r.stderr}`);
       await new Promise((res) => setTimeout(res, 100));
@@ -115,7 +138,7 @@ export class EtcdCluster {
 
   /** etcdctl against the cluster, for what a test checks outside bootport. */
   ctl(...args: string[]): string {
-    const r = spawnSync('etcdctl', [`--endpoints=${this.endpoints}`, ...args], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('etcdctl', [...this.ctlArgs(), ...args], { encoding: 'utf8', timeout: 10_000 });
     if (r.status !== 0) throw new Error(`etcdctl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   }
