@@ -11,7 +11,7 @@ import type { BlobFiles, Catalog, CatalogChange, Placement, Session, StagingSwee
 import { SCHEMA_VERSION } from '../sqlite-schema.js';
 import { keyOf, nameOf, TABLE_ORDER, TABLES, type CatalogTx, type Table } from '../tx.js';
 import { etcdError } from './client.js';
-import { EtcdTx, snapshotOf, type Entry, type Read, type Snapshot } from './etcd-tx.js';
+import { advanced, EtcdTx, snapshotOf, type Entry, type Read, type Snapshot } from './etcd-tx.js';
 import { key, prefixEnd } from './keys.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -100,7 +100,7 @@ export class EtcdCatalog implements Catalog {
       const { compares, puts } = tx.commitPlan(nonce);
       const outcome = await this.commitOnce(compares, puts, extra, nonce, what);
       if (outcome.committed) {
-        this.snap = outcome.rev === snap.rev + 1 ? tx.applied(outcome.rev, puts) : undefined;
+        this.advance(snap, outcome.rev, puts);
         return result;
       }
       if (outcome.sessionLost) throw this.sessionLost(what);
@@ -208,7 +208,11 @@ export class EtcdCatalog implements Catalog {
           failure: [{ request_range: { key: b(key.session(this.p, this.leaseHex!)) } }],
         }),
       );
-      if (r.succeeded) return;
+      if (r.succeeded) {
+        // The pins are this process's own change: the cached catalog stays good past them.
+        if (this.snap) this.advance(this.snap, Number(r.header.revision), new Map(digests.map((d) => [key.pin(this.p, d, this.leaseHex!), ''])));
+        return;
+      }
       if ((r.responses[0]?.response_range?.kvs.length ?? 0) === 0) throw this.sessionLost(what);
       // A collector is removing one of these files right now; it will be done in a moment.
       if (Date.now() >= deadline)
@@ -419,6 +423,11 @@ export class EtcdCatalog implements Catalog {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /** Keeps the cached snapshot past a change of this process's own, when nothing else moved. */
+  private advance(snap: Snapshot, rev: number | undefined, puts: ReadonlyMap<string, string | null>): void {
+    this.snap = rev === undefined ? undefined : advanced(this.p, snap, rev, puts);
+  }
 
   private leaseId(): string {
     return BigInt(`0x${this.leaseHex!}`).toString();

@@ -9,7 +9,10 @@ export interface Entry {
   mod: number;
 }
 
-/** The catalog's keys at one revision of the etcd cluster. */
+/**
+ * The catalog's keys (rows, names, refs, generations and meta) at one revision of the etcd
+ * cluster; sessions, pins, claims and fences are not the catalog and are left out.
+ */
 export interface Snapshot {
   rev: number;
   kv: Map<string, Entry>;
@@ -21,12 +24,27 @@ export function snapshotOf(prefix: string, rev: number, kvs: Iterable<[string, E
   const kv = new Map<string, Entry>();
   const rowKeys = new Map<Table, string[]>(TABLE_ORDER.map((t) => [t, []]));
   for (const [k, e] of kvs) {
-    kv.set(k, e);
     const f = familyOf(prefix, k);
+    if (!f && k !== key.meta(prefix)) continue;
+    kv.set(k, e);
     if (f?.family === 'rows') rowKeys.get(f.table)!.push(f.rest);
   }
   for (const list of rowKeys.values()) list.sort();
   return { rev, kv, rowKeys };
+}
+
+/**
+ * `snap` with one transaction's writes, as of the revision `rev` that transaction made: valid
+ * only when it was the one change after `snap` (rev = snap.rev + 1), so nothing else moved.
+ */
+export function advanced(prefix: string, snap: Snapshot, rev: number, puts: ReadonlyMap<string, string | null>): Snapshot | undefined {
+  if (rev !== snap.rev + 1) return undefined;
+  const kv = new Map(snap.kv);
+  for (const [k, v] of puts) {
+    if (v === null) kv.delete(k);
+    else kv.set(k, { value: v, mod: rev });
+  }
+  return snapshotOf(prefix, rev, kv);
 }
 
 /** A compare of the transaction: the key still has this mod revision (0: still absent). */
@@ -168,16 +186,6 @@ export class EtcdTx implements CatalogTx {
     const puts = new Map(this.writes);
     for (const t of this.touched) puts.set(key.gen(this.p, t), nonce);
     return { compares: reads, puts };
-  }
-
-  /** The snapshot with this transaction's writes, as of `rev`, for the next transaction to start from. */
-  applied(rev: number, puts: Map<string, string | null>): Snapshot {
-    const kv = new Map(this.snap.kv);
-    for (const [k, v] of puts) {
-      if (v === null) kv.delete(k);
-      else kv.set(k, { value: v, mod: rev });
-    }
-    return snapshotOf(this.p, rev, kv);
   }
 
   private read(k: string): string | undefined {
