@@ -76,12 +76,13 @@ export function registerStoreAdmin(program: Command, ctx: CommandContext): void 
           const stop = new AbortController();
           const timer = seconds === undefined ? undefined : setTimeout(() => stop.abort(), seconds * 1000);
           const print = (c: CatalogChange) => {
-            if (opts.json) ctx.json({ ...c, at: new Date().toISOString() });
+            // One JSON object per line (JSON Lines), so that a reader can act on each as it comes.
+            if (opts.json) ctx.out(JSON.stringify({ ...c, at: new Date().toISOString() }));
             else ctx.out(`${c.change} ${LABEL[c.table]} ${c.name}${c.name !== c.key ? ` (${c.key})` : ''}`);
           };
-          if (!opts.json) ctx.err(`watching ${s.where}`);
           try {
-            await s.watch(print, stop.signal);
+            // Said on stderr once the watch is in place, so a script knows from when it sees everything.
+            await s.watch(print, stop.signal, () => ctx.err(`watching ${s.where}`));
           } finally {
             clearTimeout(timer);
           }

@@ -301,8 +301,8 @@ export class Store {
   }
 
   /** Reports every change to the catalog, by any process, until `signal` aborts. */
-  watch(on: (c: CatalogChange) => void, signal: AbortSignal): Promise<void> {
-    return this.catalog.watch(on, signal);
+  watch(on: (c: CatalogChange) => void, signal: AbortSignal, ready?: () => void): Promise<void> {
+    return this.catalog.watch(on, signal, ready);
   }
 
   /** Staging directories whose owners are gone; with `remove`, they are removed. */

@@ -72,9 +72,9 @@ export interface Catalog {
   sweepStaging(staging: string, opts: { remove: boolean; skip?: string }): Promise<StagingSweep>;
   /**
    * Calls `on` for every change committed from now until `signal` aborts, in commit order: by
-   * any process, on any head node.
+   * any process, on any head node. `ready` is called once every later commit will be seen.
    */
-  watch(on: (c: CatalogChange) => void, signal: AbortSignal): Promise<void>;
+  watch(on: (c: CatalogChange) => void, signal: AbortSignal, ready?: () => void): Promise<void>;
   /** Problems in the catalog's own structure (SQLite's integrity check, etcd's indexes). */
   integrity(): Promise<string[]>;
   close(): Promise<void>;

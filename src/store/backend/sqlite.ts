@@ -170,7 +170,7 @@ export class SqliteCatalog implements Catalog {
    * SQLite has no change feed: the catalog is polled, and read again only when its data_version
    * says another connection committed. Each read is diffed against the one before.
    */
-  async watch(on: (c: CatalogChange) => void, signal: AbortSignal): Promise<void> {
+  async watch(on: (c: CatalogChange) => void, signal: AbortSignal, ready?: () => void): Promise<void> {
     let version = -1;
     let before = new Map<string, { table: Table; key: string; name: string; json: string }>();
     let first = true;
@@ -192,6 +192,7 @@ export class SqliteCatalog implements Catalog {
           }
           for (const [k, r] of before) if (!now.has(k)) on({ table: r.table, change: 'deleted', key: r.key, name: r.name });
         }
+        if (first) ready?.();
         first = false;
         before = now;
       }

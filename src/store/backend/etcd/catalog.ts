@@ -337,7 +337,7 @@ export class EtcdCatalog implements Catalog {
   // ---- watching -------------------------------------------------------------------------------
 
   /** etcd's own watch on the rows: every commit, on every head node, in revision order. */
-  async watch(on: (c: CatalogChange) => void, signal: AbortSignal): Promise<void> {
+  async watch(on: (c: CatalogChange) => void, signal: AbortSignal, ready?: () => void): Promise<void> {
     const rows = key.rows(this.p);
     const w = await this.call('watching the catalog', () => this.client.watch().prefix(rows).withPreviousKV().create());
     const emit = (kind: 'put' | 'delete', kv: { key: Buffer; value: Buffer; version: string }, prev?: { value: Buffer }) => {
@@ -350,6 +350,7 @@ export class EtcdCatalog implements Catalog {
     };
     w.on('put', (kv, prev) => emit('put', kv, prev));
     w.on('delete', (kv, prev) => emit('delete', kv, prev));
+    ready?.();
     try {
       await new Promise<void>((resolve, reject) => {
         if (signal.aborted) resolve();
