@@ -35,7 +35,7 @@ export async function migrateStore(from: Store, to: Store, engines: Engines, onB
       'ERR_STORE',
       `the source store ${from.where} has an older catalog schema`,
       {},
-      'upgrade it first: run bootport fsck --repair on it',
+      'upgrade it first: any change to it, or a repair by fsck, upgrades it',
     );
   const source = await from.read((tx) => Object.fromEntries(TABLE_ORDER.map((t) => [t, tx.all(t)])) as { [T in Table]: Rows[T][] });
   const report: MigrateReport = {
