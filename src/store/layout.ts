@@ -239,3 +239,13 @@ export function makePrivate(p: StorePaths): void {
   };
   walk(p.dir, false);
 }
+
+/** The directories of a store (or of an etcd catalog's blobs), private from the start. */
+export function createDirs(p: StorePaths): void {
+  try {
+    makePrivateDir(p.dir);
+    for (const d of [p.blobs, p.staging, p.quarantine]) makePrivateDir(d);
+  } catch (e) {
+    throw ioError(`cannot create the store ${p.dir}`, e);
+  }
+}

@@ -14,9 +14,9 @@ import {
   BLOB_MODE,
   LAYOUT_FILE,
   LAYOUT_VERSION,
+  createDirs,
   listDir,
   makePrivate,
-  makePrivateDir,
   probeStore,
   storePaths,
   writeLayout,
@@ -317,15 +317,6 @@ export class Store {
       if (f.startsWith(`${LAYOUT_FILE}.`) && ageMs(join(this.dir, f)) > STALE_TEMP_MS) rmSync(join(this.dir, f), { force: true });
     }
     await this.unlinkOrphans();
-  }
-}
-
-export function createDirs(p: StorePaths): void {
-  try {
-    makePrivateDir(p.dir);
-    for (const d of [p.blobs, p.staging, p.quarantine]) makePrivateDir(d);
-  } catch (e) {
-    throw ioError(`cannot create the store ${p.dir}`, e);
   }
 }
 

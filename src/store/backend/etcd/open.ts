@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BootportError } from '../../../format/errors.js';
-import { listDir, probeStore, storePaths, writeLayout } from '../../layout.js';
+import { createDirs, listDir, probeStore, storePaths, writeLayout } from '../../layout.js';
 import type { EtcdLocation } from '../../location.js';
-import { createDirs } from '../../store.js';
 import { EtcdCatalog } from './catalog.js';
 import { connect } from './client.js';
 import { FORMAT, key } from './keys.js';
