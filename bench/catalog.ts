@@ -79,7 +79,7 @@ export async function catalogBench(lib: Lib, out: string, runs: number, log: (s:
       rows: [
         row('node create (one node)', 'create', 'ops/s'),
         row('node set (one node)', 'set', 'ops/s'),
-        row('node ls (200+ nodes)', 'list', 'ops/s'),
+        row(`node ls (${200 * runs} nodes)`, 'list', 'ops/s'),
         row('resolve one node by name', 'get', 'ops/s'),
         row('import commit, median', 'commit', 'ms'),
         row('import commit, 95th percentile', 'commitP95', 'ms'),
