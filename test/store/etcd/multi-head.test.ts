@@ -100,6 +100,18 @@ describe('one catalog in etcd', () => {
     expect((await readdir(join(c.blobs, 'blobs', 'blake3'))).length).toBeGreaterThan(0);
   }, 120_000);
 
+  it('refuses a change larger than one etcd transaction may be, whole, and says what to raise', async () => {
+    const c = fresh();
+    // Two writes a node (its row and its name), against etcd's default of 128 per transaction.
+    const big = await c.run(['node', 'create', 'name=n[0-99]']);
+    expect(big.code, big.stderr).toBe(4);
+    expect(big.stderr).toContain('ERR_STORE');
+    expect(big.stderr).toContain('max-txn-ops');
+    expect(json<unknown[]>(await c.ok(['node', 'ls', '--json']))).toEqual([]);
+    await c.ok(['node', 'create', 'name=n[0-49]']);
+    expect(json<unknown[]>(await c.ok(['node', 'ls', '--json']))).toHaveLength(50);
+  }, 60_000);
+
   it('refuses a blob directory that belongs to another catalog, and a prefix without its catalog', async () => {
     const a = fresh();
     await seedStore(dir, a.url, files);

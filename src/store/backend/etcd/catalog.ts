@@ -139,7 +139,7 @@ export class EtcdCatalog implements Catalog {
       if (r.succeeded) return { committed: true, rev: Number(r.header.revision) };
       return { committed: false, sessionLost: (r.responses[0]?.response_range?.kvs.length ?? 0) === 0 };
     } catch (e) {
-      const err = etcdError(e, `${what} failed`, this.loc);
+      const err = etcdError(e, `${what} failed (${success.length} writes and ${compare.length} checks in one etcd transaction)`, this.loc);
       if (err.code !== 'ERR_STORE_UNAVAILABLE') throw err;
       if (await this.settleFence(fence)) return { committed: true };
       throw err;

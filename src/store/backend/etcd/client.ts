@@ -56,9 +56,9 @@ export function etcdError(e: unknown, what: string, loc: EtcdLocation): Bootport
   if (/too many operations in txn/.test(msg))
     return new BootportError(
       'ERR_STORE',
-      `${what}: the change is larger than one etcd transaction may be`,
+      `${what}: the change is larger than one etcd transaction may be (etcd allows 128 operations unless its max-txn-ops setting is raised); nothing was changed`,
       {},
-      "change fewer objects at once, or raise etcd's --max-txn-ops",
+      "change fewer objects at once, or raise etcd's max-txn-ops setting",
       { cause: e },
     );
   if (/request is too large|message larger than max/.test(msg))
@@ -66,7 +66,7 @@ export function etcdError(e: unknown, what: string, loc: EtcdLocation): Bootport
       'ERR_STORE',
       `${what}: the change is larger than one etcd request may be`,
       {},
-      "change fewer objects at once, or raise etcd's --max-request-bytes",
+      "change fewer objects at once, or raise etcd's max-request-bytes setting",
       { cause: e },
     );
   if (/Unavailable|DeadlineExceeded|ConnectFailed|Cancelled|ClientClosed/.test(name) || /timed out|no leader|unavailable|ECONNREFUSED|deadline/i.test(msg))
