@@ -76,6 +76,13 @@ async function expectClean(c: ReturnType<typeof fresh>): Promise<void> {
 }
 
 describe('etcd members failing', () => {
+  it('a URL whose members are not there is ERR_STORE_UNAVAILABLE, naming the cluster', async () => {
+    const r = await bp(['ls', '--store', `etcd://127.0.0.1:1/nowhere?blobs=${join(dir, 'nowhere')}`], { cwd: dir, timeoutMs: 60_000 });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('ERR_STORE_UNAVAILABLE');
+    expect(r.stderr).toContain('etcd://127.0.0.1:1/nowhere');
+  }, 60_000);
+
   it('an import survives its leader being killed half way, and commits whole', async () => {
     const c = fresh();
     await c.ok(['node', 'create', 'name=n0']);
