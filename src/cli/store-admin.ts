@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CatalogChange } from '../store/backend/catalog.js';
-import type { Table } from '../store/backend/tx.js';
+import { LABEL } from '../store/backend/tx.js';
 import { storeLocation } from '../store/location.js';
 import { migrateStore, type MigrateReport } from '../store/migrate.js';
 import { Store } from '../store/store.js';
@@ -9,15 +9,6 @@ import { EXIT } from './exit.js';
 import { usage } from './parse.js';
 import { humanBytes } from './text.js';
 import { withStore } from './store-cmd.js';
-
-const LABEL: Record<Table, string> = {
-  blobs: 'blob',
-  images: 'image',
-  boot_configs: 'boot config',
-  nodes: 'node',
-  trusted_keys: 'trusted key',
-  settings: 'setting',
-};
 
 function migrateText(r: MigrateReport): string {
   const rows = Object.entries(r.rows)

@@ -1,7 +1,7 @@
 import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { SCHEMA_VERSION } from './backend/sqlite-schema.js';
-import { keyOf, nameOf, TABLE_ORDER, TABLES, type Rows, type Table } from './backend/tx.js';
+import { keyOf, LABEL, nameOf, TABLE_ORDER, TABLES, type CatalogTx, type Rows, type Table } from './backend/tx.js';
 import type { Store } from './store.js';
 
 /** What one table or the blobs came to: copied now, or found there already (an earlier run). */
@@ -47,13 +47,8 @@ export async function migrateStore(from: Store, to: Store, engines: Engines, onB
   };
   // Refused before anything is copied: a target that holds other objects under these names.
   await to.read((tx) => {
-    for (const t of TABLE_ORDER) {
-      for (const row of source[t] as Rows[Table][]) {
-        const have = tx.get(t, keyOf(t, row as never));
-        const named = TABLES[t].name ? tx.byName(t as 'images', nameOf(t, row as never)) : undefined;
-        if ((have && !same(t, have, row)) || (named && keyOf(t, named) !== keyOf(t, row as never))) throw differs(t, nameOf(t, row as never), to.where);
-      }
-    }
+    for (const t of TABLE_ORDER)
+      for (const row of source[t] as Rows[Table][]) if (standing(tx, t, row) === 'clash') throw differs(t, nameOf(t, row as never), to.where);
   });
   for (const b of source.blobs) {
     if ((await to.read((tx) => to.healthyBlob(tx, b.digest))) === b.size) {
@@ -81,16 +76,13 @@ export async function migrateStore(from: Store, to: Store, engines: Engines, onB
       const counts = await to.write((tx) => {
         const c = zero();
         for (const row of batch) {
-          const k = keyOf(t, row as never);
-          const have = tx.get(t, k);
-          if (have) {
-            if (!same(t, have, row)) throw differs(t, nameOf(t, row as never), to.where);
-            c.present++;
-            continue;
+          const st = standing(tx, t, row);
+          if (st === 'clash') throw differs(t, nameOf(t, row as never), to.where);
+          if (st === 'same') c.present++;
+          else {
+            tx.insert(t, row as never);
+            c.copied++;
           }
-          if (TABLES[t].name && tx.byName(t as 'images', nameOf(t, row as never))) throw differs(t, nameOf(t, row as never), to.where);
-          tx.insert(t, row as never);
-          c.copied++;
         }
         return c;
       }, `copying ${t}`);
@@ -108,8 +100,8 @@ async function verify(from: Store, to: Store, source: { [T in Table]: Rows[T][] 
     const out: string[] = [];
     for (const t of TABLE_ORDER) {
       for (const row of source[t] as Rows[Table][]) {
-        const have = tx.get(t, keyOf(t, row as never));
-        if (!have || !same(t, have, row)) out.push(`${t} ${nameOf(t, row as never)} is ${have ? 'different' : 'missing'}`);
+        const st = standing(tx, t, row);
+        if (st !== 'same') out.push(`${LABEL[t]} ${nameOf(t, row as never)} is ${st === 'clash' ? 'different' : 'missing'}`);
       }
     }
     for (const b of source.blobs) if (to.healthyBlob(tx, b.digest) !== b.size) out.push(`blob ${b.digest} is missing or short`);
@@ -124,6 +116,18 @@ async function verify(from: Store, to: Store, source: { [T in Table]: Rows[T][] 
     );
 }
 
+/**
+ * How the target stands to a source row: it holds the same row, none under its key or name, or
+ * something else there (another row under the key, or the name taken by another key).
+ */
+function standing(tx: CatalogTx, t: Table, row: Rows[Table]): 'same' | 'missing' | 'clash' {
+  const k = keyOf(t, row as never);
+  const have = tx.get(t, k);
+  if (have) return same(t, have, row) ? 'same' : 'clash';
+  const named = TABLES[t].name ? tx.byName(t as 'images', nameOf(t, row as never)) : undefined;
+  return named ? 'clash' : 'missing';
+}
+
 function same(t: Table, a: object, b: object): boolean {
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
@@ -133,7 +137,7 @@ function same(t: Table, a: object, b: object): boolean {
 function differs(t: Table, name: string, where: string): BootportError {
   return new BootportError(
     'ERR_CONFLICT',
-    `${where} already holds a different ${t.replace(/_/g, ' ').replace(/s$/, '')} ${name}`,
+    `${where} already holds a different ${LABEL[t]} ${name}`,
     {},
     'migrate into an empty catalog, or rename or delete it there first',
   );

@@ -1,4 +1,4 @@
-import { rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -6,7 +6,7 @@ import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { ioError, writeAll } from '../stream/io/files.js';
-import type { Catalog, CatalogChange, Session } from './backend/catalog.js';
+import type { BlobFiles, Catalog, CatalogChange, Session } from './backend/catalog.js';
 import { SqliteCatalog } from './backend/sqlite.js';
 import type { CatalogTx } from './backend/tx.js';
 import {
@@ -18,6 +18,7 @@ import {
   listDir,
   makePrivate,
   probeStore,
+  sizeOf,
   storePaths,
   writeLayout,
   type StorePaths,
@@ -61,7 +62,7 @@ export class Store {
   readonly paths: StorePaths;
   readonly dir: string;
   private session: Session | undefined;
-  private readonly files = { dir: '', path: (d: string) => this.blobPath(d) };
+  private readonly files: BlobFiles;
 
   private constructor(
     dir: string,
@@ -69,7 +70,7 @@ export class Store {
   ) {
     this.dir = dir;
     this.paths = storePaths(dir);
-    this.files.dir = this.paths.blobs;
+    this.files = { dir: this.paths.blobs, path: (d) => this.blobPath(d) };
   }
 
   get blobDir(): string {
@@ -200,12 +201,7 @@ export class Store {
   /** The blob's size if its row and its file both exist and agree, which is all dedup trusts. */
   healthyBlob(tx: CatalogTx, digest: string): number | undefined {
     const row = tx.get('blobs', digest);
-    if (!row) return undefined;
-    try {
-      return statSync(this.blobPath(digest)).size === row.size ? row.size : undefined;
-    } catch {
-      return undefined;
-    }
+    return row && sizeOf(this.blobPath(digest)) === row.size ? row.size : undefined;
   }
 
   /** Copies a file into staging, hashing the bytes as they are written, and fsyncs it. */

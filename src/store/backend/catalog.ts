@@ -1,3 +1,4 @@
+import { unlinkSync } from 'node:fs';
 import type { CatalogTx, Table } from './tx.js';
 
 /** Where a catalog lives, for messages: a directory, or an etcd URL without its secrets. */
@@ -32,6 +33,17 @@ export interface StagingSweep {
 export interface BlobFiles {
   readonly dir: string;
   path(digest: string): string;
+}
+
+/** Unlinks a blob's file: true if this removed it, false if it was gone already. */
+export function unlinkBlob(files: BlobFiles, digest: string): boolean {
+  try {
+    unlinkSync(files.path(digest));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return false;
+  }
 }
 
 export interface Placement {

@@ -1,11 +1,11 @@
-import { accessSync, chmodSync, closeSync, constants, openSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, openSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type Database from 'better-sqlite3';
 import { BootportError } from '../../format/errors.js';
 import { fsyncPath, ioError } from '../../stream/io/files.js';
 import { describeOwner, loadSqlite, sweepWorkDirs, WorkDir } from '../../stream/io/workdir.js';
 import { FILE_MODE, sizeOf, type StorePaths } from '../layout.js';
-import type { BlobFiles, Catalog, CatalogChange, Placement, Session, StagingSweep } from './catalog.js';
+import { unlinkBlob, type BlobFiles, type Catalog, type CatalogChange, type Placement, type Session, type StagingSweep } from './catalog.js';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 import {
   keyOf,
@@ -111,7 +111,7 @@ export class SqliteCatalog implements Catalog {
         // A healthy copy is kept. Anything else at that name (a file with no row, a short file)
         // was never verified, and is replaced by the bytes hashed on the way into staging.
         const row = this.tx.get('blobs', s.digest);
-        if (row?.size === s.size && fileSize(files.path(s.digest)) === s.size) {
+        if (row?.size === s.size && sizeOf(files.path(s.digest)) === s.size) {
           rmSync(s.path, { force: true });
           continue;
         }
@@ -135,13 +135,7 @@ export class SqliteCatalog implements Catalog {
     return this.write((tx) => {
       const removed: string[] = [];
       for (const d of digests) {
-        if (tx.get('blobs', d)) continue;
-        try {
-          unlinkSync(files.path(d));
-          removed.push(d);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        }
+        if (!tx.get('blobs', d) && unlinkBlob(files, d)) removed.push(d);
       }
       if (removed.length) fsyncPath(files.dir);
       return removed;
@@ -363,14 +357,6 @@ class SqliteTx implements CatalogTx {
   private columnsOf(t: Table): string[] {
     const present = this.present(t);
     return TABLES[t].columns.filter((c) => present.has(c));
-  }
-}
-
-function fileSize(path: string): number | undefined {
-  try {
-    return statSync(path).size;
-  } catch {
-    return undefined;
   }
 }
 

@@ -130,6 +130,16 @@ export const TABLES: Readonly<Record<Table, TableSpec>> = {
   settings: { key: 'key', refs: {}, columns: ['key', 'value'] },
 };
 
+/** What each table's rows are called, as an admin reads them. */
+export const LABEL: Readonly<Record<Table, string>> = {
+  blobs: 'blob',
+  images: 'image',
+  boot_configs: 'boot config',
+  nodes: 'node',
+  trusted_keys: 'trusted key',
+  settings: 'setting',
+};
+
 /** Tables in the order that rows must be created so that every reference has its target. */
 export const TABLE_ORDER: readonly Table[] = ['blobs', 'images', 'boot_configs', 'nodes', 'trusted_keys', 'settings'];
 

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { BootportError } from '../../format/errors.js';
 import { checkName } from '../../format/names.js';
 import { MAX_TEXT, textProblem } from '../../format/text.js';
-import type { CatalogTx, Rows } from '../backend/tx.js';
+import { LABEL, type CatalogTx, type Rows } from '../backend/tx.js';
 import type { StagedBlob, Store } from '../store.js';
 
 export type Kind = 'boot_configs' | 'images' | 'nodes';
-export const LABEL: Record<Kind, string> = { boot_configs: 'boot config', images: 'image', nodes: 'node' };
+export { LABEL };
 export const MIN_UID_PREFIX = 5;
 /** The remedy that lists each kind, for a front end to name its own command. */
 const LIST_REMEDY: Record<Kind, string> = { boot_configs: 'list-boot-configs', images: 'list-images', nodes: 'list-nodes' };

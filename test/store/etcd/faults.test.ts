@@ -9,8 +9,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bp, MAIN, seedStore, tinyFiles, type Run, type TinyFiles } from '../helpers.js';
+import { bp, MAIN, seedStore, tinyFiles, type TinyFiles } from '../helpers.js';
 import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { expectClean, json, newCatalog } from './catalogs.js';
 
 let dir: string;
 let cluster: EtcdCluster;
@@ -30,20 +31,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function fresh(extra = '') {
-  const id = `f${++n}`;
-  const blobs = join(dir, `${id}-blobs`);
-  const url = cluster.url(id, blobs, extra);
-  const run = (args: string[], opts: { timeoutMs?: number } = {}) => bp([...args, '--store', url], { cwd: dir, ...opts });
-  const ok = async (args: string[]) => {
-    const r = await run(args);
-    if (r.code !== 0) throw new Error(`bootport ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
-  return { id, url, blobs, run, ok };
-}
+const fresh = (extra = '') => newCatalog(cluster, dir, `f${++n}`, extra);
 
-const json = <T>(r: Run) => JSON.parse(r.stdout) as T;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `bootport import -` fed the bundle slowly, with `during` run once half of it is in. */
@@ -68,11 +57,6 @@ async function slowImport(url: string, args: string[], during: () => Promise<voi
   }
   p.stdin.end();
   return done;
-}
-
-async function expectClean(c: ReturnType<typeof fresh>): Promise<void> {
-  const r = await c.run(['fsck', '--json']);
-  expect(json<{ findings: unknown[] }>(r).findings, r.stdout).toEqual([]);
 }
 
 describe('etcd members failing', () => {

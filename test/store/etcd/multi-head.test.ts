@@ -7,8 +7,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bp, MAIN, seedStore, tinyFiles, type Run, type TinyFiles } from '../helpers.js';
+import { bp, MAIN, seedStore, tinyFiles, type TinyFiles } from '../helpers.js';
 import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { expectClean, json, newCatalog } from './catalogs.js';
 
 let dir: string;
 let cluster: EtcdCluster;
@@ -26,20 +27,7 @@ afterAll(async () => {
 });
 
 /** A new catalog: its URL, its blob directory, and a runner for bootport against it. */
-function fresh(extra = '') {
-  const id = `c${++n}`;
-  const blobs = join(dir, `${id}-blobs`);
-  const url = cluster.url(id, blobs, extra);
-  const run = (args: string[], opts: { timeoutMs?: number } = {}) => bp([...args, '--store', url], { cwd: dir, ...opts });
-  const ok = async (args: string[]) => {
-    const r = await run(args);
-    if (r.code !== 0) throw new Error(`bootport ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
-  return { id, url, blobs, run, ok };
-}
-
-const json = <T>(r: Run) => JSON.parse(r.stdout) as T;
+const fresh = (extra = '') => newCatalog(cluster, dir, `c${++n}`, extra);
 
 /** A bundle of one boot config, made in a SQLite store of its own. */
 async function bundleOf(name: string, opts: { kernel?: string; image?: string } = {}): Promise<string> {
@@ -53,13 +41,6 @@ async function bundleOf(name: string, opts: { kernel?: string; image?: string } 
   await ok(['create', `name=${name}`, `kernel=@${opts.kernel ?? files.kernel}`, `initramfs=@${files.initramfs}`, `image=img-${name}`]);
   await ok(['-i', name, 'export', '-o', out, '--chunk-size', '64K']);
   return out;
-}
-
-/** fsck of the catalog and the blob directory, which must be clean. */
-async function expectClean(c: ReturnType<typeof fresh>): Promise<void> {
-  const r = await c.run(['fsck', '--json']);
-  expect(json<{ findings: unknown[] }>(r).findings, r.stdout).toEqual([]);
-  expect(r.code).toBe(0);
 }
 
 describe('one catalog in etcd', () => {

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { BootportError } from '../../../format/errors.js';
 import { fsyncPath } from '../../../stream/io/files.js';
-import { removeOnSignal } from '../../../stream/io/workdir.js';
+import { describeOwner, removeOnSignal, type WorkDirOwner } from '../../../stream/io/workdir.js';
 import type { EtcdLocation } from '../../location.js';
-import type { BlobFiles, Catalog, CatalogChange, Placement, Session, StagingSweep } from '../catalog.js';
+import { unlinkBlob, type BlobFiles, type Catalog, type CatalogChange, type Placement, type Session, type StagingSweep } from '../catalog.js';
 import { SCHEMA_VERSION } from '../sqlite-schema.js';
 import { keyOf, nameOf, TABLE_ORDER, TABLES, type CatalogTx, type Table } from '../tx.js';
 import { etcdError } from './client.js';
@@ -257,12 +257,7 @@ export class EtcdCatalog implements Catalog {
         );
         if (!r.succeeded) continue;
         claimed.push(d);
-        try {
-          unlinkSync(files.path(d));
-          removed.push(d);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        }
+        if (unlinkBlob(files, d)) removed.push(d);
       }
       if (removed.length) fsyncPath(files.dir);
     } finally {
@@ -324,8 +319,7 @@ export class EtcdCatalog implements Catalog {
       if (path === opts.skip) continue;
       const owner = live.get(n);
       if (owner !== undefined) {
-        const o = JSON.parse(owner) as { pid: number; host: string; command: string; started: string };
-        out.live.push(`${o.command} (pid ${o.pid} on ${o.host}, since ${o.started})`);
+        out.live.push(describeOwner({ ...(JSON.parse(owner) as Omit<WorkDirOwner, 'locked'>), locked: true }));
         continue;
       }
       out.dead.push(path);
