@@ -132,8 +132,8 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
   bad(
     'unsupported-required-feature',
     'ERR_BUNDLE_UNSUPPORTED',
-    'required feature bit 0 set',
-    forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { required: 1 } }),
+    'required feature bit 1 set: bit 0 (delta entries) is known',
+    forgeBundle(e.hash, m2, chunks, { contents: [K, I], preamble: { required: 2 } }),
   );
   bad('truncated-before-footer', 'ERR_BUNDLE_TRUNCATED', 'the last byte of the footer is missing', base.subarray(0, base.length - 1));
   bad(

@@ -49,6 +49,13 @@ export function toHex(b: Uint8Array): string {
 }
 
 /** The OCI-registered spelling of a BLAKE3 digest. */
+/** The bytes of an even-length run of hex digits (callers check the spelling first). */
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
 export function digestString(d: Uint8Array): string {
   return `blake3:${toHex(d)}`;
 }

@@ -8,8 +8,10 @@ export const FOOTER_MAGIC = Uint8Array.of(0x89, 0x42, 0x50, 0x45, 0x0d, 0x0a, 0x
 export const VERSION_MAJOR = 1;
 export const VERSION_MINOR = 0;
 
-/** Required feature bits this reader understands (none in v1.0). */
-export const KNOWN_REQUIRED_FEATURES = 0;
+/** Required feature bit 0: some entry is a delta, a program that rebuilds its content from bases the target holds. */
+export const REQ_FEATURE_DELTA = 1 << 0;
+/** Required feature bits this reader understands. */
+export const KNOWN_REQUIRED_FEATURES = REQ_FEATURE_DELTA;
 /** Optional feature bit: extension records (signatures) may follow the trailer. */
 export const OPT_FEATURE_EXTENSIONS = 1 << 0;
 

@@ -19,6 +19,7 @@ export const BUNDLE_ERRORS = {
   ERR_BUNDLE_SIZE_MISMATCH: 'a declared size or digest disagrees with the real content',
   ERR_BUNDLE_TRAILER: 'the trailer or footer disagrees with what was read',
   ERR_BUNDLE_SIGNATURE: 'a signature record is malformed, or its signature does not verify for this bundle',
+  ERR_BUNDLE_DELTA: "a delta entry's program is malformed: an unknown operation, a reference outside its base, or cut short",
   ERR_VOLUME_MISSING: 'a volume of a split bundle is not where it was looked for',
   ERR_VOLUME_FOREIGN: 'a volume belongs to another bundle',
   ERR_VOLUME_DUPLICATE: 'two files hold the same volume, or a volume came again',
@@ -96,6 +97,7 @@ function defaultHint(code: ErrorCode): string | undefined {
     case 'ERR_BUNDLE_CORRUPT_CHUNK':
     case 'ERR_BUNDLE_TRAILER':
     case 'ERR_BUNDLE_SEQUENCE':
+    case 'ERR_BUNDLE_DELTA':
       return 'the bundle is damaged or was altered: export it again on the source cluster';
     case 'ERR_BUNDLE_UNSUPPORTED':
       return 'upgrade bootport on this machine';

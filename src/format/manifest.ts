@@ -1,5 +1,6 @@
 import { canonicalStringify, type Json } from './canonical-json.js';
 import { DIGEST_RE } from './bytes.js';
+import { validateDelta, type DeltaClaim } from './delta.js';
 import { MAX_CHUNK_SIZE, MAX_ENTRIES, MAX_LEVEL, MAX_MANIFEST_SIZE, MIN_CHUNK_SIZE, MIN_ENTRIES, MIN_LEVEL } from './constants.js';
 import { BootportError, bundleError } from './errors.js';
 import { nameProblem } from './names.js';
@@ -27,6 +28,8 @@ export interface ManifestEntry {
   level: number;
   /** Free string fields describing the object (image: description, distro, parent). */
   meta?: Record<string, string>;
+  /** Present when the entry's content is a delta program (required feature bit 0). */
+  delta?: DeltaClaim;
 }
 
 export interface BootConfigRecord {
@@ -156,6 +159,7 @@ export function validateManifest(v: unknown): Manifest {
     oneOf(e.codec, `${p}.codec`, CODECS);
     int(e.level, `${p}.level`, MIN_LEVEL, MAX_LEVEL);
     if (e.meta !== undefined) stringMap(e.meta, `${p}.meta`);
+    if (e.delta !== undefined) validateDelta(e.delta, `${p}.delta`, bad);
   });
   if (!seen.has('kernel') || !seen.has('initramfs')) throw bad('entries must include a kernel and an initramfs');
   return v as unknown as Manifest;

@@ -11,6 +11,9 @@ export const STREAM_ERRORS = {
   ERR_UNSIGNABLE: 'the bundle cannot take another signature: written before signatures, or full of extension records',
   ERR_SIGNATURE_REQUIRED: 'the bundle has no valid signature by a trusted key, and one is required',
   ERR_TAR_UNSAFE: 'a tar entry would write outside the target directory: an absolute name, .., or a path through a symlink',
+  ERR_DELTA_BASE_MISSING: 'a delta bundle copies from a blob this store does not hold: import its base first',
+  ERR_DELTA_BASE_DAMAGED: 'bytes a delta bundle copies from a blob this store holds do not match their digests',
+  ERR_INVENTORY: 'an inventory or chunk index file is damaged, cut short, or not one',
   ERR_TAR_INVALID: 'an image is not a tar bootport can extract: corrupt, truncated, or holding an unsupported entry',
 } as const;
 

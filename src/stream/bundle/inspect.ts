@@ -15,6 +15,7 @@ import { equalBytes } from '../../format/bytes.js';
 import { bundleError } from '../../format/errors.js';
 import { decodeExtensionHeader } from '../../format/extension.js';
 import { decodeFooter } from '../../format/footer.js';
+import { checkDeltaFeature } from '../../format/delta.js';
 import { decodeManifest, type Manifest } from '../../format/manifest.js';
 import { decodePreamble, type Preamble } from '../../format/preamble.js';
 import { decodeTrailerCounts, decodeTrailerSummary, trailerSize, type TrailerSummary } from '../../format/trailer.js';
@@ -57,6 +58,7 @@ export async function readEnds(path: string, engines?: Engines): Promise<EndsVie
     }
     const manifestBytes = await at(PREAMBLE_SIZE, preamble.manifestLength);
     const manifest = decodeManifest(manifestBytes);
+    checkDeltaFeature(preamble, manifest);
     const headerHash = eng.hash.digestOf([pre, manifestBytes]);
     const footerAt = size - FOOTER_SIZE;
     const footer = decodeFooter(await at(footerAt, FOOTER_SIZE), footerAt);

@@ -1,4 +1,5 @@
-import { concatBytes, copyOf } from '../../format/bytes.js';
+import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
+import { checkDeltaFeature, DeltaParser } from '../../format/delta.js';
 import { decodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import {
   CHUNK_HEADER_SIZE,
@@ -13,7 +14,7 @@ import {
   TAG_TRAILER,
   TRAILER_FIXED_SIZE,
 } from '../../format/constants.js';
-import { BootportError, bundleError } from '../../format/errors.js';
+import { BootportError, bundleError, type ErrorLocation } from '../../format/errors.js';
 import { decodeExtensionHeader } from '../../format/extension.js';
 import { decodeFooter, type Footer } from '../../format/footer.js';
 import { decodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
@@ -103,13 +104,18 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const buffers = new ChunkBuffers(runner.openWidth + 1);
     const content = inflate ? await Promise.all(manifest.entries.map(() => engines.hash.create())) : undefined;
     const contentDigests: (Uint8Array | undefined)[] = [];
+    const programs = inflate ? manifest.entries.map((e, i) => (e.delta ? new DeltaParser(e.delta, { entry: entryLabel(manifest, i) }) : undefined)) : [];
 
     const jobs = chunkJobs(r, ledger, runner.readsFiles === true, (h) =>
       inflate && opts.recycle && h.rawLength > 0 ? buffers.take(manifest, h.entry) : undefined,
     );
     for await (const { job, data } of orderedWindow(jobs, async (job) => ({ job, data: await runner.open({ ...job, inflate }) }), runner.openWidth)) {
       const h = job.header;
-      if (data) content![h.entry]!.update(data);
+      if (data) {
+        content![h.entry]!.update(data);
+        const program = programs[h.entry];
+        if (program) checkProgram(program, data, engines, { entry: entryLabel(manifest, h.entry), chunk: h.seq, offset: job.offset });
+      }
       opts.onChunk?.(h.rawLength, h.compLength);
       const release = opts.recycle && data ? buffers.releaser(manifest, h.entry, data) : undefined;
       yield {
@@ -123,6 +129,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
         ...(release ? { release } : {}),
       };
       if (h.final) {
+        programs[h.entry]?.finish();
         // Every chunk of this entry was booked when its header was read, ahead of this point.
         const digest = content?.[h.entry]!.digest();
         contentDigests[h.entry] = digest;
@@ -136,6 +143,14 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
   }
 }
 
+/** A delta program's operations in `data`, and each carried piece's digest. */
+function checkProgram(program: DeltaParser, data: Uint8Array, engines: Engines, loc: ErrorLocation): void {
+  for (const op of program.feed(data)) {
+    if (op.kind === 'data' && !equalBytes(engines.hash.digestOf([op.bytes]), op.digest))
+      throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', `the piece carried at byte ${op.at} of the delta program does not match its digest`, loc);
+  }
+}
+
 /** The preamble and manifest, and the header hash over them. */
 async function readHeader(r: ByteReader, engines: Engines): Promise<{ header: HeaderEvent; preBytes: Uint8Array; manifestBytes: Uint8Array }> {
   // Read short on purpose: a few bytes that are not a bundle's start are bad magic, not a truncation.
@@ -143,6 +158,7 @@ async function readHeader(r: ByteReader, engines: Engines): Promise<{ header: He
   const preamble = decodePreamble(preBytes);
   const manifestBytes = await r.read(preamble.manifestLength, 'the manifest');
   const manifest = decodeManifest(manifestBytes);
+  checkDeltaFeature(preamble, manifest);
   const headerHash = engines.hash.digestOf([preBytes, manifestBytes]);
   return { header: { type: 'header', preamble, manifest, headerHash }, preBytes, manifestBytes };
 }

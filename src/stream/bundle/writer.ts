@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { concatBytes, digestString } from '../../format/bytes.js';
-import { MAX_EXTENSIONS, OPT_FEATURE_EXTENSIONS, VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../../format/constants.js';
+import { MAX_EXTENSIONS, OPT_FEATURE_EXTENSIONS, REQ_FEATURE_DELTA, VERSION_MAJOR, VERSION_MINOR, zstdCompressBound } from '../../format/constants.js';
 import { BootportError } from '../../format/errors.js';
 import { encodeFooter } from '../../format/footer.js';
 import { encodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
@@ -68,7 +68,7 @@ export async function* bundleBytes(
   const preamble = encodePreamble({
     major: VERSION_MAJOR,
     minor: VERSION_MINOR,
-    required: 0,
+    required: manifest.entries.some((e) => e.delta) ? REQ_FEATURE_DELTA : 0,
     optional: OPT_FEATURE_EXTENSIONS,
     manifestLength: manifestBytes.length,
   });

@@ -4,7 +4,12 @@ import { digestString } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
 import { modesUnsupported } from '../io/io-error.js';
 import { BackgroundFlush, writeAll } from '../io/files.js';
+import { entryLabel } from '../../format/manifest.js';
+import type { PieceList } from '../../format/pieces.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '../bundle/reader.js';
+import { PieceCutter } from '../delta/cutter.js';
+import { DeltaRebuild, type BaseLookup } from '../delta/rebuild.js';
+import { loadEngines } from '../engine/engines.js';
 import type { ByteSource } from '../io/source.js';
 
 export interface StagedEntry {
@@ -14,6 +19,8 @@ export interface StagedEntry {
   compBytes: number;
   chunks: number;
   digest: string;
+  /** The content's chunk index, when asked for (`index`) or rebuilt from a delta. */
+  pieces?: PieceList;
 }
 
 export interface Staged {
@@ -29,6 +36,10 @@ export interface StageOptions extends ReadOptions {
   discard?: (index: number) => boolean;
   /** Mode of the staged files, set whatever the umask (default 0644). */
   fileMode?: number;
+  /** Cut each kept entry into the delta chunker's pieces as it is written: its chunk index. */
+  index?: boolean;
+  /** Where delta entries find their bases. Without it a kept delta entry is refused. */
+  bases?: BaseLookup;
 }
 
 /**
@@ -40,8 +51,11 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let header: HeaderEvent | undefined;
   const entries: StagedEntry[] = [];
   let file: EntryFile | undefined;
+  let cutter: PieceCutter | undefined;
+  let rebuild: DeltaRebuild | undefined;
+  const engines = opts.engines ?? (await loadEngines());
   try {
-    for await (const ev of readBundle(input, { ...opts, deep: true, recycle: true })) {
+    for await (const ev of readBundle(input, { ...opts, engines, deep: true, recycle: true })) {
       switch (ev.type) {
         case 'header':
           header = ev;
@@ -52,23 +66,42 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             ev.release?.();
             break;
           }
-          if (ev.seq === 0) file = await EntryFile.create(join(dir, String(ev.entry)), opts.fileMode ?? 0o644);
-          await file!.write(ev.data!, ev.release);
+          if (ev.seq === 0) {
+            const f = (file = await EntryFile.create(join(dir, String(ev.entry)), opts.fileMode ?? 0o644));
+            const e = header!.manifest.entries[ev.entry]!;
+            const label = entryLabel(header!.manifest, ev.entry);
+            if (e.delta) {
+              if (!opts.bases) throw new BootportError('ERR_DELTA_BASE_MISSING', `the delta ${label} cannot be rebuilt here: there is no store to copy from`);
+              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b) => f.write(b), label);
+            } else if (opts.index) cutter = new PieceCutter(engines.hash);
+          }
+          // A carried piece is written from a view of the chunk, so that buffer is not recycled.
+          if (rebuild) await rebuild.update(ev.data!);
+          else {
+            cutter?.update(ev.data!);
+            await file!.write(ev.data!, ev.release);
+          }
           break;
         }
         case 'entry-end': {
+          const rebuilt = await rebuild?.finish();
+          rebuild = undefined;
           await file?.finish();
           file = undefined;
           if (!opts.discard?.(ev.entry)) {
+            const digest = rebuilt?.digest ?? ev.contentDigest!;
+            const pieces = rebuilt?.pieces ?? cutter?.finish(digest);
             entries.push({
               index: ev.entry,
               path: join(dir, String(ev.entry)),
-              rawBytes: ev.rawBytes,
+              rawBytes: rebuilt?.size ?? ev.rawBytes,
               compBytes: ev.compBytes,
               chunks: ev.chunks,
-              digest: digestString(ev.contentDigest!),
+              digest: digestString(digest),
+              ...(pieces ? { pieces } : {}),
             });
           }
+          cutter = undefined;
           break;
         }
         case 'end':
@@ -76,6 +109,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
       }
     }
   } finally {
+    await rebuild?.close();
     await file?.abandon();
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');

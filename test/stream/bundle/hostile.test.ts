@@ -103,7 +103,7 @@ describe.each(ENGINES)('hostile bundles with valid digests (%s engine)', (choice
     expect(await verdict(announced, { engines: e })).toBe('ok');
     const silent = forgeBundle(e.hash, m, chunks, { contents: [K, I], extensions: ext });
     expect(await verdict(silent, { engines: e })).toBe('ERR_BUNDLE_RECORD');
-    const required = forgeBundle(e.hash, m, chunks, { contents: [K, I], preamble: { required: 1 } });
+    const required = forgeBundle(e.hash, m, chunks, { contents: [K, I], preamble: { required: 2 } });
     expect(await verdict(required, { engines: e })).toBe('ERR_BUNDLE_UNSUPPORTED');
   });
 

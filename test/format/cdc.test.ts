@@ -1,7 +1,8 @@
 /** Content-defined chunking: cuts that depend on the content alone, and stay put under edits. */
 import { describe, expect, it } from 'vitest';
-import { cdcChunks, checkParams, cutLength, GEAR, type CdcParams } from '../../../src/stream/io/cdc.js';
-import { fromBytes } from '../../helpers.js';
+import { checkParams, cutLength, GEAR, type CdcParams } from '../../src/format/cdc.js';
+import { cdcChunks } from '../../src/stream/io/cdc.js';
+import { fromBytes } from '../helpers.js';
 import { createHash } from 'node:crypto';
 
 const P: CdcParams = { min: 2048, avg: 8192, max: 32768 };

@@ -1,0 +1,73 @@
+import type { FileHandle } from 'node:fs/promises';
+import { equalBytes } from '../../format/bytes.js';
+import { BootportError } from '../../format/errors.js';
+import { DATA_OP_HEADER, encodeDataOpHeader, encodeRefOp } from '../../format/delta.js';
+import type { PieceList } from '../../format/pieces.js';
+import type { HashEngine } from '../engine/hash.js';
+import { ioError } from '../io/io-error.js';
+import type { DeltaPlan } from './plan.js';
+
+/** Program bytes are handed on in blocks of about this size. */
+const BLOCK = 1 << 20;
+
+/**
+ * A delta entry's program, as it is written: carried pieces read from the new blob's file at
+ * their offsets (and checked against the chunk index as they are read, so a blob damaged since
+ * it was indexed is caught here, not on the target), references as their 56 bytes.
+ */
+export async function* deltaProgram(plan: DeltaPlan, blob: PieceList, file: FileHandle, hash: HashEngine, what: string): AsyncGenerator<Uint8Array> {
+  let out = new Uint8Array(BLOCK + DATA_OP_HEADER + 65536);
+  let fill = 0;
+  const put = (b: Uint8Array) => {
+    if (fill + b.length > out.length) {
+      const grown = new Uint8Array(Math.max(out.length * 2, fill + b.length));
+      grown.set(out.subarray(0, fill));
+      out = grown;
+    }
+    out.set(b, fill);
+    fill += b.length;
+  };
+  const flush = function* () {
+    if (fill === 0) return;
+    yield out.slice(0, fill);
+    fill = 0;
+  };
+  for (const s of plan.steps) {
+    if (s.kind === 'ref') {
+      const d: Uint8Array[] = [];
+      for (let i = s.from; i < s.from + s.count; i++) d.push(blob.digestAt(i));
+      put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: hash.digestOf(d) }));
+      continue;
+    }
+    let i = s.from;
+    while (i < s.from + s.count) {
+      // Neighbouring carried pieces are read with one call.
+      let j = i;
+      let bytes = 0;
+      while (j < s.from + s.count && (bytes === 0 || bytes + blob.lengthAt(j) <= BLOCK)) bytes += blob.lengthAt(j++);
+      const buf = new Uint8Array(bytes);
+      const at = blob.offsetAt(i);
+      let got = 0;
+      while (got < bytes) {
+        const { bytesRead } = await file.read(buf, got, bytes - got, at + got).catch((e: unknown) => {
+          throw ioError(`cannot read ${what}`, e);
+        });
+        if (bytesRead === 0) throw ioError(`cannot read ${what}`, Object.assign(new Error(`it ends at byte ${at + got}`), { code: 'EIO' }));
+        got += bytesRead;
+      }
+      let p = 0;
+      for (let k = i; k < j; k++) {
+        const n = blob.lengthAt(k);
+        const piece = buf.subarray(p, p + n);
+        if (!equalBytes(hash.digestOf([piece]), blob.digestAt(k)))
+          throw new BootportError('ERR_SOURCE', `${what} does not match its chunk index at byte ${blob.offsetAt(k)}`, {}, 'run the store check');
+        put(encodeDataOpHeader(blob.digestAt(k), n));
+        put(piece);
+        p += n;
+      }
+      i = j;
+      if (fill >= BLOCK) yield* flush();
+    }
+  }
+  yield* flush();
+}
