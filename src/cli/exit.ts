@@ -32,6 +32,7 @@ export function exitCodeFor(e: BootportError): number {
       'ERR_UNSIGNABLE',
       'ERR_TAR_UNSAFE',
       'ERR_TAR_INVALID',
+      'ERR_DELTA_BASE_MISSING',
     ].includes(e.code)
   )
     return EXIT.REFUSED;

@@ -9,8 +9,8 @@ import type { Progress } from './progress.js';
 /** Stores smaller than this are checked in a moment: no progress is shown unless asked for. */
 const PROGRESS_FROM = 1 << 30;
 
-function findingText(f: Finding): string {
-  const lines = [`${f.repaired ? 'REPAIRED' : 'PROBLEM '} ${f.kind}: ${f.message}`];
+function findingText(f: Finding, note = false): string {
+  const lines = [`${f.repaired ? 'REPAIRED' : note ? 'NOTE    ' : 'PROBLEM '} ${f.kind}: ${f.message}`];
   if (f.needed_by?.length) lines.push(`  needed by: ${f.needed_by.join(', ')}`);
   if (f.repair) lines.push(`  repair: ${f.repair}`);
   return lines.join('\n');
@@ -28,7 +28,9 @@ function reportText(r: FsckReport, repair: boolean): string {
           : `OK: all ${r.findings.length} problem(s) repaired`
         : `${r.findings.length} problem(s) found; bootport fsck --repair fixes what can be fixed safely`;
   const q = r.quarantine.length ? [`quarantine/ holds ${r.quarantine.length} file(s) moved aside by earlier repairs`] : [];
-  return [head, ...r.findings.map(findingText), ...q, verdict].join('\n');
+  const notesLeft = r.notes.filter((f) => !f.repaired).length;
+  const n = notesLeft ? [`${notesLeft} chunk index note(s): derived data, not damage; bootport fsck --repair computes them`] : [];
+  return [head, ...r.findings.map((f) => findingText(f)), ...r.notes.map((f) => findingText(f, true)), ...q, ...n, verdict].join('\n');
 }
 
 export function registerFsck(program: Command, ctx: CommandContext): void {
@@ -56,9 +58,9 @@ export function registerFsck(program: Command, ctx: CommandContext): void {
         const check = { quick: opts.quick === true, engines: run.engines, threads: run.threads, progress };
         const before = await withStore(ctx, opts, 'read', (store) => checkStore(store, check));
         let report = before;
-        if (repair && before.findings.length) {
+        if (repair && (before.findings.length || before.notes.length)) {
           report = await withStore(ctx, opts, 'write', async (store) => {
-            await repairStore(store, before);
+            await repairStore(store, before, run.engines);
             // Repairs move or remove files and leave every healthy blob as it was: sizes suffice.
             return { ...markRepaired(before, await checkStore(store, { ...check, quick: true })), hashed: before.hashed };
           });

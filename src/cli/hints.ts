@@ -28,6 +28,8 @@ export const REMEDY_PHRASES: Readonly<Record<string, string>> = {
   'trust-key': "check the signer's fingerprint (bootport key show FILE), then bootport trust add FILE, or verify --trust FILE",
   'keep-setuid': 'keep them with --keep-setuid',
   'sign-at-export': 'export again with --split-size and --sign KEY, or sign the whole bundle before splitting it',
+  'import-base': 'import the bundle this delta was written against first, or export again on the source without --have and --base',
+  'repair-index': 'run bootport fsck --repair, which computes the chunk index again',
   'release-images': 'unfreeze frozen ones (frozen=false) and point the boot configs that use them at another image (update image=X)',
 };
 

@@ -10,6 +10,7 @@ import { registerBootConfig } from './bootconfig.js';
 import { registerImage } from './image.js';
 import { registerNode } from './node.js';
 import { registerTransfer } from './transfer.js';
+import { registerInventory } from './inventory.js';
 import { registerVerify } from './verify.js';
 import { registerFsck } from './fsck.js';
 import { registerKey } from './key.js';
@@ -43,6 +44,7 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
     });
   registerBootConfig(program, ctx);
   registerTransfer(program, ctx);
+  registerInventory(program, ctx);
   registerImage(program, ctx);
   registerNode(program, ctx);
   registerPack(program, ctx);

@@ -3,6 +3,8 @@ import type { Command } from '@commander-js/extra-typings';
 import { MAX_LEVEL, MIN_LEVEL } from '../format/constants.js';
 import type { BootConfigRow } from '../store/catalog/boot-configs.js';
 import { exportSources } from '../store/export.js';
+import { deltaSources, holdingsFrom, inventoryOf, type DeltaSummary } from '../store/delta-export.js';
+import { writeFileAtomic } from '../stream/io/files.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { selected } from './catalog-cmd.js';
 import { emitBundle } from './emit.js';
@@ -31,6 +33,14 @@ function planText(p: ImportPlan): string {
   return lines.join('\n');
 }
 
+function deltaText(summary: readonly DeltaSummary[]): string {
+  return summary.map((d) => `  ${d.role.padEnd(9)} ${d.name}: ${humanBytes(d.carried)} carried, ${humanBytes(d.referenced)} referenced`).join('\n');
+}
+
+async function* onePiece(b: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield b;
+}
+
 export function registerTransfer(program: Command, ctx: CommandContext): void {
   program
     .command('export')
@@ -43,6 +53,9 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
     .option('--sign <keyfile>', 'sign with this private key as the bundle is written (repeatable)', collect, [])
     .option('--sign-comment <text>', 'who signs, or why: inside each signed message')
     .option('--split-size <size>', 'write volumes NAME.001, NAME.002, … of at most SIZE bytes each (4G, 3900M), to fit removable media')
+    .option('--have <file>', 'write a delta: send only what the target lacks, from its inventory (repeatable)', collect, [])
+    .option('--base <bundle>', 'write a delta against a bundle the target imported, or the .inv file beside it (repeatable)', collect, [])
+    .option('--index', 'also write FILE.inv, the inventory of this bundle, for a later --base')
     .action(
       ctx.action(async (opts) =>
         withStore(ctx, opts, 'read', async (store) => {
@@ -54,24 +67,37 @@ export function registerTransfer(program: Command, ctx: CommandContext): void {
           const signers = await signersFrom(ctx, opts.sign, opts.signComment);
           const chunkSize = opts.chunkSize ? parseChunkSize(opts.chunkSize) : undefined;
           const level = opts.level ? parseIntOption(opts.level, '--level', MIN_LEVEL, MAX_LEVEL) : undefined;
-          const { manifest, sources } = await exportSources(store, bc, {
+          const out = opts.output ?? `${bc.name}.export`;
+          if (opts.index && out === '-') throw usage('--index writes FILE.inv beside the bundle: give -o FILE');
+          const run = await ctx.runOptions(opts);
+          const holdings = [];
+          for (const f of [...opts.have, ...opts.base]) holdings.push(...(await holdingsFrom(store, resolve(ctx.io.cwd, f), run.engines)));
+          const whole = await exportSources(store, bc, {
             noRecurse: opts.recurse === false,
             ...(chunkSize ? { chunkSize } : {}),
             ...(level ? { level } : {}),
           });
-          const out = opts.output ?? `${bc.name}.export`;
-          return emitBundle(
+          const digests = whole.manifest.entries.map((e) => e.digest!);
+          const { manifest, sources, summary } = holdings.length
+            ? await deltaSources(store, whole.manifest, whole.sources, holdings, run.engines)
+            : { ...whole, summary: undefined };
+          const code = await emitBundle(
             ctx,
             opts,
             out,
             manifest,
             sources,
             (s) => ({
-              json: { boot_config: bc.name },
-              text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}`,
+              json: { boot_config: bc.name, ...(summary ? { delta: summary } : {}) },
+              text: `exported ${bc.name} to ${out}: ${humanBytes(s.bytes)}, ${s.bundleDigest}` + (summary ? `\n${deltaText(summary)}` : ''),
             }),
             signers,
           );
+          if (code === EXIT.OK && opts.index) {
+            const inv = await inventoryOf(store, digests, run.engines);
+            await writeFileAtomic(resolve(ctx.io.cwd, `${out}.inv`), onePiece(inv), opts.force === true, ctx.commandLine());
+          }
+          return code;
         }),
       ),
     );

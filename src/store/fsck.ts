@@ -1,5 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DIGEST_RE } from '../format/bytes.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { hashFile } from '../stream/parallel/file-hash.js';
@@ -9,6 +9,8 @@ import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOU
 import { SCHEMA_VERSION } from './backend/sqlite-schema.js';
 import type { BlobRow, CatalogTx } from './backend/tx.js';
 import type { Store } from './store.js';
+import { computeChunkIndex, readChunkIndex, saveChunkIndex } from './chunk-index.js';
+import { encodeChunkIndex } from '../format/pieces.js';
 
 export type FindingKind =
   | 'layout' // an older layout
@@ -23,7 +25,8 @@ export type FindingKind =
   | 'stray' // a file that is not bootport's where bootport keeps its own
   | 'staging' // staging left by a dead process
   | 'temp' // a temporary file left by a dead process
-  | 'mode'; // a file or directory others may read
+  | 'mode' // a file or directory others may read
+  | 'index'; // a note, not a problem: a blob's chunk index missing or damaged, or an index with no blob
 
 export interface Finding {
   kind: FindingKind;
@@ -49,6 +52,12 @@ export interface FsckReport {
   hashed: boolean;
   /** What quarantine/ holds: blobs moved aside by earlier repairs. */
   quarantine: string[];
+  /**
+   * Derived data out of step, which is not damage: a chunk index missing (a blob stored by an
+   * older bootport, or a crash right after a commit), damaged or left over. Delta export
+   * computes a missing one when it needs it; --repair writes them all.
+   */
+  notes: Finding[];
 }
 
 export interface FsckOptions {
@@ -117,6 +126,15 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
       findings.push({ kind: 'orphan', subject: d, message: `blob file ${f} has no row in the catalog` });
     else findings.push({ kind: 'stray', subject: join(store.paths.blobs, f), message: `blobs/blake3/${f} is not a blob` });
   }
+  const damagedBlobs = new Set(findings.filter((f) => f.kind === 'digest').map((f) => f.subject));
+  const notes: Finding[] = [];
+  await checkIndexes(
+    store,
+    present.filter((r) => !damagedBlobs.has(r.digest)),
+    known,
+    opts.engines,
+    notes,
+  );
   await checkStaging(store, findings);
   checkRoot(store, findings);
   checkModes(store, findings);
@@ -128,6 +146,7 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
     bytes: rows.reduce((a, r) => a + r.size, 0),
     hashed: !opts.quick,
     quarantine: listDir(store.paths.quarantine),
+    notes,
   };
 }
 
@@ -136,7 +155,7 @@ export async function checkStore(store: Store, opts: FsckOptions): Promise<FsckR
  * an older layout and schema, and removed dead staging and orphan blobs). Nothing a row refers to
  * is deleted: damaged blobs are moved to quarantine/, and the objects that need them are named.
  */
-export async function repairStore(store: Store, report: FsckReport): Promise<void> {
+export async function repairStore(store: Store, report: FsckReport, engines: Engines): Promise<void> {
   const quarantined = (subject: string) => join(store.paths.quarantine, `${subject.replace(/^blake3:/, '').replace(/[^0-9A-Za-z._-]/g, '_')}.${Date.now()}`);
   const damaged = report.findings.filter((f) => f.kind === 'size' || f.kind === 'digest');
   if (damaged.length) {
@@ -166,7 +185,7 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
     }
   }
   let collected: Promise<unknown> | undefined;
-  for (const f of report.findings) {
+  for (const f of [...report.findings, ...report.notes]) {
     switch (f.kind) {
       case 'unreferenced':
         // One collection removes every unreferenced blob: the first such finding runs it.
@@ -184,6 +203,23 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
           renameSync(f.subject, quarantined(f.subject.slice(store.paths.blobs.length + 1)));
           f.repair = 'moved to quarantine/';
         } else f.repair = 'left alone: not bootport’s to remove';
+        break;
+      case 'index':
+        if (f.subject.startsWith('blake3:')) {
+          try {
+            await saveChunkIndex(
+              store,
+              f.subject,
+              encodeChunkIndex(await computeChunkIndex(store, f.subject, engines), (p) => engines.hash.digestOf(p)),
+            );
+            f.repair = 'computed from the blob';
+          } catch (e) {
+            f.repair = `could not be computed: ${(e as Error).message}`;
+          }
+        } else {
+          rmSync(f.subject, { force: true });
+          f.repair = 'removed';
+        }
         break;
       case 'staging':
         if (isFile(f.subject)) rmSync(f.subject, { force: true });
@@ -225,9 +261,14 @@ export async function repairStore(store: Store, report: FsckReport): Promise<voi
 export function markRepaired(before: FsckReport, after: FsckReport): FsckReport {
   const left = new Set(after.findings.map((f) => `${f.kind} ${f.subject}`));
   const findings = before.findings.map((f) => ({ ...f, repaired: !left.has(`${f.kind} ${f.subject}`) && !(f.kind === 'size' || f.kind === 'digest') }));
+  const stillNoted = new Set(after.notes.map((f) => f.subject));
   return {
     ...after,
     ok: after.findings.length === 0,
+    notes: [
+      ...before.notes.map((f) => ({ ...f, repaired: !stillNoted.has(f.subject) })),
+      ...after.notes.filter((f) => !before.notes.some((b) => b.subject === f.subject)),
+    ],
     findings: [...findings, ...after.findings.filter((f) => !before.findings.some((b) => b.kind === f.kind && b.subject === f.subject))],
   };
 }
@@ -300,6 +341,30 @@ async function hashAll(store: Store, blobs: BlobRow[], opts: FsckOptions): Promi
   return bad.sort((a, b) => a.digest.localeCompare(b.digest));
 }
 
+/**
+ * Each blob's chunk index: there, whole, and describing that blob; and no index whose blob is
+ * gone. A blob stored by a bootport before chunk indexes has none: --repair computes it.
+ */
+async function checkIndexes(store: Store, blobs: readonly BlobRow[], known: ReadonlySet<string>, engines: Engines, findings: Finding[]): Promise<void> {
+  for (const r of blobs) {
+    const got = await readChunkIndex(store, r.digest, engines);
+    if (got.state === 'missing') findings.push({ kind: 'index', subject: r.digest, message: `blob ${r.digest} has no chunk index` });
+    else if (got.state === 'damaged')
+      findings.push({ kind: 'index', subject: r.digest, message: `the chunk index of blob ${r.digest} is damaged: ${got.why}` });
+    else if (got.pieces.size !== r.size)
+      findings.push({
+        kind: 'index',
+        subject: r.digest,
+        message: `the chunk index of blob ${r.digest} covers ${got.pieces.size} bytes, the blob has ${r.size}`,
+      });
+  }
+  for (const f of listDir(store.paths.index)) {
+    const p = join(store.paths.index, f);
+    if (!known.has(`blake3:${f}`) && !f.startsWith('.'))
+      findings.push({ kind: 'index', subject: p, message: `index/blake3/${f} is the chunk index of no blob in the catalog` });
+  }
+}
+
 async function checkStaging(store: Store, findings: Finding[]): Promise<void> {
   for (const d of await store.sweepStaging(false)) {
     findings.push({ kind: 'staging', subject: d, message: `staging ${d.slice(store.dir.length + 1)} was left by a process that is gone` });
@@ -319,6 +384,7 @@ const ROOT_NAMES = new Set([
   'blobs',
   'staging',
   'quarantine',
+  'index',
 ]);
 
 function checkRoot(store: Store, findings: Finding[]): void {
@@ -339,6 +405,8 @@ function checkModes(store: Store, findings: Finding[]): void {
     [p.blobs, DIR_MODE],
     [p.staging, DIR_MODE],
     [p.quarantine, DIR_MODE],
+    [dirname(p.index), DIR_MODE],
+    [p.index, DIR_MODE],
     [p.layout, FILE_MODE],
     [p.catalog, FILE_MODE],
     [`${p.catalog}-wal`, FILE_MODE],

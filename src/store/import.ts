@@ -16,6 +16,10 @@ import { newImageRow } from './catalog/images.js';
 import { requiresSignature, trustedKeys } from './catalog/trust.js';
 import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
+import { chunkIndexOf } from './chunk-index.js';
+import { contentOf } from '../format/delta.js';
+import { encodeChunkIndex } from '../format/pieces.js';
+import { baseMissing } from '../stream/delta/rebuild.js';
 
 export interface ImportOptions extends ReadOptions {
   engines: Engines;
@@ -82,11 +86,14 @@ export function planImport(store: Store, tx: CatalogTx, m: Manifest, opts: Pick<
     else {
       const existing = tx.byName('images', name);
       if (!existing) image = { name, action: 'create' };
-      else if (imgEntry.digest !== undefined && existing.content === imgEntry.digest) image = { name, action: 'reuse', uid: existing.uid };
+      else if (contentOf(imgEntry).digest !== undefined && existing.content === contentOf(imgEntry).digest)
+        image = { name, action: 'reuse', uid: existing.uid };
       else {
         image = { name, action: 'reject' };
         const why =
-          imgEntry.digest === undefined ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same' : 'with different content';
+          contentOf(imgEntry).digest === undefined
+            ? 'and the bundle does not declare its image digest, so it cannot be shown to be the same'
+            : 'with different content';
         problems.push(
           new BootportError('ERR_CONFLICT', `image ${name} already exists ${why}`, {}, 'store the image under another name, or import without it', {
             remedies: ['rename-image', 'skip-image'],
@@ -97,7 +104,9 @@ export function planImport(store: Store, tx: CatalogTx, m: Manifest, opts: Pick<
   }
   let bytes: number | null = 0;
   const seen = new Set<string>();
-  const entries = m.entries.map((e) => {
+  const missing = new Set<string>();
+  const entries = m.entries.map((entry) => {
+    const e = { role: entry.role, name: entry.name, ...contentOf(entry) };
     let action: EntryAction = 'store';
     const held = e.digest !== undefined && (seen.has(e.digest) || store.healthyBlob(tx, e.digest) !== undefined);
     // A reused image whose file is lost or quarantined is stored again: the import heals it.
@@ -105,8 +114,11 @@ export function planImport(store: Store, tx: CatalogTx, m: Manifest, opts: Pick<
     else if (held) action = 'dedup';
     if (e.digest !== undefined) seen.add(e.digest);
     if (action === 'store') bytes = e.size === undefined || bytes === null ? null : bytes + e.size;
+    // A delta is rebuilt from its bases: each must be here, whole, before a byte is staged.
+    if (action === 'store' && entry.delta) for (const b of entry.delta.base) if (store.healthyBlob(tx, b.digest) !== b.size) missing.add(b.digest);
     return { role: e.role, name: e.name, size: e.size ?? null, digest: e.digest ?? null, action };
   });
+  if (missing.size) problems.unshift(baseMissing([...missing]));
   const free = freeBytes(store.dir);
   if (bytes !== null && free !== null && bytes > free) {
     problems.push(
@@ -177,6 +189,11 @@ export async function importBundle(store: Store, input: ByteSource, opts: Import
         if (plan.problems[0]) throw plan.problems[0];
       },
       discard: (i) => plan!.entries[i]!.action !== 'store',
+      index: true,
+      bases: async (d) => {
+        const held = await store.read((tx) => store.healthyBlob(tx, d) !== undefined);
+        return held ? { path: store.blobPath(d), pieces: await chunkIndexOf(store, d, opts.engines) } : undefined;
+      },
     });
     const signatures = checkSignatures(staged.end.extensions, staged.end.trailer.bundleDigest, trusted);
     const refused = signatureFailure(signatures, required);
@@ -209,9 +226,16 @@ async function planFromHeader(store: Store, input: ByteSource, opts: ImportOptio
 async function commitImport(store: Store, staged: Staged, opts: ImportOptions): Promise<{ uid: string; name: string }> {
   const m = staged.header.manifest;
   const trailer = staged.end.trailer.entries;
-  const digests = trailer.map((t) => digestString(t.contentDigest));
+  // A delta entry's content is what its program rebuilt, which staging proved against its claim.
+  const digests = m.entries.map((e, i) => e.delta?.digest ?? digestString(trailer[i]!.contentDigest));
+  const sizes = m.entries.map((e, i) => e.delta?.size ?? trailer[i]!.rawBytes);
   const roleIndex = (role: string) => m.entries.findIndex((e) => e.role === role);
-  const blobs: StagedBlob[] = staged.entries.map((s) => ({ path: s.path, digest: s.digest, size: s.rawBytes }));
+  const blobs: StagedBlob[] = staged.entries.map((s) => ({
+    path: s.path,
+    digest: s.digest,
+    size: s.rawBytes,
+    ...(s.pieces ? { index: encodeChunkIndex(s.pieces, (p) => opts.engines.hash.digestOf(p)) } : {}),
+  }));
   return store.commit(
     blobs,
     (tx, place) => {
@@ -236,7 +260,7 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
         const ie = m.entries[roleIndex('image')]!;
         image = newImageRow(tx, {
           name: again.image.name,
-          content: { digest: digests[roleIndex('image')]!, size: trailer[roleIndex('image')]!.rawBytes },
+          content: { digest: digests[roleIndex('image')]!, size: sizes[roleIndex('image')]! },
           ...ie.meta,
         });
       }

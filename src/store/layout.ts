@@ -30,6 +30,7 @@ import { fsyncPath, ioError } from '../stream/io/files.js';
  *   blobs/blake3/<64 hex>      0400  content, named by its BLAKE3
  *   staging/<id>/              0700  one per living bootport process that may change the store
  *   quarantine/                0700  blobs fsck found damaged
+ *   index/blake3/<64 hex>      0400  each blob's chunk index (derived: rebuilt by fsck --repair)
  * ```
  */
 export const LAYOUT_FILE = 'bootport-store.json';
@@ -49,6 +50,7 @@ export interface StorePaths {
   blobs: string;
   staging: string;
   quarantine: string;
+  index: string;
 }
 
 export function storePaths(dir: string): StorePaths {
@@ -59,6 +61,7 @@ export function storePaths(dir: string): StorePaths {
     blobs: join(dir, 'blobs', 'blake3'),
     staging: join(dir, 'staging'),
     quarantine: join(dir, 'quarantine'),
+    index: join(dir, 'index', 'blake3'),
   };
 }
 
@@ -66,7 +69,16 @@ export function storePaths(dir: string): StorePaths {
 export type StoreState = { kind: 'absent' } | { kind: 'empty' } | { kind: 'store'; layout: number; catalog?: string };
 
 /** Names an interrupted store creation may have left; a directory holding only these is still "empty". */
-const CREATION_LEFTOVERS = new Set([CATALOG_FILE, `${CATALOG_FILE}-wal`, `${CATALOG_FILE}-shm`, `${CATALOG_FILE}-journal`, 'blobs', 'staging', 'quarantine']);
+const CREATION_LEFTOVERS = new Set([
+  CATALOG_FILE,
+  `${CATALOG_FILE}-wal`,
+  `${CATALOG_FILE}-shm`,
+  `${CATALOG_FILE}-journal`,
+  'blobs',
+  'staging',
+  'quarantine',
+  'index',
+]);
 
 /**
  * Looks at `dir` without changing anything, and refuses what must not be opened as a store: a
@@ -244,7 +256,7 @@ export function makePrivate(p: StorePaths): void {
 export function createDirs(p: StorePaths): void {
   try {
     makePrivateDir(p.dir);
-    for (const d of [p.blobs, p.staging, p.quarantine]) makePrivateDir(d);
+    for (const d of [p.blobs, p.staging, p.quarantine, dirname(p.index), p.index]) makePrivateDir(d);
   } catch (e) {
     throw ioError(`cannot create the store ${p.dir}`, e);
   }

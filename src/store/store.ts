@@ -1,9 +1,12 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
+import { encodeChunkIndex } from '../format/pieces.js';
+import { PieceCutter } from '../stream/delta/cutter.js';
+import { saveChunkIndex } from './chunk-index.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { ioError, writeAll } from '../stream/io/files.js';
 import type { BlobFiles, Catalog, CatalogChange, Session } from './backend/catalog.js';
@@ -30,6 +33,8 @@ export interface StagedBlob {
   path: string;
   digest: string;
   size: number;
+  /** Its chunk index file's bytes, cut as it was written: kept once the blob is committed. */
+  index?: Uint8Array;
 }
 
 /** `read` commands write nothing and work on read-only media and full disks; `write` commands may change the store. */
@@ -70,7 +75,7 @@ export class Store {
   ) {
     this.dir = dir;
     this.paths = storePaths(dir);
-    this.files = { dir: this.paths.blobs, path: (d) => this.blobPath(d) };
+    this.files = { dir: this.paths.blobs, path: (d) => this.blobPath(d), index: (d) => this.indexPath(d) };
   }
 
   get blobDir(): string {
@@ -186,9 +191,23 @@ export class Store {
    * records them. `fn` validates everything first and calls `place` only when nothing is left to
    * refuse. If the transaction fails, the blobs it placed that no row refers to are removed.
    */
-  commit<T>(staged: readonly StagedBlob[], fn: (tx: CatalogTx, place: () => void) => T, what = 'the catalog update'): Promise<T> {
+  async commit<T>(staged: readonly StagedBlob[], fn: (tx: CatalogTx, place: () => void) => T, what = 'the catalog update'): Promise<T> {
     if (!this.writable) throw new Error('the store was opened read-only');
-    return this.catalog.commit(staged, this.files, fn, what);
+    const out = await this.catalog.commit(staged, this.files, fn, what);
+    await this.keepIndexes(staged);
+    return out;
+  }
+
+  /**
+   * The chunk indexes of blobs just committed. They are derived data: one that cannot be written
+   * leaves its blob without, which fsck reports and `fsck --repair` or the next delta export
+   * computes again, so the commit still stands.
+   */
+  private async keepIndexes(staged: readonly StagedBlob[]): Promise<void> {
+    for (const b of staged) {
+      if (!b.index || existsSync(this.indexPath(b.digest)) || !existsSync(this.blobPath(b.digest))) continue;
+      await saveChunkIndex(this, b.digest, b.index).catch(() => undefined);
+    }
   }
 
   // ---- blobs ----------------------------------------------------------------------------------
@@ -196,6 +215,11 @@ export class Store {
   blobPath(digest: string): string {
     if (!DIGEST_RE.test(digest)) throw new BootportError('ERR_STORE', `not a digest: ${digest}`);
     return join(this.paths.blobs, digest.slice('blake3:'.length));
+  }
+
+  /** Where the blob's chunk index is kept. */
+  indexPath(digest: string): string {
+    return join(this.paths.index, this.blobPath(digest).slice(this.paths.blobs.length + 1));
   }
 
   /** The blob's size if its row and its file both exist and agree, which is all dedup trusts. */
@@ -224,6 +248,7 @@ export class Store {
   async stageStream(data: AsyncIterable<Uint8Array>, engines: Engines, what: string): Promise<StagedBlob> {
     const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
     const hasher = await engines.hash.create();
+    const cutter = new PieceCutter(engines.hash);
     let size = 0;
     try {
       const dst = await open(path, 'wx', BLOB_MODE);
@@ -236,6 +261,7 @@ export class Store {
         const flush = async () => {
           if (fill === 0) return;
           hasher.update(batch.subarray(0, fill));
+          cutter.update(batch.subarray(0, fill));
           await writeAll(dst, batch.subarray(0, fill));
           fill = 0;
         };
@@ -244,6 +270,7 @@ export class Store {
           if (piece.length >= STAGE_BATCH / 2) {
             await flush();
             hasher.update(piece);
+            cutter.update(piece);
             await writeAll(dst, piece);
             continue;
           }
@@ -259,7 +286,8 @@ export class Store {
     } catch (e) {
       throw e instanceof BootportError ? e : ioError(`cannot stage ${what} in ${this.dir}`, e);
     }
-    return { path, digest: digestString(hasher.digest()), size };
+    const digest = hasher.digest();
+    return { path, digest: digestString(digest), size, index: encodeChunkIndex(cutter.finish(digest), (p) => engines.hash.digestOf(p)) };
   }
 
   /**

@@ -37,6 +37,7 @@ interface Report {
   blobs: number;
   hashed: boolean;
   quarantine: string[];
+  notes: { kind: string; subject: string; message: string; repaired?: boolean }[];
 }
 
 async function fsck(store: string, ...flags: string[]): Promise<{ code: number | null; report: Report; stderr: string }> {
@@ -173,12 +174,41 @@ describe('fsck', () => {
     db.close();
     const found = await fsck(s, '--quick');
     expect(found.report.findings.map((f) => f.kind).sort()).toEqual(['reference', 'unreferenced']);
+    // A blob put there by hand has no chunk index either: a note, which is not a problem.
+    expect(found.report.notes.map((f) => [f.kind, f.subject])).toEqual([['index', `blake3:${'b'.repeat(64)}`]]);
     expect(found.report.findings.find((f) => f.kind === 'reference')!.message).toBe('boot config boot: its image f00 does not exist');
     const r = await fsck(s, '--repair', '--quick');
     expect(r.code).toBe(1);
     expect(r.report.findings.find((f) => f.kind === 'unreferenced')).toMatchObject({ repaired: true });
     expect(r.report.findings.find((f) => f.kind === 'reference')).toMatchObject({ repaired: false });
     expect(await readdir(join(s, 'blobs', 'blake3'))).not.toContain('b'.repeat(64));
+  });
+
+  it('notes chunk indexes missing, damaged or left over, which are not problems, and --repair computes or removes them', async () => {
+    const s = await copyOf();
+    const index = join(s, 'index', 'blake3');
+    const [first, second] = (await readdir(index)).sort();
+    await rm(join(index, first!));
+    await chmod(join(index, second!), 0o600);
+    const bytes = await readFile(join(index, second!));
+    bytes[100] = bytes[100]! ^ 1;
+    await writeFile(join(index, second!), bytes);
+    await writeFile(join(index, 'c'.repeat(64)), 'left over');
+    const found = await fsck(s);
+    expect(found.code).toBe(0);
+    expect(found.report.findings).toEqual([]);
+    expect(found.report.notes.map((n) => n.message.replace(/[0-9a-f]{64}/g, 'D'))).toEqual([
+      'blob blake3:D has no chunk index',
+      'the chunk index of blob blake3:D is damaged: the chunk index of blake3:D: its check digest does not match: the file is damaged',
+      'index/blake3/D is the chunk index of no blob in the catalog',
+    ]);
+    const text = await bp(['fsck', '--store', s], { cwd: dir });
+    expect(text.stdout).toContain('NOTE     index: blob blake3:');
+    const r = await fsck(s, '--repair');
+    expect(r.report.notes.every((n) => n.repaired)).toBe(true);
+    expect((await fsck(s)).report.notes).toEqual([]);
+    expect(await readdir(index)).toEqual(expect.arrayContaining([first, second]));
+    expect(await readdir(index)).not.toContain('c'.repeat(64));
   });
 
   it('reports SQLite integrity errors', async () => {

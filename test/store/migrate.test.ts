@@ -81,8 +81,13 @@ describe('a layout-1 store made by 8235a44', () => {
     expect(JSON.stringify(after)).toBe(stateBefore);
     expect(bootOf(await json(['node', 'ls'], s))).toEqual({ ...nodesBefore, n10: null });
     expect(await checkStore(s)).toEqual({ badBlobs: [], danglingRefs: [], orphans: [], staging: [] });
+    // Blobs stored before chunk indexes have none: fsck notes each, and --repair computes them.
+    const notes = async () => (JSON.parse((await bp(['fsck', '--json', '--store', s], { cwd: dir })).stdout) as { notes: { kind: string }[] }).notes;
     const f = await bp(['fsck', '--store', s], { cwd: dir });
     expect(f.code, f.stdout).toBe(0);
+    expect((await notes()).map((x) => x.kind)).toEqual(Array(4).fill('index'));
+    expect((await bp(['fsck', '--repair', '--store', s], { cwd: dir })).code).toBe(0);
+    expect(await notes()).toEqual([]);
     expect(((await stat(s)).mode & 0o777).toString(8)).toBe('700');
     for (const b of await readdir(join(s, 'blobs', 'blake3'))) expect(((await stat(join(s, 'blobs', 'blake3', b))).mode & 0o777).toString(8)).toBe('400');
   });
@@ -159,7 +164,12 @@ describe('the store is private whatever the umask', () => {
       db.close();
     }
     for (const [p, m] of Object.entries(modes)) {
-      const want = p.startsWith('blobs/blake3/') ? '400' : ['.', 'blobs', 'blobs/blake3', 'staging', 'quarantine'].includes(p) ? '700' : '600';
+      const want =
+        p.startsWith('blobs/blake3/') || p.startsWith('index/blake3/')
+          ? '400'
+          : ['.', 'blobs', 'blobs/blake3', 'staging', 'quarantine', 'index', 'index/blake3'].includes(p)
+            ? '700'
+            : '600';
       expect(`${p} ${m}`).toBe(`${p} ${want}`);
     }
     expect(Object.keys(modes)).toEqual(expect.arrayContaining(['catalog.sqlite-wal', 'catalog.sqlite-shm', 'bootport-store.json']));

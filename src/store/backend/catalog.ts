@@ -33,17 +33,28 @@ export interface StagingSweep {
 export interface BlobFiles {
   readonly dir: string;
   path(digest: string): string;
+  /** The blob's chunk index: derived from its content, so it goes with it. */
+  index(digest: string): string;
 }
 
-/** Unlinks a blob's file: true if this removed it, false if it was gone already. */
+/**
+ * Unlinks a blob's file, then its chunk index: true if this removed the blob, false if it was
+ * gone already. An index left by a crash between the two still describes that content, so
+ * it is right again if the blob comes back; fsck removes it otherwise.
+ */
 export function unlinkBlob(files: BlobFiles, digest: string): boolean {
-  try {
-    unlinkSync(files.path(digest));
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    return false;
-  }
+  const gone = (path: string) => {
+    try {
+      unlinkSync(path);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return false;
+    }
+  };
+  const removed = gone(files.path(digest));
+  gone(files.index(digest));
+  return removed;
 }
 
 export interface Placement {
