@@ -1,4 +1,5 @@
 import { digestString } from '../format/bytes.js';
+import type { DeltaClaim } from '../format/delta.js';
 import type { Manifest } from '../format/manifest.js';
 import type { TrailerEntry } from '../format/trailer.js';
 import { decodeSignatureRecord, EXT_SIGNATURE, SIG_ALG_ED25519 } from '../format/signature.js';
@@ -27,6 +28,8 @@ export interface BundleView {
     level: number;
     digest: string;
     meta?: Record<string, string>;
+    /** A delta entry: what it rebuilds, how much it carries and references, and from which held blobs. */
+    delta?: DeltaClaim;
   }[];
 }
 
@@ -53,6 +56,7 @@ export function bundleView(manifest: Manifest, entries: TrailerEntry[], headerHa
         level: e.level,
         digest: digestString(t.contentDigest),
         ...(e.meta ? { meta: e.meta } : {}),
+        ...(e.delta ? { delta: e.delta } : {}),
       };
     }),
   };
@@ -82,6 +86,17 @@ export function viewText(v: BundleView): string {
     ]),
   ];
   if (!v.entries.some((e) => e.role === 'image')) lines.push('', 'no image in this bundle (exported with --no-recurse)');
+  const deltas = v.entries.filter((e) => e.delta);
+  if (deltas.length) {
+    lines.push('', 'a delta: its entries rebuild only in a store that holds their bases (import, or verify --deep --against-store)');
+    for (const e of deltas) {
+      const d = e.delta!;
+      lines.push(
+        `  ${e.role.padEnd(9)} ${e.name}: rebuilds ${humanBytes(d.size)} (blake3:${d.digest.slice(7, 23)}…): ` +
+          `${humanBytes(d.carried)} carried, ${humanBytes(d.referenced)} referenced from ${d.base.map((b) => `blake3:${b.digest.slice(7, 23)}…`).join(', ')}`,
+      );
+    }
+  }
   return lines.join('\n');
 }
 

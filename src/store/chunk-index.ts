@@ -6,6 +6,7 @@ import { digestString, fromHex } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import { decodeChunkIndex, encodeChunkIndex, type PieceList } from '../format/pieces.js';
 import { PieceCutter } from '../stream/delta/cutter.js';
+import type { BaseLookup } from '../stream/delta/rebuild.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { fsyncDir, ioError, writeAll } from '../stream/io/files.js';
 import { BLOB_MODE, DIR_MODE } from './layout.js';
@@ -100,4 +101,12 @@ export async function chunkIndexOf(store: Store, digest: string, engines: Engine
       encodeChunkIndex(pieces, (p) => engines.hash.digestOf(p)),
     );
   return pieces;
+}
+
+/** Where a delta being rebuilt finds its bases: blobs this store holds whole, with their chunk indexes. */
+export function heldBases(store: Store, engines: Engines): BaseLookup {
+  return async (digest) => {
+    const held = await store.read((tx) => store.healthyBlob(tx, digest) !== undefined);
+    return held ? { path: store.blobPath(digest), pieces: await chunkIndexOf(store, digest, engines) } : undefined;
+  };
 }

@@ -16,7 +16,7 @@ import { newImageRow } from './catalog/images.js';
 import { requiresSignature, trustedKeys } from './catalog/trust.js';
 import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
-import { chunkIndexOf } from './chunk-index.js';
+import { heldBases } from './chunk-index.js';
 import { contentOf } from '../format/delta.js';
 import { encodeChunkIndex } from '../format/pieces.js';
 import { baseMissing } from '../stream/delta/rebuild.js';
@@ -190,10 +190,7 @@ export async function importBundle(store: Store, input: ByteSource, opts: Import
       },
       discard: (i) => plan!.entries[i]!.action !== 'store',
       index: true,
-      bases: async (d) => {
-        const held = await store.read((tx) => store.healthyBlob(tx, d) !== undefined);
-        return held ? { path: store.blobPath(d), pieces: await chunkIndexOf(store, d, opts.engines) } : undefined;
-      },
+      bases: heldBases(store, opts.engines),
     });
     const signatures = checkSignatures(staged.end.extensions, staged.end.trailer.bundleDigest, trusted);
     const refused = signatureFailure(signatures, required);

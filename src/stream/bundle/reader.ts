@@ -267,19 +267,29 @@ async function readTail(
 }
 
 /** Reads a whole bundle for its verdict, discarding content. Throws the first failure. */
-export async function verifyBundle(input: ByteSource, opts: ReadOptions = {}): Promise<VerifyResult> {
+export async function verifyBundle(input: ByteSource, opts: VerifyOptions = {}): Promise<VerifyResult> {
   let header: HeaderEvent | undefined;
   const entries: EntryEndEvent[] = [];
   // Nothing here keeps chunk data, so every buffer goes straight back.
   for await (const ev of readBundle(input, { ...opts, recycle: true })) {
-    if (ev.type === 'chunk') ev.release?.();
-    else if (ev.type === 'header') header = ev;
-    else if (ev.type === 'entry-end') entries.push(ev);
-    else if (ev.type === 'end') {
+    if (ev.type === 'chunk') {
+      if (ev.data) await opts.onData?.(header!, ev.entry, ev.data);
+      ev.release?.();
+    } else if (ev.type === 'header') header = ev;
+    else if (ev.type === 'entry-end') {
+      await opts.onEntryEnd?.(header!, ev.entry);
+      entries.push(ev);
+    } else if (ev.type === 'end') {
       return { preamble: header!.preamble, manifest: header!.manifest, headerHash: header!.headerHash, entries, end: ev, deep: opts.deep ?? true };
     }
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
+}
+
+export interface VerifyOptions extends ReadOptions {
+  /** Each chunk's bytes, when reading deep, before its buffer is reused: for checks beyond the bundle's own. */
+  onData?: (header: HeaderEvent, entry: number, data: Uint8Array) => Promise<void>;
+  onEntryEnd?: (header: HeaderEvent, entry: number) => Promise<void>;
 }
 
 export interface VerifyResult {
