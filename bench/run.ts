@@ -10,6 +10,7 @@
  *   npm run bench -- --only-tree   only those rows, replacing their section of bench/RESULTS.md
  *   npm run bench -- --only-catalog  catalog operations on etcd against SQLite, replacing their section
  *   npm run bench -- --only-cdc    the content-defined chunker against b3sum and pzstd, replacing its section
+ *   npm run bench -- --only-delta  delta export and import against full ones, zstd --patch-from and rsync batches
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { firstOutput, have, measure, sh as shIn, version, type Measured } from '
 import { tune } from './tune.js';
 import { catalogBench, catalogTable } from './catalog.js';
 import { cdcBench, cdcTable } from './cdc.js';
+import { deltaBench, deltaTable } from './delta.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH = join(ROOT, 'bench');
@@ -397,6 +399,18 @@ async function main(): Promise<void> {
     replaceSection(CDC_HEADING, `Written by \`npm run bench -- --only-cdc\`.\n\n${machine()}\n\n${await cdcSection()}`);
     return;
   }
+  if (flag('--only-delta')) {
+    const r = await deltaBench({ data: DATA, out: OUT, cli: CLI, runs: RUNS, log });
+    replaceSection(
+      DELTA_HEADING,
+      `Written by \`npm run bench -- --only-delta\`.\n\n${machine()}\n\n` +
+        `The old image: a tar (fixed owners and times) of ${r.pair.files.toLocaleString('en-US')} files sampled from /usr/lib and /usr/share, ${(r.oldBytes / 1e6).toFixed(0)} MB. ` +
+        `The new one: ${r.pair.rewritten} of those files rewritten, spread through the tree (half with local edits, half changed throughout like a rebuilt binary), ` +
+        `and ${r.pair.added} new files added: ${(r.pair.changedBytes / 1e6).toFixed(1)} MB changed, ${((r.pair.changedBytes / r.oldBytes) * 100).toFixed(2)}% of the bytes. ` +
+        `The boot config also holds a kernel and an initramfs, unchanged. Medians of ${RUNS} runs, each a whole process; an import's target store is fresh for each run.\n\n${deltaTable(r)}`,
+    );
+    return;
+  }
   if (flag('--only-catalog')) {
     replaceSection(CATALOG_HEADING, `Written by \`npm run bench -- --only-catalog\`.\n\n${machine()}\n\n${await catalogSection()}`);
     return;
@@ -446,6 +460,7 @@ async function main(): Promise<void> {
 
 const CATALOG_HEADING = '## The catalog: etcd against SQLite';
 const CDC_HEADING = '## Content-defined chunking';
+const DELTA_HEADING = '## Delta export';
 
 async function cdcSection(): Promise<string> {
   const image = join(DATA, 'mixed-1024m.img');

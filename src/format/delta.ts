@@ -1,9 +1,7 @@
 import { DIGEST_RE, copyOf, readU64, view, writeU64 } from './bytes.js';
 import { DELTA_CHUNKER } from './cdc.js';
-import { DIGEST_SIZE, REQ_FEATURE_DELTA } from './constants.js';
+import { DIGEST_SIZE } from './constants.js';
 import { bundleError, type ErrorLocation } from './errors.js';
-import type { Manifest, ManifestEntry } from './manifest.js';
-import type { Preamble } from './preamble.js';
 
 /**
  * Delta entries (FORMAT.md, "Delta entries"): an entry whose content is a *program* that rebuilds
@@ -41,12 +39,6 @@ export type DeltaOp =
   | { kind: 'data'; digest: Uint8Array; bytes: Uint8Array; at: number }
   | { kind: 'ref'; base: number; offset: number; length: number; pieces: number; digest: Uint8Array; at: number };
 
-/** What an entry holds once read: its own size and digest, or those its program rebuilds. */
-export function contentOf(e: ManifestEntry): { size?: number; digest?: string } {
-  if (e.delta) return { size: e.delta.size, digest: e.delta.digest };
-  return { ...(e.size !== undefined ? { size: e.size } : {}), ...(e.digest !== undefined ? { digest: e.digest } : {}) };
-}
-
 /** Checks the shape of a `delta` object; `bad` makes the manifest error for a message. */
 export function validateDelta(v: unknown, path: string, bad: (msg: string) => Error): DeltaClaim {
   const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -73,21 +65,6 @@ export function validateDelta(v: unknown, path: string, bad: (msg: string) => Er
   const referenced = int(v.referenced, `${path}.referenced`);
   if (carried + referenced !== size) throw bad(`${path}: carried ${carried} and referenced ${referenced} bytes do not add up to its size ${size}`);
   return v as unknown as DeltaClaim;
-}
-
-/** Required feature bit 0 is set exactly when some entry is a delta entry. */
-export function checkDeltaFeature(p: Preamble, m: Manifest): void {
-  const has = m.entries.some((e) => e.delta !== undefined);
-  const bit = (p.required & REQ_FEATURE_DELTA) !== 0;
-  if (has !== bit) {
-    throw bundleError(
-      'ERR_BUNDLE_MANIFEST',
-      has
-        ? 'manifest: an entry is a delta but the preamble does not set required feature bit 0'
-        : 'manifest: required feature bit 0 is set but no entry is a delta',
-      { offset: 12 },
-    );
-  }
 }
 
 export function encodeDataOpHeader(digest: Uint8Array, length: number): Uint8Array {

@@ -1,9 +1,10 @@
 import { canonicalStringify, type Json } from './canonical-json.js';
 import { DIGEST_RE } from './bytes.js';
 import { validateDelta, type DeltaClaim } from './delta.js';
-import { MAX_CHUNK_SIZE, MAX_ENTRIES, MAX_LEVEL, MAX_MANIFEST_SIZE, MIN_CHUNK_SIZE, MIN_ENTRIES, MIN_LEVEL } from './constants.js';
+import { REQ_FEATURE_DELTA, MAX_CHUNK_SIZE, MAX_ENTRIES, MAX_LEVEL, MAX_MANIFEST_SIZE, MIN_CHUNK_SIZE, MIN_ENTRIES, MIN_LEVEL } from './constants.js';
 import { BootportError, bundleError } from './errors.js';
 import { nameProblem } from './names.js';
+import type { Preamble } from './preamble.js';
 import { textProblem, type TextRule } from './text.js';
 
 export const ROLES = ['kernel', 'initramfs', 'image'] as const;
@@ -205,6 +206,27 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   // Duplicate keys, white space, key order, number spelling and escaping all show up here.
   if (again !== textValue) throw bad('is not in canonical form (sorted keys, no white space, integers only, no duplicate keys)');
   return validateManifest(parsed);
+}
+
+/** What an entry holds once read: its own size and digest, or those its program rebuilds. */
+export function contentOf(e: ManifestEntry): { size?: number; digest?: string } {
+  if (e.delta) return { size: e.delta.size, digest: e.delta.digest };
+  return { ...(e.size !== undefined ? { size: e.size } : {}), ...(e.digest !== undefined ? { digest: e.digest } : {}) };
+}
+
+/** Required feature bit 0 is set exactly when some entry is a delta entry. */
+export function checkDeltaFeature(p: Preamble, m: Manifest): void {
+  const has = m.entries.some((e) => e.delta !== undefined);
+  const bit = (p.required & REQ_FEATURE_DELTA) !== 0;
+  if (has !== bit) {
+    throw bundleError(
+      'ERR_BUNDLE_MANIFEST',
+      has
+        ? 'manifest: an entry is a delta but the preamble does not set required feature bit 0'
+        : 'manifest: required feature bit 0 is set but no entry is a delta',
+      { offset: 12 },
+    );
+  }
 }
 
 export function entryLabel(m: Manifest, index: number): string {

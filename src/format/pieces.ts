@@ -76,11 +76,13 @@ export class PieceList {
 /** Builds a piece list as pieces arrive; `keyBytes` of each digest are kept. */
 export class PieceListBuilder {
   private buf: Uint8Array;
+  private dv: DataView;
   private n = 0;
   private size = 0;
 
   constructor(private readonly keyBytes: number = DIGEST_SIZE) {
     this.buf = new Uint8Array(1024 * (4 + keyBytes));
+    this.dv = view(this.buf);
   }
 
   add(length: number, digest: Uint8Array): void {
@@ -89,8 +91,9 @@ export class PieceListBuilder {
       const grown = new Uint8Array(this.buf.length * 2);
       grown.set(this.buf);
       this.buf = grown;
+      this.dv = view(grown);
     }
-    view(this.buf).setUint32(this.n * stride, length, true);
+    this.dv.setUint32(this.n * stride, length, true);
     this.buf.set(digest.subarray(0, this.keyBytes), this.n * stride + 4);
     this.n++;
     this.size += length;

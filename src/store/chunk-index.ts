@@ -1,15 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
 import { digestString, fromHex } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import { decodeChunkIndex, encodeChunkIndex, type PieceList } from '../format/pieces.js';
 import { PieceCutter } from '../stream/delta/cutter.js';
 import type { BaseLookup } from '../stream/delta/rebuild.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { fsyncDir, ioError, writeAll } from '../stream/io/files.js';
-import { BLOB_MODE, DIR_MODE } from './layout.js';
+import { ioError } from '../stream/io/files.js';
+import { writeIndexFile } from './index-file.js';
 import type { Store } from './store.js';
 
 /**
@@ -39,24 +36,9 @@ export async function readChunkIndex(store: Store, digest: string, engines: Engi
   }
 }
 
-/** Writes a chunk index: to a private temporary in staging, fsynced, renamed into place, the directory fsynced. */
-export async function saveChunkIndex(store: Store, digest: string, bytes: Uint8Array): Promise<void> {
-  const path = store.indexPath(digest);
-  const tmp = join(store.stagingDir(), `index-${randomBytes(8).toString('hex')}`);
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: DIR_MODE });
-    const fh = await open(tmp, 'wx', BLOB_MODE);
-    try {
-      await writeAll(fh, bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dirname(path));
-  } catch (e) {
-    throw ioError(`cannot write the chunk index of ${digest}`, e);
-  }
+/** Writes a blob's chunk index file (see index-file.ts). */
+export function saveChunkIndex(store: Store, digest: string, bytes: Uint8Array): Promise<void> {
+  return writeIndexFile(store.indexPath(digest), store.stagingDir(), digest, bytes);
 }
 
 /** Cuts a stored blob into pieces, reading its file; the content digest is checked as it goes. */

@@ -1,7 +1,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { digestString, equalBytes } from '../format/bytes.js';
 import { DELTA_CHUNKER } from '../format/cdc.js';
-import { contentOf } from '../format/delta.js';
+import { contentOf } from '../format/manifest.js';
 import { BootportError } from '../format/errors.js';
 import type { Manifest } from '../format/manifest.js';
 import { decodeInventory, encodeInventory, INVENTORY_MAGIC, type PieceList } from '../format/pieces.js';

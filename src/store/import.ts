@@ -17,7 +17,7 @@ import { requiresSignature, trustedKeys } from './catalog/trust.js';
 import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
 import { heldBases } from './chunk-index.js';
-import { contentOf } from '../format/delta.js';
+import { contentOf } from '../format/manifest.js';
 import { encodeChunkIndex } from '../format/pieces.js';
 import { baseMissing } from '../stream/delta/rebuild.js';
 

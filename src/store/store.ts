@@ -6,7 +6,7 @@ import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import { encodeChunkIndex } from '../format/pieces.js';
 import { PieceCutter } from '../stream/delta/cutter.js';
-import { saveChunkIndex } from './chunk-index.js';
+import { writeIndexFile } from './index-file.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { ioError, writeAll } from '../stream/io/files.js';
 import type { BlobFiles, Catalog, CatalogChange, Session } from './backend/catalog.js';
@@ -206,7 +206,7 @@ export class Store {
   private async keepIndexes(staged: readonly StagedBlob[]): Promise<void> {
     for (const b of staged) {
       if (!b.index || existsSync(this.indexPath(b.digest)) || !existsSync(this.blobPath(b.digest))) continue;
-      await saveChunkIndex(this, b.digest, b.index).catch(() => undefined);
+      await writeIndexFile(this.indexPath(b.digest), this.stagingDir(), b.digest, b.index).catch(() => undefined);
     }
   }
 

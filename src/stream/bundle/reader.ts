@@ -1,5 +1,5 @@
 import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
-import { checkDeltaFeature, DeltaParser } from '../../format/delta.js';
+import { DeltaParser } from '../../format/delta.js';
 import { decodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import {
   CHUNK_HEADER_SIZE,
@@ -17,7 +17,7 @@ import {
 import { BootportError, bundleError, type ErrorLocation } from '../../format/errors.js';
 import { decodeExtensionHeader } from '../../format/extension.js';
 import { decodeFooter, type Footer } from '../../format/footer.js';
-import { decodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
+import { checkDeltaFeature, decodeManifest, entryLabel, type Manifest } from '../../format/manifest.js';
 import { decodePreamble, type Preamble } from '../../format/preamble.js';
 import { BundleLedger } from '../../format/ledger.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';

@@ -1,0 +1,109 @@
+/**
+ * `npm run bench -- --only-delta`: a delta export and import against a full one, on a tar of a
+ * real tree and the same tar after an update (bench/delta-data.ts), with `zstd --patch-from` and
+ * `rsync --only-write-batch` on the same pair in the same run (issue 13).
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeDeltaPair, type DeltaPair } from './delta-data.js';
+import { have, measure, sh, type Measured } from './measure.js';
+
+export interface DeltaRow {
+  what: string;
+  m?: Measured;
+  bytes?: number;
+}
+
+export interface DeltaResult {
+  pair: DeltaPair;
+  oldBytes: number;
+  newBytes: number;
+  rows: DeltaRow[];
+  identical: boolean;
+}
+
+export async function deltaBench(opts: { data: string; out: string; cli: string; runs: number; log: (s: string) => void }): Promise<DeltaResult> {
+  const pair = makeDeltaPair(join(opts.data, 'delta'), 450e6, opts.log);
+  const dir = join(opts.out, 'delta');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const bp = (a: string) => `node ${opts.cli} ${a}`;
+  const run = (s: string) => sh(s, dir);
+  // A small kernel and initramfs: the image is what a delta is about.
+  writeFileSync(join(dir, 'vmlinuz'), readFileSync(pair.old).subarray(0, 8 << 20));
+  writeFileSync(join(dir, 'initramfs.img'), readFileSync(pair.old).subarray(8 << 20, 40 << 20));
+  run(`${bp(`--store S image create name=old content=@${pair.old}`)} >/dev/null`);
+  run(`${bp('--store S create name=bc kernel=@vmlinuz initramfs=@initramfs.img image=old')} >/dev/null`);
+  run(`${bp(`--store S image create name=new content=@${pair.new}`)} >/dev/null`);
+  run(`${bp('--store S create name=bc2 kernel=@vmlinuz initramfs=@initramfs.img image=new')} >/dev/null`);
+  const rows: DeltaRow[] = [];
+  const { runs } = opts;
+  const full = measure(`${bp('--store S -i bc2 export -o full.export --force --index')} >/dev/null`, runs, { cwd: dir });
+  rows.push({ what: 'bootport export (full)', m: full, bytes: statSync(join(dir, 'full.export')).size });
+  // The base the target imported: the old image's export.
+  run(`${bp('--store S -i bc export -o base.export --force')} >/dev/null`);
+  const delta = measure(`${bp('--store S -i bc2 export -o delta.export --force --base base.export')} >/dev/null`, runs, { cwd: dir });
+  rows.push({ what: 'bootport export --base (delta)', m: delta, bytes: statSync(join(dir, 'delta.export')).size });
+  run(`${bp('--store T0 import base.export')} >/dev/null`);
+  run(`${bp('--all --store T0 inventory -o have.inv')} >/dev/null`);
+  const haveRun = measure(`${bp('--store S -i bc2 export -o have.export --force --have have.inv')} >/dev/null`, runs, { cwd: dir });
+  rows.push({ what: 'bootport export --have (delta, from the target inventory)', m: haveRun, bytes: statSync(join(dir, 'have.export')).size });
+  rows.push({ what: 'the target inventory (have.inv)', bytes: statSync(join(dir, 'have.inv')).size });
+  const fresh = (name: string, from?: string) => () => {
+    rmSync(join(dir, name), { recursive: true, force: true });
+    if (from) cpSync(join(dir, from), join(dir, name), { recursive: true });
+    run('sync');
+  };
+  rows.push({ what: 'bootport import (full)', m: measure(`${bp('--store T import full.export')} >/dev/null`, runs, { cwd: dir, before: fresh('T') }) });
+  rows.push({ what: 'bootport import (delta)', m: measure(`${bp('--store T import delta.export')} >/dev/null`, runs, { cwd: dir, before: fresh('T', 'T0') }) });
+  const digest = run(`b3sum --no-names ${pair.new}`).trim();
+  const identical =
+    existsSync(join(dir, 'T', 'blobs', 'blake3', digest)) && run(`cmp ${join(dir, 'T', 'blobs', 'blake3', digest)} ${pair.new} && echo same`).trim() === 'same';
+  rows.push({
+    what: 'zstd -3 --patch-from',
+    m: measure(`zstd -q -f -3 --patch-from=${pair.old} ${pair.new} -o patch.zst`, runs, { cwd: dir }),
+    bytes: statSync(join(dir, 'patch.zst')).size,
+  });
+  rows.push({
+    what: 'zstd -3 (whole new tar, 2 threads)',
+    m: measure(`zstd -q -f -3 -T2 ${pair.new} -o whole.zst`, runs, { cwd: dir }),
+    bytes: statSync(join(dir, 'whole.zst')).size,
+  });
+  if (have('rsync')) {
+    const before = () => {
+      rmSync(join(dir, 'rdest'), { recursive: true, force: true });
+      mkdirSync(join(dir, 'rdest'));
+      cpSync(pair.old, join(dir, 'rdest', 'new.tar'));
+      rmSync(join(dir, 'batch.rsync'), { force: true });
+    };
+    const m = measure(`rsync --no-whole-file --only-write-batch=batch.rsync ${pair.new} rdest/new.tar`, runs, { cwd: dir, before });
+    rows.push({ what: 'rsync --only-write-batch', m, bytes: statSync(join(dir, 'batch.rsync')).size });
+    rows.push({ what: 'rsync batch, zstd -3', bytes: Number(run('zstd -q -3 -c batch.rsync | wc -c').trim()) });
+  }
+  return { pair, oldBytes: statSync(pair.old).size, newBytes: statSync(pair.new).size, rows, identical };
+}
+
+export function deltaTable(r: DeltaResult): string {
+  const get = (w: string) => r.rows.find((x) => x.what.startsWith(w));
+  const full = get('bootport export (full)')!;
+  const patch = get('zstd -3 --patch-from')!;
+  const lines = ['| what | seconds | peak RSS | bytes | vs full bundle | vs zstd --patch-from |', '|---|---|---|---|---|---|'];
+  for (const row of r.rows) {
+    const b = row.bytes;
+    lines.push(
+      `| ${row.what} | ${row.m ? row.m.seconds.toFixed(2) : ''} | ${row.m ? `${row.m.rssMiB.toFixed(0)} MiB` : ''} | ${b !== undefined ? b.toLocaleString('en-US') : ''} | ${
+        b !== undefined ? `${((b / full.bytes!) * 100).toFixed(2)}%` : ''
+      } | ${b !== undefined ? `${(b / patch.bytes!).toFixed(2)}×` : ''} |`,
+    );
+  }
+  const ratio = (a: string, b: string) => (get(a)!.m!.seconds / get(b)!.m!.seconds).toFixed(2);
+  return [
+    lines.join('\n'),
+    '',
+    `- Time of the delta export against the full export: ${ratio('bootport export --base', 'bootport export (full)')}× (target 0.35×); of the delta import against the full import: ${ratio(
+      'bootport import (delta)',
+      'bootport import (full)',
+    )}× (target 0.6×).`,
+    `- The rebuilt image is ${r.identical ? 'byte-identical to' : 'NOT the same as'} the new tar.`,
+  ].join('\n');
+}
