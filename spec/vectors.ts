@@ -3,7 +3,9 @@
  * reader must give. `npm run vectors` writes them to fixtures/vectors/; the test suite
  * regenerates them in memory and checks the files are exactly what this code makes.
  */
-import { concatBytes } from '../src/format/bytes.js';
+import { concatBytes, digestString } from '../src/format/bytes.js';
+import { cutLength, DELTA_CHUNKER } from '../src/format/cdc.js';
+import { encodeDataOpHeader, encodeRefOp, type DeltaClaim } from '../src/format/delta.js';
 import { CHUNK_HEADER_SIZE, MIN_CHUNK_SIZE, OPT_FEATURE_EXTENSIONS } from '../src/format/constants.js';
 import { encodeExtension } from '../src/format/extension.js';
 import { encodeManifest, type Manifest, type ManifestEntry } from '../src/format/manifest.js';
@@ -341,7 +343,106 @@ export async function makeVectors(e: Engines): Promise<Vector[]> {
     'ERR_SIGNATURE_REQUIRED',
   );
 
+  await deltaVectors(e, v, K, I);
   return v;
+}
+
+/**
+ * Delta entries (required feature bit 0): an image rebuilt from one carried piece and a run of
+ * a base's first two pieces, and what a reader that decompresses refuses in a program. Their
+ * runs are honest: the run digest is over the base's real pieces, so an importer holding the
+ * base rebuilds exactly `carried ‖ base[0, run)`.
+ */
+async function deltaVectors(e: Engines, v: Vector[], K: Uint8Array, I: Uint8Array): Promise<void> {
+  const baseContent = content(40_000, 7);
+  const cuts: number[] = [];
+  for (let at = 0; at < baseContent.length;) at += cuts[cuts.push(cutLength(baseContent, at, baseContent.length, DELTA_CHUNKER)) - 1]!;
+  const run = cuts[0]! + cuts[1]!;
+  const runDigest = e.hash.digestOf([e.hash.digestOf([baseContent.subarray(0, cuts[0])]), e.hash.digestOf([baseContent.subarray(cuts[0], run)])]);
+  const carried = content(3000, 8);
+  const rebuilt = concatBytes([carried, baseContent.subarray(0, run)]);
+  const dataOp = (bytes: Uint8Array, digest = e.hash.digestOf([bytes])) => concatBytes([encodeDataOpHeader(digest, bytes.length), bytes]);
+  const refOp = (over: Partial<{ base: number; offset: number; length: number; pieces: number }> = {}) =>
+    encodeRefOp({ base: 0, offset: 0, length: run, pieces: 2, digest: runDigest, ...over });
+  const claim = (over: Partial<DeltaClaim> = {}): DeltaClaim => ({
+    chunker: DELTA_CHUNKER.name,
+    base: [{ digest: digestString(e.hash.digestOf([baseContent])), size: baseContent.length }],
+    size: rebuilt.length,
+    digest: digestString(e.hash.digestOf([rebuilt])),
+    carried: carried.length,
+    referenced: run,
+    ...over,
+  });
+  const m = (c: DeltaClaim) => {
+    const base = manifest([
+      { role: 'kernel', name: 'vmlinuz-6.1.0', size: K.length },
+      { role: 'initramfs', name: 'initramfs-6.1.0.img', size: I.length },
+      { role: 'image', name: 'vecImage' },
+    ]);
+    base.entries[2]!.delta = c;
+    return base;
+  };
+  const program = concatBytes([dataOp(carried), refOp()]);
+  const bundle = async (c: DeltaClaim, prog: Uint8Array) => write(e, m(c), [K, I, prog]);
+  const push = (name: string, description: string, verify: string, deep: string, bytes: Uint8Array) =>
+    v.push({ name, description, expect: { verify, deep }, bytes });
+  const chunkOf = (prog: Uint8Array): ForgedChunk => ({ entry: 2, seq: 0, final: true, rawLength: prog.length, payload: e.codec.compress(prog, 3) });
+  const forged = (c: DeltaClaim, prog: Uint8Array, required: number) =>
+    forgeBundle(
+      e.hash,
+      m(c),
+      [
+        { entry: 0, seq: 0, final: true, rawLength: K.length, payload: e.codec.compress(K, 3) },
+        { entry: 1, seq: 0, final: false, rawLength: CS, payload: e.codec.compress(I.subarray(0, CS), 3) },
+        { entry: 1, seq: 1, final: true, rawLength: I.length - CS, payload: e.codec.compress(I.subarray(CS), 3) },
+        chunkOf(prog),
+      ],
+      { contents: [K, I, prog], preamble: { required } },
+    );
+  push(
+    'ok-delta',
+    `an image as a delta: ${carried.length} bytes carried, then a run of the base's first two pieces (${run} bytes)`,
+    'ok',
+    'ok',
+    await bundle(claim(), program),
+  );
+  push(
+    'delta-unknown-operation',
+    'a delta program whose second operation has tag 0x45: only a reader that decompresses sees it',
+    'ok',
+    'ERR_BUNDLE_DELTA',
+    await bundle(claim(), concatBytes([dataOp(carried), Uint8Array.of(0x45), refOp().subarray(1)])),
+  );
+  push(
+    'delta-reference-outside-base',
+    'a reference that runs one byte past the end of its base',
+    'ok',
+    'ERR_BUNDLE_DELTA',
+    await bundle(claim(), concatBytes([dataOp(carried), refOp({ offset: baseContent.length - run + 1 })])),
+  );
+  push(
+    'delta-carried-digest-wrong',
+    "a carried piece whose digest is not its bytes' (the chunk digests are honest)",
+    'ok',
+    'ERR_BUNDLE_DIGEST_MISMATCH',
+    await bundle(claim(), concatBytes([dataOp(carried, new Uint8Array(32)), refOp()])),
+  );
+  push(
+    'delta-totals-lie',
+    'the manifest declares one more carried byte (and one more in all) than the program carries',
+    'ok',
+    'ERR_BUNDLE_SIZE_MISMATCH',
+    await bundle(claim({ carried: carried.length + 1, size: rebuilt.length + 1 }), program),
+  );
+  push(
+    'delta-cut-inside-operation',
+    'a delta program that ends 10 bytes into its reference',
+    'ok',
+    'ERR_BUNDLE_DELTA',
+    await bundle(claim(), concatBytes([dataOp(carried), refOp().subarray(0, 10)])),
+  );
+  const noBit = forged(claim(), program, 0);
+  push('delta-without-feature-bit', 'an entry with a delta object while required feature bit 0 is clear', 'ERR_BUNDLE_MANIFEST', 'ERR_BUNDLE_MANIFEST', noBit);
 }
 
 /** Where the first extension record of a bundle written by this module starts. */

@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REQ_FEATURE_DELTA } from '../../src/format/constants.js';
+import { content } from '../../spec/vectors.js';
 import { tinyFiles, type TinyFiles } from '../store/helpers.js';
 import { cli, tempDir } from './run.js';
 
@@ -161,6 +162,20 @@ describe('delta export', () => {
     const imp = await ok(['import', volumes[0]!, '--require-signature', '--json'], t);
     expect(JSON.parse(imp.stdout)).toMatchObject({ committed: true, signature_required: true });
     expect((await blobOf(t, 'boot4')).equals(grown)).toBe(true);
+  });
+});
+
+describe('the golden delta vector', () => {
+  it('rebuilds in a store that holds its base, to the content its manifest declares', async () => {
+    const store = p('vector-store');
+    writeFileSync(p('vector-base.img'), content(40_000, 7));
+    await ok(['image', 'create', 'name=vbase', `content=@${p('vector-base.img')}`], store);
+    const vec = join(import.meta.dirname, '../../fixtures/vectors/ok-delta.bpb');
+    await ok(['verify', '--deep', '--against-store', vec], store);
+    const r = await ok(['import', vec, '--json'], store);
+    const image = (JSON.parse(r.stdout) as { entries: { role: string; digest: string }[] }).entries.find((e) => e.role === 'image')!;
+    const rebuilt = readFileSync(join(store, 'blobs', 'blake3', image.digest.slice(7)));
+    expect(rebuilt.subarray(3000).equals(Buffer.from(content(40_000, 7).subarray(0, rebuilt.length - 3000)))).toBe(true);
   });
 });
 
