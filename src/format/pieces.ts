@@ -23,6 +23,7 @@ type Hash = (parts: readonly Uint8Array[]) => Uint8Array;
 /** One blob's pieces in order: each a length and a digest (whole, or its first 16 bytes). */
 export class PieceList {
   private offsets: Float64Array | undefined;
+  private readonly dv: DataView;
 
   constructor(
     readonly digest: Uint8Array,
@@ -31,14 +32,29 @@ export class PieceList {
     /** `count` records of a u32 length and `keyBytes` of digest. */
     readonly records: Uint8Array,
     readonly keyBytes: number,
-  ) {}
+  ) {
+    this.dv = view(records);
+  }
 
   private get stride(): number {
     return 4 + this.keyBytes;
   }
 
   lengthAt(i: number): number {
-    return view(this.records).getUint32(i * this.stride, true);
+    return this.dv.getUint32(i * this.stride, true);
+  }
+
+  /** The first four bytes of piece `i`'s digest, as a little-endian word: a ready-made hash key. */
+  keyWord(i: number): number {
+    return this.dv.getUint32(i * this.stride + 4, true);
+  }
+
+  /** Whether piece `i`'s digest begins with the bytes this list keeps of `digest`. */
+  sameKey(i: number, digest: Uint8Array): boolean {
+    const r = this.records;
+    const at = i * this.stride + 4;
+    for (let k = 0; k < this.keyBytes; k++) if (r[at + k] !== digest[k]) return false;
+    return true;
   }
 
   digestAt(i: number): Uint8Array {
@@ -153,7 +169,8 @@ export function decodeChunkIndex(b: Uint8Array, hash: Hash, what = 'chunk index'
   const end = b.length - DIGEST_SIZE;
   if (!equalBytes(hash([b.subarray(0, end)]), b.subarray(end))) throw bad(what, 'its check digest does not match: the file is damaged');
   const records = b.subarray(INDEX_HEADER, end);
-  checkList(what, size, count, (i) => view(records).getUint32(i * stride, true));
+  const rv = view(records);
+  checkList(what, size, count, (i) => rv.getUint32(i * stride, true));
   return new PieceList(b.slice(16, 48), size, count, records, DIGEST_SIZE);
 }
 
@@ -208,7 +225,8 @@ export function decodeInventory(b: Uint8Array, hash: Hash, what = 'inventory'): 
     if (at + BLOB_HEADER + count * stride > end) throw bad(what, `it ends inside the pieces of blob ${i}`);
     const records = b.subarray(at + BLOB_HEADER, at + BLOB_HEADER + count * stride);
     const digest = b.slice(at, at + DIGEST_SIZE);
-    checkList(`${what}, blob blake3:${toHex(digest)}`, size, count, (k) => view(records).getUint32(k * stride, true));
+    const rv = view(records);
+    checkList(`${what}, blob blake3:${toHex(digest)}`, size, count, (k) => rv.getUint32(k * stride, true));
     lists.push(new PieceList(digest, size, count, records, INVENTORY_KEY));
     at += BLOB_HEADER + count * stride;
   }

@@ -22,6 +22,7 @@ import { decodePreamble, type Preamble } from '../../format/preamble.js';
 import { BundleLedger } from '../../format/ledger.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';
 import type { OpenJob } from '../parallel/chunk-work.js';
+import type { Candidates } from '../delta/candidates.js';
 import { ByteReader } from '../io/byte-reader.js';
 import { loadEngines, type Engines } from '../engine/engines.js';
 import { BufferPool } from '../parallel/buffers.js';
@@ -43,6 +44,8 @@ export interface ReadOptions extends RunOptions {
   recycle?: boolean;
   /** Told of each chunk as it is verified: its raw and compressed lengths, for progress. */
   onChunk?: (raw: number, comp: number) => void;
+  /** Entries whose chunks also come with their candidate pieces (cut where they are inflated), when reading deep. */
+  pieces?: (entry: number) => boolean;
 }
 
 export interface HeaderEvent {
@@ -62,6 +65,8 @@ export interface ChunkEvent {
   data?: Uint8Array;
   /** With `recycle`: hands `data`'s buffer back to be decompressed into again. Call it once done with `data`. */
   release?: () => void;
+  /** With `pieces`: the delta chunker's candidate pieces of `data`, for a PieceCutter. */
+  pieces?: Candidates;
 }
 export interface EntryEndEvent {
   type: 'entry-end';
@@ -109,7 +114,9 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const jobs = chunkJobs(r, ledger, runner.readsFiles === true, (h) =>
       inflate && opts.recycle && h.rawLength > 0 ? buffers.take(manifest, h.entry) : undefined,
     );
-    for await (const { job, data } of orderedWindow(jobs, async (job) => ({ job, data: await runner.open({ ...job, inflate }) }), runner.openWidth)) {
+    const piecesOf = (entry: number) => inflate && opts.pieces?.(entry) === true;
+    const open = async (job: Omit<OpenJob, 'inflate'>) => ({ job, ...(await runner.open({ ...job, inflate, pieces: piecesOf(job.header.entry) })) });
+    for await (const { job, data, pieces } of orderedWindow(jobs, open, runner.openWidth)) {
       const h = job.header;
       if (data) {
         content![h.entry]!.update(data);
@@ -127,6 +134,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
         compLength: h.compLength,
         ...(data ? { data } : {}),
         ...(release ? { release } : {}),
+        ...(pieces ? { pieces } : {}),
       };
       if (h.final) {
         programs[h.entry]?.finish();

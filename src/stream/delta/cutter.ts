@@ -1,6 +1,7 @@
 import { DELTA_CHUNKER, cutLength } from '../../format/cdc.js';
 import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
+import type { Candidates } from './candidates.js';
 
 /**
  * Cuts content into the delta chunker's pieces as it streams past, and keeps each piece's length
@@ -13,9 +14,50 @@ export class PieceCutter {
 
   constructor(private readonly hash: HashEngine) {}
 
-  update(data: Uint8Array): void {
+  /**
+   * The next block of content. With `candidates` (its pieces as a worker cut them from the
+   * block's first byte), only the cuts from the held-back bytes up to where the real cuts meet
+   * the candidates are made here: from that cut on, each candidate is a real piece, because
+   * where a piece ends depends on its own bytes alone.
+   */
+  update(data: Uint8Array, candidates?: Candidates): void {
+    if (candidates && candidates.cuts.length && this.stitch(data, candidates)) return;
     const buf = this.carry.length ? joined(this.carry, data) : data;
     this.carry = this.cut(buf, false);
+  }
+
+  /** Cuts from the held-back bytes into `data` until a cut meets a candidate; false if none does nearby. */
+  private stitch(data: Uint8Array, c: Candidates): boolean {
+    const max = DELTA_CHUNKER.max;
+    const off = this.carry.length;
+    const window = off ? joined(this.carry, data.subarray(0, Math.min(data.length, STITCH_WINDOW))) : data.subarray(0, 0);
+    const mine: [number, Uint8Array][] = [];
+    let met = off === 0 ? 0 : -1;
+    let at = 0;
+    let k = 0;
+    while (met < 0 && window.length - at > max) {
+      const n = cutLength(window, at, window.length, DELTA_CHUNKER);
+      mine.push([n, this.hash.digestOf([window.subarray(at, at + n)])]);
+      at += n;
+      const pos = at - off;
+      if (pos === 0) met = 0;
+      else if (pos > 0) {
+        while (k < c.cuts.length && c.cuts[k]! < pos) k++;
+        if (k < c.cuts.length && c.cuts[k] === pos) met = pos;
+      }
+    }
+    if (met < 0) return false;
+    for (const [n, d] of mine) this.list.add(n, d);
+    let end = met;
+    for (let i = 0; i < c.cuts.length; i++) {
+      const cut = c.cuts[i]!;
+      if (cut <= met) continue;
+      const start = i === 0 ? 0 : c.cuts[i - 1]!;
+      this.list.add(cut - start, c.digests.subarray(i * 32, i * 32 + 32));
+      end = cut;
+    }
+    this.carry = data.slice(end);
+    return true;
   }
 
   /** The pieces of everything given, with `digest` the whole content's BLAKE3. */
@@ -38,6 +80,9 @@ export class PieceCutter {
     return buf.slice(at);
   }
 }
+
+/** How far into a block the stitcher looks for the meeting cut before cutting the block itself. */
+const STITCH_WINDOW = 1 << 17;
 
 function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

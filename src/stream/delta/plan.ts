@@ -26,7 +26,7 @@ export class HaveTable {
     this.mask = size - 1;
     lists.forEach((l, li) => {
       for (let p = 0; p < l.count; p++) {
-        let s = slotOf(l.digestAt(p)) & this.mask;
+        let s = l.keyWord(p) & this.mask;
         while (this.slots[s] !== 0) s = (s + 1) & this.mask;
         this.slots[s] = this.starts[li]! + p + 1;
       }
@@ -36,10 +36,7 @@ export class HaveTable {
   /** Whether piece `p` of list `li` has this length and digest (as far as the list keeps it). */
   matches(li: number, p: number, digest: Uint8Array, length: number): boolean {
     const l = this.lists[li]!;
-    if (p >= l.count || l.lengthAt(p) !== length) return false;
-    const key = l.digestAt(p);
-    for (let i = 0; i < key.length; i++) if (key[i] !== digest[i]) return false;
-    return true;
+    return p < l.count && l.lengthAt(p) === length && l.sameKey(p, digest);
   }
 
   /** A held piece with this length and digest: the first one listed. */

@@ -34,9 +34,10 @@ export async function* deltaProgram(plan: DeltaPlan, blob: PieceList, file: File
   };
   for (const s of plan.steps) {
     if (s.kind === 'ref') {
-      const d: Uint8Array[] = [];
-      for (let i = s.from; i < s.from + s.count; i++) d.push(blob.digestAt(i));
-      put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: hash.digestOf(d) }));
+      // The run digest is over the pieces' digests, gathered for one call to the hasher.
+      const d = new Uint8Array(s.count * 32);
+      for (let i = 0; i < s.count; i++) d.set(blob.digestAt(s.from + i), i * 32);
+      put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: hash.digestOf([d]) }));
       continue;
     }
     let i = s.from;

@@ -55,7 +55,9 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let rebuild: DeltaRebuild | undefined;
   const engines = opts.engines ?? (await loadEngines());
   try {
-    for await (const ev of readBundle(input, { ...opts, engines, deep: true, recycle: true })) {
+    // Workers cut what they inflate into candidate pieces, for the chunk index of each kept entry.
+    const pieces = (i: number) => opts.index === true && !opts.discard?.(i) && header?.manifest.entries[i]?.delta === undefined;
+    for await (const ev of readBundle(input, { ...opts, engines, deep: true, recycle: true, pieces })) {
       switch (ev.type) {
         case 'header':
           header = ev;
@@ -78,7 +80,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
           // A carried piece is written from a view of the chunk, so that buffer is not recycled.
           if (rebuild) await rebuild.update(ev.data!);
           else {
-            cutter?.update(ev.data!);
+            cutter?.update(ev.data!, ev.pieces);
             await file!.write(ev.data!, ev.release);
           }
           break;

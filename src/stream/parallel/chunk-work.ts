@@ -6,6 +6,7 @@ import { bundleError, isBootportError, type ErrorLocation } from '../../format/e
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
 import { ioError } from '../io/io-error.js';
+import { candidatePieces, type Candidates } from '../delta/candidates.js';
 
 /**
  * The per-chunk work, kept apart from the stream plumbing so a worker pool can run it:
@@ -53,6 +54,21 @@ export interface OpenJob {
   inflate: boolean;
   /** A buffer of at least rawLength bytes to decompress into, if the caller recycles them. */
   out?: Uint8Array;
+  /** Also cut the inflated bytes into the delta chunker's candidate pieces (for a chunk index). */
+  pieces?: boolean;
+}
+
+/** An opened chunk: its inflated bytes, when asked for, and their candidate pieces, when asked for. */
+export interface Opened {
+  data?: Uint8Array;
+  pieces?: Candidates;
+}
+
+/** openChunk, then the candidate pieces the job asks for: the whole of a reader's per-chunk work. */
+export function openWithPieces(engines: Engines, job: OpenJob, scratch?: Uint8Array): Opened {
+  const data = openChunk(engines, job, scratch);
+  if (!data) return {};
+  return job.pieces ? { data, pieces: candidatePieces(engines.hash, data) } : { data };
 }
 
 /**
@@ -122,7 +138,7 @@ export interface ChunkRunner {
   /** Chunks being checked (and inflated) at once when reading. */
   readonly openWidth: number;
   seal(job: SealJob): Promise<Sealed>;
-  open(job: OpenJob): Promise<Uint8Array | undefined>;
+  open(job: OpenJob): Promise<Opened>;
   close(): Promise<void>;
   /** Whether `open` jobs may name a file range instead of carrying the payload. */
   readonly readsFiles?: boolean;

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../../format/bytes.js';
-import { openChunk, sealChunk } from './chunk-work.js';
+import { openWithPieces, sealChunk } from './chunk-work.js';
 import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
 import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
@@ -39,10 +39,11 @@ port.on('message', (req: PoolRequest) => {
       } else {
         const job = req.job;
         if (!job.payload && scratch.length < job.header.compLength) scratch = new Uint8Array(job.header.compLength);
-        const out = openChunk(engines, job, scratch);
+        const { data: out, pieces } = openWithPieces(engines, job, scratch);
         const d = out && sendable(out, job.out);
         if (d) transfer.push(d.buffer as ArrayBuffer);
-        reply = { id: req.id, ok: true, ...(d ? { data: d } : {}) };
+        if (pieces) transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, ...(d ? { data: d } : {}), ...(pieces ? { pieces } : {}) };
       }
     } catch (e) {
       reply = { id: req.id, ok: false, error: toWireError(e) };

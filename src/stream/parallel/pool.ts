@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
-import { openChunk, sealChunk, type ChunkRunner, type OpenJob, type Sealed, type SealJob } from './chunk-work.js';
+import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob } from './chunk-work.js';
 import type { Engines } from '../engine/engines.js';
 import type { FileDigest } from './file-hash.js';
 
@@ -73,11 +73,11 @@ export class WorkerPool implements ChunkRunner {
     return r.sealed!;
   }
 
-  async open(job: OpenJob): Promise<Uint8Array | undefined> {
-    if (job.header.final && job.header.seq === 0) return openChunk(this.engines, job);
+  async open(job: OpenJob): Promise<Opened> {
+    if (job.header.final && job.header.seq === 0) return openWithPieces(this.engines, job);
     const transfer = [job.payload?.buffer, job.out?.buffer].filter((b): b is ArrayBuffer => b !== undefined);
     const r = await this.send({ id: this.nextId++, kind: 'open', job }, transfer);
-    return r.data;
+    return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}) };
   }
 
   /** BLAKE3 of a whole file, on a worker, so several files are hashed at once. */

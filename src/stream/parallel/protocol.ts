@@ -6,6 +6,7 @@ import { BootportError, type ErrorLocation } from '../../format/errors.js';
 import { isStreamLayerCode } from '../errors.js';
 import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
+import type { Candidates } from '../delta/candidates.js';
 
 export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
 export type WireError = {
@@ -19,7 +20,7 @@ export type WireError = {
   cause?: WireError;
 };
 export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; digest?: FileDigest }
+  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
   /** Bytes of a file hashed since the last progress message; the job goes on. */
   | { id: number; progress: number };

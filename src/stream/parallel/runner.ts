@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { openChunk, sealChunk, type ChunkRunner } from './chunk-work.js';
+import { openWithPieces, sealChunk, type ChunkRunner } from './chunk-work.js';
 
 export type { ChunkRunner };
 import type { Engines } from '../engine/engines.js';
@@ -23,7 +23,7 @@ export function localRunner(engines: Engines): ChunkRunner {
     sealWidth: 1,
     openWidth: 1,
     seal: async (job) => sealChunk(engines, job),
-    open: async (job) => openChunk(engines, job),
+    open: async (job) => openWithPieces(engines, job),
     close: async () => {},
   };
 }

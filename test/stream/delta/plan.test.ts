@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cutLength, DELTA_CHUNKER } from '../../../src/format/cdc.js';
 import { PieceCutter } from '../../../src/stream/delta/cutter.js';
+import { candidatePieces } from '../../../src/stream/delta/candidates.js';
 import { HaveTable, planDelta, RUN_LIMIT } from '../../../src/stream/delta/plan.js';
 import { loadEngines } from '../../../src/stream/engine/engines.js';
 
@@ -34,6 +35,25 @@ describe('the piece cutter', () => {
       const l = cutAll(data, step);
       expect(Array.from({ length: l.count }, (_, i) => l.lengthAt(i))).toEqual(lengths);
       expect(l.digestAt(5)).toEqual(engines.hash.digestOf([data.subarray(l.offsetAt(5), l.offsetAt(6))]));
+    }
+  });
+});
+
+describe('stitching the pieces workers cut block by block', () => {
+  it('gives exactly the pieces of cutting the whole, on noise, text-like and constant content, with blocks of any size', () => {
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(20_000));
+    for (const data of [noise(1_000_000, 6), new Uint8Array(text), new Uint8Array(500_000)]) {
+      const whole = cutAll(data, data.length);
+      for (const block of [20_000, 65_536, 100_003, 1 << 20]) {
+        const c = new PieceCutter(engines.hash);
+        for (let i = 0; i < data.length; i += block) {
+          const b = data.subarray(i, i + block);
+          c.update(b, candidatePieces(engines.hash, b));
+        }
+        const l = c.finish(digest);
+        expect(l.count).toBe(whole.count);
+        expect(l.records).toEqual(whole.records);
+      }
     }
   });
 });

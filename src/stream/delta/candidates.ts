@@ -1,0 +1,32 @@
+import { DELTA_CHUNKER, cutLength } from '../../format/cdc.js';
+import type { HashEngine } from '../engine/hash.js';
+
+/**
+ * The delta chunker's pieces of one block, cut as if a piece began at its first byte: what a
+ * worker computes beside decompressing the block, so that cutting runs on every core. Only the
+ * cuts the block decides alone are made (each needs a whole maximum piece after its start); the
+ * rest of the block is left to the stitcher, which also finds where the real cuts, coming from
+ * the blocks before, meet these (see PieceCutter).
+ */
+export interface Candidates {
+  /** End offset of each piece in the block; piece 0 starts at 0. */
+  cuts: Uint32Array;
+  /** The pieces' BLAKE3s, 32 bytes each. */
+  digests: Uint8Array;
+}
+
+export function candidatePieces(hash: HashEngine, data: Uint8Array): Candidates {
+  const max = DELTA_CHUNKER.max;
+  const cuts: number[] = [];
+  const digests: Uint8Array[] = [];
+  let at = 0;
+  while (data.length - at > max) {
+    const n = cutLength(data, at, data.length, DELTA_CHUNKER);
+    digests.push(hash.digestOf([data.subarray(at, at + n)]));
+    at += n;
+    cuts.push(at);
+  }
+  const d = new Uint8Array(digests.length * 32);
+  digests.forEach((x, i) => d.set(x, i * 32));
+  return { cuts: Uint32Array.from(cuts), digests: d };
+}
