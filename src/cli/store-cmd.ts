@@ -10,6 +10,8 @@ import { Store, type StoreMode } from '../store/store.js';
 import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { packTree, type TreeStats } from '../stream/tree/pack-tree.js';
+import { WorkerPool } from '../stream/parallel/pool.js';
+import { defaultThreads } from '../stream/parallel/runner.js';
 import type { Progress } from './progress.js';
 import { type CommandContext, type GlobalOptions } from './context.js';
 import { usage } from './parse.js';
@@ -93,6 +95,9 @@ export function boolField(f: Field | undefined): boolean | undefined {
   throw new BootportError('ERR_INVALID', `${f.key} must be true or false`);
 }
 
+/** Images smaller than this are cut on this thread: starting workers would cost more. */
+const POOL_FROM = 16 << 20;
+
 /**
  * Files given as key=@PATH are copied into the store's staging (hashed on the way) before any
  * transaction; whatever is not placed goes with the staging when the store closes.
@@ -124,12 +129,19 @@ export class FileIngest {
     const progress = this.ctx && this.opts ? this.ctx.progress(this.opts, `reading ${f.file}`, st.isFile() ? st.size : undefined) : undefined;
     let staged;
     let tree: TreeStats | undefined;
-    if (st.isDirectory()) {
-      const packed = packTree(f.file, { onWarning: (w) => this.ctx?.err(warningText(w, f.file)) });
-      tree = packed.stats;
-      staged = await this.store.stageStream(counted(packed.stream, progress), this.engines, f.file);
-    } else {
-      staged = await this.store.stageFile(f.file, this.engines, (n) => progress?.advance(n));
+    // The chunk index is cut on the worker pool as the image streams in (see BlockIndexer).
+    const threads = this.ctx && this.opts ? (await this.ctx.runOptions(this.opts)).threads : defaultThreads();
+    const pool = threads > 1 && (st.isDirectory() || st.size > POOL_FROM) ? new WorkerPool(this.engines, threads) : undefined;
+    try {
+      if (st.isDirectory()) {
+        const packed = packTree(f.file, { onWarning: (w) => this.ctx?.err(warningText(w, f.file)) });
+        tree = packed.stats;
+        staged = await this.store.stageStream(counted(packed.stream, progress), this.engines, f.file, pool);
+      } else {
+        staged = await this.store.stageFile(f.file, this.engines, (n) => progress?.advance(n), pool);
+      }
+    } finally {
+      await pool?.close();
     }
     progress?.finish();
     return { ...staged, fileName: basename(f.file), ...(tree ? { tree } : {}) };

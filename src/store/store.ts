@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
 import { encodeChunkIndex } from '../format/pieces.js';
-import { PieceCutter } from '../stream/delta/cutter.js';
+import { BlockIndexer, type CutRunner } from '../stream/delta/block-indexer.js';
 import { writeIndexFile } from './index-file.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { ioError, writeAll } from '../stream/io/files.js';
@@ -229,13 +229,13 @@ export class Store {
   }
 
   /** Copies a file into staging, hashing the bytes as they are written, and fsyncs it. */
-  async stageFile(source: string, engines: Engines, onBytes?: (n: number) => void): Promise<StagedBlob> {
+  async stageFile(source: string, engines: Engines, onBytes?: (n: number) => void, cuts?: CutRunner): Promise<StagedBlob> {
     const src = await open(source, 'r').catch((e: unknown) => {
       throw ioError(`cannot read ${source}`, e);
     });
     try {
       if (!(await src.stat()).isFile()) throw new BootportError('ERR_INVALID', `${source} is not a regular file`);
-      return await this.stageStream(readChunks(src, source, onBytes), engines, source);
+      return await this.stageStream(readChunks(src, source, onBytes), engines, source, cuts);
     } finally {
       await src.close();
     }
@@ -245,10 +245,10 @@ export class Store {
    * Copies a stream into this store's staging, hashed on the way and fsynced, ready for `commit`.
    * `what` names the source in errors.
    */
-  async stageStream(data: AsyncIterable<Uint8Array>, engines: Engines, what: string): Promise<StagedBlob> {
+  async stageStream(data: AsyncIterable<Uint8Array>, engines: Engines, what: string, cuts?: CutRunner): Promise<StagedBlob> {
     const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
     const hasher = await engines.hash.create();
-    const cutter = new PieceCutter(engines.hash);
+    const cutter = new BlockIndexer(engines.hash, cuts);
     let size = 0;
     try {
       const dst = await open(path, 'wx', BLOB_MODE);
@@ -261,7 +261,7 @@ export class Store {
         const flush = async () => {
           if (fill === 0) return;
           hasher.update(batch.subarray(0, fill));
-          cutter.update(batch.subarray(0, fill));
+          await cutter.add(batch.subarray(0, fill));
           await writeAll(dst, batch.subarray(0, fill));
           fill = 0;
         };
@@ -270,7 +270,7 @@ export class Store {
           if (piece.length >= STAGE_BATCH / 2) {
             await flush();
             hasher.update(piece);
-            cutter.update(piece);
+            await cutter.add(piece);
             await writeAll(dst, piece);
             continue;
           }
@@ -287,7 +287,7 @@ export class Store {
       throw e instanceof BootportError ? e : ioError(`cannot stage ${what} in ${this.dir}`, e);
     }
     const digest = hasher.digest();
-    return { path, digest: digestString(digest), size, index: encodeChunkIndex(cutter.finish(digest), (p) => engines.hash.digestOf(p)) };
+    return { path, digest: digestString(digest), size, index: encodeChunkIndex(await cutter.finish(digest), (p) => engines.hash.digestOf(p)) };
   }
 
   /**

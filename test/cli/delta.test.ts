@@ -165,6 +165,23 @@ describe('delta export', () => {
   });
 });
 
+describe('the chunk index of a stored image', () => {
+  it('is the same cut on the worker pool as on one thread, and is what a delta export matches', async () => {
+    const big = Buffer.concat([imageBytes(20_000_000, 3), randomBytes(2_000_000)]);
+    writeFileSync(p('big.img'), big);
+    const index = async (threads: string) => {
+      const s = p(`index-${threads}`);
+      await ok(['--threads', threads, 'image', 'create', 'name=big', `content=@${p('big.img')}`], s);
+      const dir = join(s, 'index', 'blake3');
+      return readFileSync(join(dir, readdirSync(dir)[0]!));
+    };
+    const pooled = await index('2');
+    expect(pooled.equals(await index('1'))).toBe(true);
+    // 20 MB of pieces of about 4 KiB, each a 36-byte record.
+    expect(pooled.length).toBeGreaterThan((22_000_000 / 16384) * 36);
+  });
+});
+
 describe('the golden delta vector', () => {
   it('rebuilds in a store that holds its base, to the content its manifest declares', async () => {
     const store = p('vector-store');

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
+import type { Candidates } from '../delta/candidates.js';
 import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob } from './chunk-work.js';
 import type { Engines } from '../engine/engines.js';
 import type { FileDigest } from './file-hash.js';
@@ -78,6 +79,12 @@ export class WorkerPool implements ChunkRunner {
     const transfer = [job.payload?.buffer, job.out?.buffer].filter((b): b is ArrayBuffer => b !== undefined);
     const r = await this.send({ id: this.nextId++, kind: 'open', job }, transfer);
     return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}) };
+  }
+
+  /** A block's candidate pieces (see candidates.ts), cut on a worker; `data` is transferred to it. */
+  async cut(data: Uint8Array): Promise<Candidates> {
+    const r = await this.send({ id: this.nextId++, kind: 'cut', data }, [data.buffer as ArrayBuffer]);
+    return r.pieces!;
   }
 
   /** BLAKE3 of a whole file, on a worker, so several files are hashed at once. */

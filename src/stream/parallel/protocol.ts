@@ -8,7 +8,11 @@ import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
 import type { Candidates } from '../delta/candidates.js';
 
-export type PoolRequest = { id: number; kind: 'seal'; job: SealJob } | { id: number; kind: 'open'; job: OpenJob } | { id: number; kind: 'hash'; path: string };
+export type PoolRequest =
+  | { id: number; kind: 'seal'; job: SealJob }
+  | { id: number; kind: 'open'; job: OpenJob }
+  | { id: number; kind: 'hash'; path: string }
+  | { id: number; kind: 'cut'; data: Uint8Array };
 export type WireError = {
   code?: string;
   detail: string;

@@ -1,0 +1,68 @@
+import type { PieceList } from '../../format/pieces.js';
+import type { HashEngine } from '../engine/hash.js';
+import type { Candidates } from './candidates.js';
+import { PieceCutter } from './cutter.js';
+
+/** Where blocks are cut into candidate pieces: the worker pool. */
+export interface CutRunner {
+  cut(data: Uint8Array): Promise<Candidates>;
+}
+
+/** Content is gathered into blocks of this size, each cut on a worker. */
+const BLOCK = 4 << 20;
+/** Blocks being cut at once. */
+const IN_FLIGHT = 4;
+
+/**
+ * A chunk index built as content streams past, for content that is not inflated on a worker
+ * (a file or a tar copied into the store): blocks go to the pool to be cut, and come back in
+ * order to be stitched (see PieceCutter). Without a runner every cut is made here.
+ */
+export class BlockIndexer {
+  private readonly cutter: PieceCutter;
+  private block = new Uint8Array(BLOCK);
+  private fill = 0;
+  private readonly queue: { bytes: Uint8Array; pieces: Promise<Candidates> }[] = [];
+
+  constructor(
+    hash: HashEngine,
+    private readonly runner?: CutRunner,
+  ) {
+    this.cutter = new PieceCutter(hash);
+  }
+
+  async add(data: Uint8Array): Promise<void> {
+    if (!this.runner) return this.cutter.update(data);
+    let at = 0;
+    while (at < data.length) {
+      const n = Math.min(data.length - at, BLOCK - this.fill);
+      this.block.set(data.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill === BLOCK) await this.dispatch();
+    }
+  }
+
+  async finish(digest: Uint8Array): Promise<PieceList> {
+    if (this.fill) await this.dispatch();
+    while (this.queue.length) await this.stitchOne();
+    return this.cutter.finish(digest);
+  }
+
+  private async dispatch(): Promise<void> {
+    const bytes = this.block.subarray(0, this.fill);
+    // The worker gets a copy (transferred); this block stays here for stitching.
+    const pieces = this.runner!.cut(bytes.slice());
+    // Rethrown in order by stitchOne; this only keeps an early failure from being unhandled.
+    pieces.catch(() => undefined);
+    this.queue.push({ bytes, pieces });
+    this.block = new Uint8Array(BLOCK);
+    this.fill = 0;
+    if (this.queue.length > IN_FLIGHT) await this.stitchOne();
+  }
+
+  private async stitchOne(): Promise<void> {
+    const head = this.queue.shift()!;
+    this.cutter.update(head.bytes, await head.pieces);
+  }
+}
