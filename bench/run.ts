@@ -11,6 +11,7 @@
  *   npm run bench -- --only-catalog  catalog operations on etcd against SQLite, replacing their section
  *   npm run bench -- --only-cdc    the content-defined chunker against b3sum and pzstd, replacing its section
  *   npm run bench -- --only-delta  delta export and import against full ones, zstd --patch-from and rsync batches
+ *   npm run bench -- --only-startup  verify and inspect on a small bundle against node -e 0 plus b3sum
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { tune } from './tune.js';
 import { catalogBench, catalogTable } from './catalog.js';
 import { cdcBench, cdcTable } from './cdc.js';
 import { deltaBench, deltaTable } from './delta.js';
+import { startupBench, startupTable } from './startup.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH = join(ROOT, 'bench');
@@ -399,6 +401,12 @@ async function main(): Promise<void> {
     replaceSection(CDC_HEADING, `Written by \`npm run bench -- --only-cdc\`.\n\n${machine()}\n\n${await cdcSection()}`);
     return;
   }
+  if (flag('--only-startup')) {
+    const bundle = join(ROOT, 'fixtures/vectors/ok-image-exact-multiple.bpb');
+    const r = startupBench(CLI, bundle, Math.max(RUNS, 9), ROOT);
+    replaceSection(STARTUP_HEADING, `Written by \`npm run bench -- --only-startup\`.\n\n${machine()}\n\n${startupTable(r)}`);
+    return;
+  }
   if (flag('--only-delta')) {
     const r = await deltaBench({ data: DATA, out: OUT, cli: CLI, runs: RUNS, log });
     replaceSection(
@@ -461,6 +469,7 @@ async function main(): Promise<void> {
 const CATALOG_HEADING = '## The catalog: etcd against SQLite';
 const CDC_HEADING = '## Content-defined chunking';
 const DELTA_HEADING = '## Delta export';
+const STARTUP_HEADING = '## Start-up: verify on a small bundle';
 
 async function cdcSection(): Promise<string> {
   const image = join(DATA, 'mixed-1024m.img');

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { removeRegisteredSync } from '../stream/io/workdir.js';
 import { EXIT, isClosedOutput } from './exit.js';
-import { run } from './program.js';
+import { runQuick } from './quick.js';
 
 // Nothing commits before it is complete, so an interrupted command has changed nothing; what it
 // was writing (an import's staging, an export's temporary file, an unpack's work directory) is
@@ -24,11 +24,8 @@ process.stdout.on('error', (e) => {
   process.exitCode = EXIT.CLOSED_OUTPUT;
 });
 
-const code = await run(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-  cwd: process.cwd(),
-  env: process.env,
-});
+const argv = process.argv.slice(2);
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env };
+// The whole program is loaded only for commands other than verify and inspect.
+const code = (await runQuick(argv, io)) ?? (await (await import('./program.js')).run(argv, io));
 process.exitCode = closedOutput ? EXIT.CLOSED_OUTPUT : code;

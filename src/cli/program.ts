@@ -1,7 +1,6 @@
-import { Command, CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { TOOL_VERSION } from '../version.js';
-import { CommandContext, type CliIO } from './context.js';
-import { EXIT } from './exit.js';
+import type { Command } from '@commander-js/extra-typings';
+import type { CommandContext, CliIO } from './context.js';
+import { baseProgram, quietCommands, runProgram } from './program-base.js';
 import { registerInspect } from './inspect.js';
 import { registerPack } from './pack.js';
 import { registerUnpack } from './unpack.js';
@@ -21,27 +20,7 @@ import { registerStoreAdmin } from './store-admin.js';
 
 /** Builds the whole CLI without touching process state, so tests can run it in-process. */
 export function createProgram(io: CliIO, argv: readonly string[] = []): { program: Command; ctx: CommandContext } {
-  const ctx = new CommandContext(io, argv);
-  const program = new Command('bootport')
-    .description('move boot configurations (kernel, initramfs, cmdline, image) between clusters')
-    .version(TOOL_VERSION)
-    .option('--json', 'machine-readable output')
-    .option(
-      '--store <dir|url>',
-      'store directory, or etcd://HOST:PORT[,…]/PREFIX?blobs=DIR for a catalog several head nodes share (default: $BOOTPORT_STORE, /var/lib/bootport for root, else the XDG data dir)',
-    )
-    .option('-i, --ids <names>', 'boot configs by name or uid prefix, comma-separated')
-    .option('-a, --all', 'all boot configs')
-    .addOption(new Option('--engine <engine>', 'codec and hash implementation (default: $BOOTPORT_ENGINE, else auto)').choices(['auto', 'native', 'fallback']))
-    .option('--debug', 'on failure, print the stack (also BOOTPORT_DEBUG=1)')
-    .option('--progress [format]', 'show progress on stderr: a line, or --progress=json for events (default: a line when stderr is a terminal)')
-    .option('--no-progress', 'never show progress')
-    .option('--threads <n>', 'worker threads compressing, decompressing and hashing chunks (default: $BOOTPORT_THREADS, else one per core)')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void io.stdout.write(s),
-      writeErr: (s) => void io.stderr.write(s),
-    });
+  const { program, ctx } = baseProgram(io, argv);
   registerBootConfig(program, ctx);
   registerTransfer(program, ctx);
   registerInventory(program, ctx);
@@ -58,25 +37,12 @@ export function createProgram(io: CliIO, argv: readonly string[] = []): { progra
   registerStoreAdmin(program, ctx);
   registerCompletion(program, ctx);
   registerSample(program, ctx);
-  const quiet = (c: CommandUnknownOpts): void => {
-    c.exitOverride().configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
-    c.commands.forEach(quiet);
-  };
-  program.commands.forEach(quiet);
+  quietCommands(program, io);
   return { program, ctx };
 }
 
 /** Runs one command line and returns its exit code. */
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { program, ctx } = createProgram(io, argv);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    }
-    return ctx.report(e, argv.includes('--json'));
-  }
-  return ctx.exitCode;
+  return runProgram(program, ctx, argv);
 }

@@ -17,6 +17,9 @@ export const VERIFY_PROVES =
   'every chunk digest, the order and completeness of all chunks, the trailer totals, the seek table, the header hash and the bundle digest';
 export const DEEP_PROVES = "and, by decompressing every chunk, that each entry's content matches its BLAKE3 content digest";
 
+/** Bundle files smaller than this are verified on one thread, unless threads are asked for. */
+const SMALL_BUNDLE = 16 << 20;
+
 /** Collects a repeatable option. */
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -47,9 +50,12 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         const trusted = await trustedFiles(ctx, opts.trust);
         const run = await ctx.runOptions(opts);
         if (bundle !== '-' && more.length === 0 && (await isVolumeFile(resolve(ctx.io.cwd, bundle)))) return verifyOneVolume(ctx, opts, bundle, run);
-        const progress = ctx.progress(opts, `verifying ${bundle}`, await ctx.inputSize(bundle));
+        const size = await ctx.inputSize(bundle);
+        const progress = ctx.progress(opts, `verifying ${bundle}`, size);
         const { source: input } = await ctx.bundleInput(bundle, more, opts, progress);
-        const read = { ...run, deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
+        // Starting workers takes longer than checking a small file on this thread.
+        const small = size !== undefined && size < SMALL_BUNDLE && opts.threads === undefined && !ctx.io.env.BOOTPORT_THREADS;
+        const read = { ...run, ...(small ? { threads: 1 } : {}), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
         // The store's modules load only when a store is asked for: plain verify never opens one.
         const r = opts.againstStore
           ? await (async () => {
