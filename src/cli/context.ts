@@ -23,6 +23,12 @@ export interface CliIO {
   stdin: Readable;
   cwd: string;
   env: NodeJS.ProcessEnv;
+  /**
+   * stdout is the process's own descriptor: once a write's callback runs its bytes have left
+   * the process, so the buffer may be written into again. Not so for a stream in memory, whose
+   * reader may still hold what it was given.
+   */
+  stdoutIsDescriptor?: boolean;
 }
 
 export interface GlobalOptions {

@@ -9,7 +9,7 @@ import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
 import { engineReport, type CommandContext, type GlobalOptions, type RunInfo } from './context.js';
 import { EXIT } from './exit.js';
 import type { Signer } from '../stream/sign/signatures.js';
-import { copyTo } from './output.js';
+import { copyEach, copyTo } from './output.js';
 
 /**
  * Writes a bundle where `-o` says, a file (atomically, refusing to overwrite without --force) or
@@ -41,10 +41,13 @@ export async function emitBundle(
     if (out === '-' && opts.splitSize) throw usage('--split-size writes volume files: give -o NAME, not -o -');
     const path = resolve(ctx.io.cwd, out);
     const split = out === '-' ? undefined : await splitFor(ctx, path, manifest, opts.splitSize);
-    // stdout may hold on to what it was given (a pipe's queue), so only a file gets recycled buffers.
+    // A stream in memory may hold on to what it was given, so stdout gets recycled buffers only
+    // when it is the process's descriptor and each write is awaited to its end.
     if (out === '-') {
       ctx.stdoutIsData = true;
-      await copyTo(bundleBytes(manifest, sources, { ...run, signers, onChunk }, got), ctx.io.stdout);
+      const recycle = ctx.io.stdoutIsDescriptor === true;
+      const bytes = bundleBytes(manifest, sources, { ...run, recycle, signers, onChunk }, got);
+      await (recycle ? copyEach(bytes, ctx.io.stdout) : copyTo(bytes, ctx.io.stdout));
     } else if (split !== undefined) {
       // Recycled buffers are safe here too: a chunk's frame is the last piece of its record, and
       // the volume writer writes each record whole before it asks for the next piece.

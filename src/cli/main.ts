@@ -25,7 +25,7 @@ process.stdout.on('error', (e) => {
 });
 
 const argv = process.argv.slice(2);
-const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env };
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env, stdoutIsDescriptor: true };
 // The whole program is loaded only for commands other than verify and inspect.
 const code = (await runQuick(argv, io)) ?? (await (await import('./program.js')).run(argv, io));
 process.exitCode = closedOutput ? EXIT.CLOSED_OUTPUT : code;

@@ -24,3 +24,24 @@ export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Pr
   }
   if (dest.destroyed) throw dest.errored ?? gone();
 }
+
+/**
+ * Like copyTo, but each piece is written, and its write finished, before the next is asked for:
+ * the writer may then put the next piece in the same buffer. Only for a destination whose write
+ * callback means the bytes have left the process (a descriptor), not one that keeps them.
+ */
+export async function copyEach(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
+  const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
+  for await (const chunk of src) {
+    if (dest.destroyed || dest.writableEnded) throw dest.errored ?? gone();
+    await new Promise<void>((resolve, reject) => {
+      const closed = () => reject(dest.errored ?? gone());
+      dest.once('close', closed);
+      dest.write(chunk, (err) => {
+        dest.off('close', closed);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+}
