@@ -30,3 +30,14 @@ export function candidatePieces(hash: HashEngine, data: Uint8Array): Candidates 
   digests.forEach((x, i) => d.set(x, i * 32));
   return { cuts: Uint32Array.from(cuts), digests: d };
 }
+
+/** The BLAKE3 of each of the pieces `data` holds one after another, of these `lengths`: 32 bytes each. */
+export function pieceDigests(hash: HashEngine, data: Uint8Array, lengths: Uint32Array): Uint8Array {
+  const out = new Uint8Array(lengths.length * 32);
+  let at = 0;
+  lengths.forEach((n, i) => {
+    out.set(hash.digestOf([data.subarray(at, at + n)]), i * 32);
+    at += n;
+  });
+  return out;
+}

@@ -5,6 +5,7 @@ import { BootportError } from '../../format/errors.js';
 import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
 import { ioError } from '../io/io-error.js';
+import { pieceDigests } from './candidates.js';
 
 /** A blob a delta copies from, as the target holds it: its file and its chunk index. */
 export interface HeldBase {
@@ -12,8 +13,23 @@ export interface HeldBase {
   pieces: PieceList;
 }
 
+/** Hashes the pieces of a span somewhere (the worker pool), handing the span back with their digests. */
+export type PieceHasher = (data: Uint8Array, lengths: Uint32Array) => Promise<{ data: Uint8Array; digests: Uint8Array }>;
+
 /** Finds a base by its content digest; undefined when the target does not hold it. */
 export type BaseLookup = (digest: string) => Promise<HeldBase | undefined>;
+
+/** Output smaller than half this is gathered before it is written. */
+const BATCH = 1 << 20;
+
+/** Runs read and hashed ahead of the one being written: each at most RUN_LIMIT when bootport wrote it. */
+const RUNS_AHEAD = 4;
+
+/** What one operation produces, once checked: its chunk index entries, and its bytes in order. */
+interface Ready {
+  index: () => void;
+  bytes: Uint8Array[];
+}
 
 /** Reads of a base are gathered into spans of about this many bytes, cut at piece boundaries. */
 const SPAN = 1 << 20;
@@ -28,6 +44,9 @@ export class DeltaRebuild {
   private readonly parser: DeltaParser;
   private readonly bases: (HeldBase & { fh?: FileHandle })[] = [];
   private readonly index = new PieceListBuilder();
+  private readonly pending: Promise<Ready>[] = [];
+  private batch: Uint8Array | undefined;
+  private fill = 0;
   private size = 0;
 
   private constructor(
@@ -36,13 +55,14 @@ export class DeltaRebuild {
     private readonly content: Hasher,
     private readonly write: (bytes: Uint8Array) => Promise<void>,
     private readonly label: string,
+    private readonly digests: PieceHasher,
   ) {
     this.parser = new DeltaParser(claim, { entry: label });
   }
 
   /**
    * Resolves every base first: a missing one is refused before a byte is rebuilt, naming it.
-   * `label` names the entry in messages.
+   * `label` names the entry in messages; `digests` hashes copied pieces (here, without it).
    */
   static async start(
     claim: DeltaClaim,
@@ -50,21 +70,53 @@ export class DeltaRebuild {
     hash: HashEngine,
     write: (bytes: Uint8Array) => Promise<void>,
     label: string,
+    digests?: PieceHasher,
   ): Promise<DeltaRebuild> {
-    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label);
+    const here: PieceHasher = (data, lengths) => Promise.resolve({ data, digests: pieceDigests(hash, data, lengths) });
+    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, digests ?? here);
     const missing = await missingBases(claim, lookup);
     if (missing.length) throw baseMissing(missing, label);
-    for (const b of claim.base) r.bases.push((await lookup(b.digest))!);
+    try {
+      for (const b of claim.base) {
+        const held = (await lookup(b.digest))!;
+        // Opened once, up front: runs read ahead, several at once, at their own offsets.
+        const fh = await open(held.path, 'r').catch((e: unknown) => {
+          throw ioError(`cannot open base ${b.digest} at ${held.path}`, e);
+        });
+        r.bases.push({ ...held, fh });
+      }
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
     return r;
   }
 
+  /**
+   * Runs are read and hashed ahead, a few at once, while the ones before them are written: the
+   * bytes still go out strictly in program order, each run only once it is checked.
+   */
   async update(data: Uint8Array): Promise<void> {
-    for (const op of this.parser.feed(data)) await this.apply(op);
+    for (const op of this.parser.feed(data)) {
+      // A carried piece may be a view of the chunk, whose buffer is reused once this returns.
+      const next = op.kind === 'data' ? Promise.resolve(this.carried(op.bytes.slice(), op.digest)) : this.run(op);
+      next.catch(() => undefined);
+      this.pending.push(next);
+      while (this.pending.length > RUNS_AHEAD) await this.emitNext();
+    }
+  }
+
+  private async emitNext(): Promise<void> {
+    const ready = await this.pending.shift()!;
+    ready.index();
+    for (const b of ready.bytes) await this.emit(b);
   }
 
   /** The rebuilt content's digest and chunk index, once its digest is the one the manifest declares. */
   async finish(): Promise<{ digest: Uint8Array; size: number; pieces: PieceList }> {
     this.parser.finish();
+    while (this.pending.length) await this.emitNext();
+    await this.flush();
     await this.close();
     const digest = this.content.digest();
     if (digestString(digest) !== this.claim.digest || this.size !== this.claim.size) {
@@ -87,16 +139,34 @@ export class DeltaRebuild {
   private async emit(bytes: Uint8Array): Promise<void> {
     this.content.update(bytes);
     this.size += bytes.length;
-    await this.write(bytes);
-  }
-
-  private async apply(op: DeltaOp): Promise<void> {
-    if (op.kind === 'data') {
-      // The reader checked this piece's digest before handing its chunk on.
-      this.index.add(op.bytes.length, op.digest);
-      await this.emit(op.bytes);
+    // Carried pieces and short runs alternate in a delta: they are gathered into one write.
+    if (bytes.length >= BATCH / 2) {
+      await this.flush();
+      await this.write(bytes);
       return;
     }
+    if (this.fill + bytes.length > BATCH) await this.flush();
+    this.batch ??= new Uint8Array(BATCH);
+    this.batch.set(bytes, this.fill);
+    this.fill += bytes.length;
+  }
+
+  /** Writes what is gathered; the next batch is a new array, since `write` may keep this one. */
+  private async flush(): Promise<void> {
+    if (!this.batch || this.fill === 0) return;
+    const out = this.batch.subarray(0, this.fill);
+    this.batch = undefined;
+    this.fill = 0;
+    await this.write(out);
+  }
+
+  /** A carried piece: the reader checked its digest before handing its chunk on. */
+  private carried(bytes: Uint8Array, digest: Uint8Array): Ready {
+    return { index: () => this.index.add(bytes.length, digest), bytes: [bytes] };
+  }
+
+  /** A run copied out of its base: read, each piece hashed, the run's digest checked. */
+  private async run(op: Extract<DeltaOp, { kind: 'ref' }>): Promise<Ready> {
     const base = this.bases[op.base]!;
     const info = this.claim.base[op.base]!;
     const where = `bytes ${op.offset}..${op.offset + op.length} of base ${info.digest}`;
@@ -109,12 +179,10 @@ export class DeltaRebuild {
         remedies: ['repair-index'],
       });
     }
-    base.fh ??= await open(base.path, 'r').catch((e: unknown) => {
-      throw ioError(`cannot open base ${info.digest} at ${base.path}`, e);
-    });
-    // The pieces' digests, hashed in one call at the end of the run.
-    const run = new Uint8Array(count * 32);
-    const spans: Uint8Array[] = [];
+    const fh = base.fh!;
+    // Each span is read, then hashed piece by piece where the hasher runs (the worker pool, if
+    // given), all of a run's spans at once; the run's digests are then checked in order.
+    const hashed: Promise<{ data: Uint8Array; digests: Uint8Array; first: number }>[] = [];
     let i = first;
     while (i < first + count) {
       let j = i;
@@ -124,29 +192,36 @@ export class DeltaRebuild {
       const at = base.pieces.offsetAt(i);
       let got = 0;
       while (got < bytes) {
-        const { bytesRead } = await base.fh.read(buf, got, bytes - got, at + got).catch((e: unknown) => {
+        const { bytesRead } = await fh.read(buf, got, bytes - got, at + got).catch((e: unknown) => {
           throw ioError(`cannot read base ${info.digest} at ${base.path}`, e);
         });
         if (bytesRead === 0) throw damaged(this.label, `base ${info.digest} at ${base.path} ends at byte ${at + got}, before ${where} end`);
         got += bytesRead;
       }
-      let p = 0;
-      for (let k = i; k < j; k++) {
-        const n = base.pieces.lengthAt(k);
-        const d = this.hash.digestOf([buf.subarray(p, p + n)]);
-        if (!equalBytes(d, base.pieces.digestAt(k))) {
+      const lengths = new Uint32Array(j - i);
+      for (let k = i; k < j; k++) lengths[k - i] = base.pieces.lengthAt(k);
+      const from = i;
+      const h = this.digests(buf, lengths).then((r) => ({ ...r, first: from }));
+      h.catch(() => undefined);
+      hashed.push(h);
+      i = j;
+    }
+    // A run is checked as a whole at its end, so its bytes wait here: at most MAX_REF_LENGTH.
+    const spans = await Promise.all(hashed);
+    const run = new Uint8Array(count * 32);
+    for (const span of spans) {
+      for (let k = 0; k < span.digests.length / 32; k++) {
+        const d = span.digests.subarray(k * 32, k * 32 + 32);
+        const piece = span.first + k;
+        if (!equalBytes(d, base.pieces.digestAt(piece))) {
           throw damaged(
             this.label,
-            `the piece at byte ${base.pieces.offsetAt(k)} of base ${info.digest} hashes to blake3:${toHex(d)}, its chunk index says blake3:${toHex(base.pieces.digestAt(k))}`,
+            `the piece at byte ${base.pieces.offsetAt(piece)} of base ${info.digest} hashes to blake3:${toHex(d)}, its chunk index says blake3:${toHex(base.pieces.digestAt(piece))}`,
             'the stored blob is damaged: run the store check; importing the base again heals it',
           );
         }
-        run.set(d, (k - first) * 32);
-        p += n;
+        run.set(d, (piece - first) * 32);
       }
-      // A run is checked as a whole at its end, so its bytes wait here: at most MAX_REF_LENGTH.
-      spans.push(buf);
-      i = j;
     }
     if (!equalBytes(this.hash.digestOf([run]), op.digest)) {
       throw damaged(
@@ -155,8 +230,7 @@ export class DeltaRebuild {
         'the bundle was written against other content under that digest, or the store is damaged',
       );
     }
-    this.index.addFrom(base.pieces, first, count);
-    for (const s of spans) await this.emit(s);
+    return { index: () => this.index.addFrom(base.pieces, first, count), bytes: spans.map((x) => x.data) };
   }
 }
 

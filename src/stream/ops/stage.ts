@@ -10,6 +10,8 @@ import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '.
 import { PieceCutter } from '../delta/cutter.js';
 import { DeltaRebuild, type BaseLookup } from '../delta/rebuild.js';
 import { loadEngines } from '../engine/engines.js';
+import { WorkerPool } from '../parallel/pool.js';
+import { runnerFor } from '../parallel/runner.js';
 import type { ByteSource } from '../io/source.js';
 
 export interface StagedEntry {
@@ -54,10 +56,13 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let cutter: PieceCutter | undefined;
   let rebuild: DeltaRebuild | undefined;
   const engines = opts.engines ?? (await loadEngines());
+  // One runner for reading and for hashing what a delta copies out of its bases.
+  const { runner, owned } = runnerFor(engines, opts);
+  const pool = runner instanceof WorkerPool ? runner : undefined;
   try {
     // Workers cut what they inflate into candidate pieces, for the chunk index of each kept entry.
     const pieces = (i: number) => opts.index === true && !opts.discard?.(i) && header?.manifest.entries[i]?.delta === undefined;
-    for await (const ev of readBundle(input, { ...opts, engines, deep: true, recycle: true, pieces })) {
+    for await (const ev of readBundle(input, { ...opts, engines, runner, deep: true, recycle: true, pieces })) {
       switch (ev.type) {
         case 'header':
           header = ev;
@@ -74,7 +79,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             const label = entryLabel(header!.manifest, ev.entry);
             if (e.delta) {
               if (!opts.bases) throw new BootportError('ERR_DELTA_BASE_MISSING', `the delta ${label} cannot be rebuilt here: there is no store to copy from`);
-              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b) => f.write(b), label);
+              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b) => f.write(b), label, pool && ((d, l) => pool.digests(d, l)));
             } else if (opts.index) cutter = new PieceCutter(engines.hash);
           }
           // A carried piece is written from a view of the chunk, so that buffer is not recycled.
@@ -113,6 +118,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   } finally {
     await rebuild?.close();
     await file?.abandon();
+    if (owned) await runner.close();
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
 }

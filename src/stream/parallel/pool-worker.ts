@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../../format/bytes.js';
 import { openWithPieces, sealChunk } from './chunk-work.js';
-import { candidatePieces } from '../delta/candidates.js';
+import { candidatePieces, pieceDigests } from '../delta/candidates.js';
 import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
 import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
@@ -28,7 +28,11 @@ port.on('message', (req: PoolRequest) => {
     const transfer: ArrayBuffer[] = [];
     try {
       const engines = await ready;
-      if (req.kind === 'cut') {
+      if (req.kind === 'digests') {
+        const digests = pieceDigests(engines.hash, req.data, req.lengths);
+        transfer.push(req.data.buffer as ArrayBuffer, digests.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, data: req.data, digests };
+      } else if (req.kind === 'cut') {
         const pieces = candidatePieces(engines.hash, req.data);
         transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);
         reply = { id: req.id, ok: true, pieces };

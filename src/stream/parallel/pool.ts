@@ -87,6 +87,12 @@ export class WorkerPool implements ChunkRunner {
     return r.pieces!;
   }
 
+  /** The digests of the pieces `data` holds (see pieceDigests), on a worker; `data` goes there and comes back. */
+  async digests(data: Uint8Array, lengths: Uint32Array): Promise<{ data: Uint8Array; digests: Uint8Array }> {
+    const r = await this.send({ id: this.nextId++, kind: 'digests', data, lengths }, [data.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
+    return { data: r.data!, digests: r.digests! };
+  }
+
   /** BLAKE3 of a whole file, on a worker, so several files are hashed at once. */
   async hashFile(path: string, progress?: (bytes: number) => void): Promise<FileDigest> {
     const r = await this.send({ id: this.nextId++, kind: 'hash', path }, [], progress);

@@ -12,7 +12,8 @@ export type PoolRequest =
   | { id: number; kind: 'seal'; job: SealJob }
   | { id: number; kind: 'open'; job: OpenJob }
   | { id: number; kind: 'hash'; path: string }
-  | { id: number; kind: 'cut'; data: Uint8Array };
+  | { id: number; kind: 'cut'; data: Uint8Array }
+  | { id: number; kind: 'digests'; data: Uint8Array; lengths: Uint32Array };
 export type WireError = {
   code?: string;
   detail: string;
@@ -24,7 +25,7 @@ export type WireError = {
   cause?: WireError;
 };
 export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; digest?: FileDigest }
+  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; digests?: Uint8Array; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
   /** Bytes of a file hashed since the last progress message; the job goes on. */
   | { id: number; progress: number };
