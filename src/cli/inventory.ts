@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../stream/io/files.js';
 import { selected } from './catalog-cmd.js';
 import type { CommandContext } from './context.js';
 import { EXIT } from './exit.js';
-import { copyTo } from './output.js';
+import { copyTo, onePiece } from './output.js';
 import { usage } from './parse.js';
 import { withStore } from './store-cmd.js';
 import { humanBytes } from './text.js';
@@ -37,8 +37,8 @@ export function registerInventory(program: Command, ctx: CommandContext): void {
           const bytes = await inventoryOf(store, digests, run.engines);
           if (opts.output === '-') {
             ctx.stdoutIsData = true;
-            await copyTo(once(bytes), ctx.io.stdout);
-          } else await writeFileAtomic(resolve(ctx.io.cwd, opts.output), once(bytes), opts.force === true, ctx.commandLine());
+            await copyTo(onePiece(bytes), ctx.io.stdout);
+          } else await writeFileAtomic(resolve(ctx.io.cwd, opts.output), onePiece(bytes), opts.force === true, ctx.commandLine());
           const blobs = new Set(digests).size;
           const text = `inventory of ${blobs} blob${blobs === 1 ? '' : 's'} written to ${opts.output}: ${humanBytes(bytes.length)}`;
           if (opts.json) ctx.json({ output: opts.output, blobs, bytes: bytes.length });
@@ -48,8 +48,4 @@ export function registerInventory(program: Command, ctx: CommandContext): void {
         }),
       ),
     );
-}
-
-async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield b;
 }

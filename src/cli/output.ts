@@ -1,13 +1,20 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
+/** The error for a destination that went away: a closed pipe, as EPIPE would say. */
+const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
+
+/** One array as a byte stream, for the functions here and writeFileAtomic. */
+export async function* onePiece(b: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield b;
+}
+
 /**
  * Copies a byte stream into `dest` honouring its backpressure, without ending it (stdout stays
  * open). A destination that fails or closes (a reader gone from the pipe) ends the copy with
  * that error instead of waiting forever for a 'drain' that will not come.
  */
 export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
-  const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
   for await (const chunk of src) {
     if (dest.destroyed || dest.writableEnded) throw dest.errored ?? gone();
     if (!dest.write(chunk)) {
@@ -31,7 +38,6 @@ export async function copyTo(src: AsyncIterable<Uint8Array>, dest: Writable): Pr
  * callback means the bytes have left the process (a descriptor), not one that keeps them.
  */
 export async function copyEach(src: AsyncIterable<Uint8Array>, dest: Writable): Promise<void> {
-  const gone = () => Object.assign(new Error('standard output was closed'), { code: 'EPIPE' });
   for await (const chunk of src) {
     if (dest.destroyed || dest.writableEnded) throw dest.errored ?? gone();
     await new Promise<void>((resolve, reject) => {

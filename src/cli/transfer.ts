@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../stream/io/files.js';
 import { importBundle, type ImportPlan } from '../store/import.js';
 import { selected } from './catalog-cmd.js';
 import { emitBundle } from './emit.js';
+import { onePiece } from './output.js';
 import { signersFrom } from './sign.js';
 import { collect } from './verify.js';
 import { CommandContext, engineReport } from './context.js';
@@ -35,10 +36,6 @@ function planText(p: ImportPlan): string {
 
 function deltaText(summary: readonly DeltaSummary[]): string {
   return summary.map((d) => `  ${d.role.padEnd(9)} ${d.name}: ${humanBytes(d.carried)} carried, ${humanBytes(d.referenced)} referenced`).join('\n');
-}
-
-async function* onePiece(b: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield b;
 }
 
 export function registerTransfer(program: Command, ctx: CommandContext): void {
