@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { concatBytes } from '../src/format/bytes.js';
 import { MIN_CHUNK_SIZE } from '../src/format/constants.js';
 import type { Manifest } from '../src/format/manifest.js';
@@ -10,6 +11,17 @@ export const ENGINES: EngineChoice[] = ['native', 'fallback'];
 
 export function engines(choice: EngineChoice = 'native'): Promise<Engines> {
   return loadEngines(choice);
+}
+
+/** Random bytes that never repeat (a SHA-256 chain): sampleBytes repeats a pattern, which a chunker would find. */
+export function noiseBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let block = Buffer.from(String(seed));
+  for (let off = 0; off < n; off += 32) {
+    block = createHash('sha256').update(block).digest();
+    out.set(block.subarray(0, Math.min(32, n - off)), off);
+  }
+  return out;
 }
 
 /** Deterministic pseudo-random bytes (xorshift), half compressible text and half noise. */

@@ -56,16 +56,23 @@ export async function runProgram(program: Command, ctx: CommandContext, argv: st
   return ctx.exitCode;
 }
 
-/** Global options that take a value in the next word (unless written --opt=value). */
-const VALUED = new Set(['--store', '-i', '--ids', '--engine', '--threads']);
-
-/** The command word of a command line: the first word that is not a global option or its value. */
-export function commandWord(argv: readonly string[]): string | undefined {
+/**
+ * The command word of a command line: the first word that is neither one of `program`'s options
+ * nor that option's value, as commander reads them (a required value is the next word; an
+ * optional one, the next word unless it is an option).
+ */
+export function commandWord(program: Command, argv: readonly string[]): string | undefined {
+  const valued = new Map<string, 'required' | 'optional'>();
+  for (const o of program.options) {
+    const kind = o.required ? 'required' : o.optional ? 'optional' : undefined;
+    if (kind) for (const flag of [o.short, o.long]) if (flag) valued.set(flag, kind);
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return argv[i + 1];
     if (!a.startsWith('-')) return a;
-    if (VALUED.has(a)) i++;
+    const kind = valued.get(a);
+    if (kind === 'required' || (kind === 'optional' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-'))) i++;
   }
   return undefined;
 }

@@ -8,9 +8,9 @@ import { baseProgram, commandWord, quietCommands, runProgram } from './program-b
  * the same code either way; `--help` on its own still lists them all.
  */
 export async function runQuick(argv: string[], io: CliIO): Promise<number | undefined> {
-  const word = commandWord(argv);
-  if (word !== 'verify' && word !== 'inspect') return undefined;
   const { program, ctx } = baseProgram(io, argv);
+  const word = commandWord(program, argv);
+  if (word !== 'verify' && word !== 'inspect') return undefined;
   if (word === 'verify') (await import('./verify.js')).registerVerify(program, ctx);
   else (await import('./inspect.js')).registerInspect(program, ctx);
   quietCommands(program, io);

@@ -5,8 +5,7 @@ import { decodeChunkIndex, encodeChunkIndex, type PieceList } from '../format/pi
 import { PieceCutter } from '../stream/delta/cutter.js';
 import type { BaseLookup } from '../stream/delta/rebuild.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { ioError } from '../stream/io/files.js';
-import { writeIndexFile } from './index-file.js';
+import { fileChunks, ioError } from '../stream/io/files.js';
 import type { Store } from './store.js';
 
 /**
@@ -36,13 +35,8 @@ export async function readChunkIndex(store: Store, digest: string, engines: Engi
   }
 }
 
-/** Writes a blob's chunk index file (see index-file.ts). */
-export function saveChunkIndex(store: Store, digest: string, bytes: Uint8Array): Promise<void> {
-  return writeIndexFile(store.indexPath(digest), store.stagingDir(), digest, bytes);
-}
-
 /** Cuts a stored blob into pieces, reading its file; the content digest is checked as it goes. */
-export async function computeChunkIndex(store: Store, digest: string, engines: Engines): Promise<PieceList> {
+async function computeChunkIndex(store: Store, digest: string, engines: Engines): Promise<PieceList> {
   const path = store.blobPath(digest);
   const fh = await open(path, 'r').catch((e: unknown) => {
     throw ioError(`cannot read blob ${digest}`, e);
@@ -50,11 +44,7 @@ export async function computeChunkIndex(store: Store, digest: string, engines: E
   try {
     const cutter = new PieceCutter(engines.hash);
     const content = await engines.hash.create();
-    const buf = new Uint8Array(4 << 20);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      const part = buf.subarray(0, bytesRead);
+    for await (const part of fileChunks(fh, `blob ${digest}`, 4 << 20)) {
       content.update(part);
       cutter.update(part);
     }
@@ -74,11 +64,14 @@ export async function computeChunkIndex(store: Store, digest: string, engines: E
  */
 export async function chunkIndexOf(store: Store, digest: string, engines: Engines): Promise<PieceList> {
   const got = await readChunkIndex(store, digest, engines);
-  if (got.state === 'ok') return got.pieces;
+  return got.state === 'ok' ? got.pieces : renewChunkIndex(store, digest, engines);
+}
+
+/** Computes the blob's chunk index from its content, and keeps it when the store is open for writing. */
+export async function renewChunkIndex(store: Store, digest: string, engines: Engines): Promise<PieceList> {
   const pieces = await computeChunkIndex(store, digest, engines);
   if (store.writable)
-    await saveChunkIndex(
-      store,
+    await store.saveIndex(
       digest,
       encodeChunkIndex(pieces, (p) => engines.hash.digestOf(p)),
     );

@@ -5,12 +5,11 @@ import type { Engines } from '../stream/engine/engines.js';
 import { hashFile } from '../stream/parallel/file-hash.js';
 import { fsyncPath } from '../stream/io/files.js';
 import { WorkerPool } from '../stream/parallel/pool.js';
-import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivateDir } from './layout.js';
+import { ageMs, BLOB_MODE, CATALOG_FILE, DIR_MODE, FILE_MODE, LAYOUT_FILE, LAYOUT_VERSION, listDir, makePrivateDir, STORE_ENTRIES } from './layout.js';
 import { SCHEMA_VERSION } from './backend/sqlite-schema.js';
 import type { BlobRow, CatalogTx } from './backend/tx.js';
 import type { Store } from './store.js';
-import { computeChunkIndex, readChunkIndex, saveChunkIndex } from './chunk-index.js';
-import { encodeChunkIndex } from '../format/pieces.js';
+import { readChunkIndex, renewChunkIndex } from './chunk-index.js';
 
 export type FindingKind =
   | 'layout' // an older layout
@@ -207,11 +206,7 @@ export async function repairStore(store: Store, report: FsckReport, engines: Eng
       case 'index':
         if (f.subject.startsWith('blake3:')) {
           try {
-            await saveChunkIndex(
-              store,
-              f.subject,
-              encodeChunkIndex(await computeChunkIndex(store, f.subject, engines), (p) => engines.hash.digestOf(p)),
-            );
+            await renewChunkIndex(store, f.subject, engines);
             f.repair = 'computed from the blob';
           } catch (e) {
             f.repair = `could not be computed: ${(e as Error).message}`;
@@ -375,17 +370,7 @@ async function checkStaging(store: Store, findings: Finding[]): Promise<void> {
   }
 }
 
-const ROOT_NAMES = new Set([
-  LAYOUT_FILE,
-  CATALOG_FILE,
-  `${CATALOG_FILE}-wal`,
-  `${CATALOG_FILE}-shm`,
-  `${CATALOG_FILE}-journal`,
-  'blobs',
-  'staging',
-  'quarantine',
-  'index',
-]);
+const ROOT_NAMES = new Set<string>([LAYOUT_FILE, ...STORE_ENTRIES]);
 
 function checkRoot(store: Store, findings: Finding[]): void {
   for (const f of listDir(store.dir)) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir, ioError, writeAll } from '../stream/io/files.js';
 import { BLOB_MODE, DIR_MODE } from './layout.js';
@@ -24,6 +24,7 @@ export async function writeIndexFile(path: string, tmpDir: string, digest: strin
     await rename(tmp, path);
     await fsyncDir(dirname(path));
   } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(`cannot write the chunk index of ${digest}`, e);
   }
 }

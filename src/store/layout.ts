@@ -68,8 +68,8 @@ export function storePaths(dir: string): StorePaths {
 /** What is at a store path: nothing yet, a directory a store may be created in, or a store. */
 export type StoreState = { kind: 'absent' } | { kind: 'empty' } | { kind: 'store'; layout: number; catalog?: string };
 
-/** Names an interrupted store creation may have left; a directory holding only these is still "empty". */
-const CREATION_LEFTOVERS = new Set([
+/** What a store directory holds besides its layout file (and the layout file's temporaries). */
+export const STORE_ENTRIES = [
   CATALOG_FILE,
   `${CATALOG_FILE}-wal`,
   `${CATALOG_FILE}-shm`,
@@ -78,7 +78,10 @@ const CREATION_LEFTOVERS = new Set([
   'staging',
   'quarantine',
   'index',
-]);
+] as const;
+
+/** Names an interrupted store creation may have left; a directory holding only these is still "empty". */
+const CREATION_LEFTOVERS = new Set<string>(STORE_ENTRIES);
 
 /**
  * Looks at `dir` without changing anything, and refuses what must not be opened as a store: a

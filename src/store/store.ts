@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
@@ -8,7 +8,7 @@ import { encodeChunkIndex } from '../format/pieces.js';
 import { BlockIndexer, type CutRunner } from '../stream/delta/block-indexer.js';
 import { writeIndexFile } from './index-file.js';
 import type { Engines } from '../stream/engine/engines.js';
-import { ioError, writeAll } from '../stream/io/files.js';
+import { fileChunks, ioError, writeAll } from '../stream/io/files.js';
 import type { BlobFiles, Catalog, CatalogChange, Session } from './backend/catalog.js';
 import { SqliteCatalog } from './backend/sqlite.js';
 import type { CatalogTx } from './backend/tx.js';
@@ -206,8 +206,13 @@ export class Store {
   private async keepIndexes(staged: readonly StagedBlob[]): Promise<void> {
     for (const b of staged) {
       if (!b.index || existsSync(this.indexPath(b.digest)) || !existsSync(this.blobPath(b.digest))) continue;
-      await writeIndexFile(this.indexPath(b.digest), this.stagingDir(), b.digest, b.index).catch(() => undefined);
+      await this.saveIndex(b.digest, b.index).catch(() => undefined);
     }
+  }
+
+  /** Writes a blob's chunk index file (see index-file.ts). */
+  saveIndex(digest: string, bytes: Uint8Array): Promise<void> {
+    return writeIndexFile(this.indexPath(digest), this.stagingDir(), digest, bytes);
   }
 
   // ---- blobs ----------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ export class Store {
     });
     try {
       if (!(await src.stat()).isFile()) throw new BootportError('ERR_INVALID', `${source} is not a regular file`);
-      return await this.stageStream(readChunks(src, source, onBytes), engines, source, cuts);
+      return await this.stageStream(fileChunks(src, source, 1 << 20, onBytes), engines, source, cuts);
     } finally {
       await src.close();
     }
@@ -346,16 +351,3 @@ export class Store {
 
 /** Pieces smaller than half this are gathered before they are written to staging. */
 const STAGE_BATCH = 1 << 20;
-
-/** A file's bytes in pieces of one reused buffer: each is consumed before the next is read. */
-async function* readChunks(fh: FileHandle, name: string, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
-  const buf = new Uint8Array(1 << 20);
-  for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch((e: unknown) => {
-      throw ioError(`cannot read ${name}`, e);
-    });
-    if (bytesRead === 0) return;
-    onBytes?.(bytesRead);
-    yield buf.subarray(0, bytesRead);
-  }
-}

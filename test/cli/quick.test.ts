@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/program.js';
-import { commandWord } from '../../src/cli/program-base.js';
+import { baseProgram, commandWord } from '../../src/cli/program-base.js';
 import { runQuick } from '../../src/cli/quick.js';
 
 const VEC = join(import.meta.dirname, '../../fixtures/vectors');
@@ -22,11 +22,14 @@ async function capture(fn: (io: Parameters<typeof run>[1]) => Promise<number | u
 }
 
 describe('the quick path for verify and inspect', () => {
-  it('finds the command word past global options and their values', () => {
-    expect(commandWord(['--store', 'verify', '--json', 'inspect', 'x'])).toBe('inspect');
-    expect(commandWord(['-i', 'b', 'export'])).toBe('export');
-    expect(commandWord(['--engine=native', 'verify'])).toBe('verify');
-    expect(commandWord(['--json'])).toBeUndefined();
+  it('finds the command word past global options and their values, as the program declares them', () => {
+    const { program } = baseProgram({ stdout: new PassThrough(), stderr: new PassThrough(), stdin: Readable.from([]), cwd: VEC, env: {} });
+    expect(commandWord(program, ['--store', 'verify', '--json', 'inspect', 'x'])).toBe('inspect');
+    expect(commandWord(program, ['-i', 'b', 'export'])).toBe('export');
+    expect(commandWord(program, ['--engine=native', 'verify'])).toBe('verify');
+    expect(commandWord(program, ['--progress', 'json', 'verify'])).toBe('verify');
+    expect(commandWord(program, ['--progress', '--json', 'verify'])).toBe('verify');
+    expect(commandWord(program, ['--json'])).toBeUndefined();
   });
 
   it('gives the whole program’s output and exit code, good bundle or bad', async () => {

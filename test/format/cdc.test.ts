@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkParams, cutLength, GEAR, type CdcParams } from '../../src/format/cdc.js';
 import { cdcChunks } from '../../src/stream/io/cdc.js';
-import { fromBytes } from '../helpers.js';
+import { fromBytes, noiseBytes } from '../helpers.js';
 import { createHash } from 'node:crypto';
 
 const P: CdcParams = { min: 2048, avg: 8192, max: 32768 };
@@ -15,20 +15,9 @@ async function cut(data: Uint8Array, piece = 1 << 16, p = P): Promise<Uint8Array
 
 const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Random bytes that do not repeat (sampleBytes repeats a pattern, which a chunker would find). */
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let block = Buffer.from(String(seed));
-  for (let off = 0; off < n; off += 32) {
-    block = createHash('sha256').update(block).digest();
-    out.set(block.subarray(0, Math.min(32, n - off)), off);
-  }
-  return out;
-}
-
 describe('content-defined chunks', () => {
   it('cover the input exactly, within the size bounds, whatever the pieces it arrives in', async () => {
-    const data = noise(1 << 20, 1);
+    const data = noiseBytes(1 << 20, 1);
     const whole = await cut(data, data.length);
     expect(Buffer.concat(whole).equals(Buffer.from(data))).toBe(true);
     for (const c of whole.slice(0, -1)) {
@@ -43,12 +32,12 @@ describe('content-defined chunks', () => {
   });
 
   it('stay the same after an insertion or a deletion, but for the chunks around it', async () => {
-    const data = noise(1 << 21, 2);
+    const data = noiseBytes(1 << 21, 2);
     const before = (await cut(data)).map(digest);
     const at = 1_000_003;
     const inserted = new Uint8Array(data.length + 100);
     inserted.set(data.subarray(0, at));
-    inserted.set(noise(100, 3), at);
+    inserted.set(noiseBytes(100, 3), at);
     inserted.set(data.subarray(at), at + 100);
     const deleted = new Uint8Array(data.length - 5000);
     deleted.set(data.subarray(0, at));

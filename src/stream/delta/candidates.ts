@@ -15,12 +15,13 @@ export interface Candidates {
   digests: Uint8Array;
 }
 
-export function candidatePieces(hash: HashEngine, data: Uint8Array): Candidates {
-  const max = DELTA_CHUNKER.max;
+/** With `toEnd`, the block is the end of the content, and is cut to its last byte. */
+export function candidatePieces(hash: HashEngine, data: Uint8Array, toEnd = false): Candidates {
+  const lookahead = toEnd ? 0 : DELTA_CHUNKER.max;
   const cuts: number[] = [];
   const digests: Uint8Array[] = [];
   let at = 0;
-  while (data.length - at > max) {
+  while (data.length - at > lookahead) {
     const n = cutLength(data, at, data.length, DELTA_CHUNKER);
     digests.push(hash.digestOf([data.subarray(at, at + n)]));
     at += n;

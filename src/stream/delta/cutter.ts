@@ -1,7 +1,7 @@
 import { DELTA_CHUNKER, cutLength } from '../../format/cdc.js';
 import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
-import type { Candidates } from './candidates.js';
+import { candidatePieces, type Candidates } from './candidates.js';
 
 /**
  * Cuts content into the delta chunker's pieces as it streams past, and keeps each piece's length
@@ -48,16 +48,20 @@ export class PieceCutter {
     }
     if (met < 0) return false;
     for (const [n, d] of mine) this.list.add(n, d);
-    let end = met;
+    this.carry = data.slice(this.take(c, met));
+    return true;
+  }
+
+  /** Adds the candidates that end after `from`, which is where one begins; returns where the last ends. */
+  private take(c: Candidates, from: number): number {
+    let end = from;
     for (let i = 0; i < c.cuts.length; i++) {
       const cut = c.cuts[i]!;
-      if (cut <= met) continue;
-      const start = i === 0 ? 0 : c.cuts[i - 1]!;
-      this.list.add(cut - start, c.digests.subarray(i * 32, i * 32 + 32));
+      if (cut <= from) continue;
+      this.list.add(cut - (i === 0 ? 0 : c.cuts[i - 1]!), c.digests.subarray(i * 32, i * 32 + 32));
       end = cut;
     }
-    this.carry = data.slice(end);
-    return true;
+    return end;
   }
 
   /** The pieces of everything given, with `digest` the whole content's BLAKE3. */
@@ -69,15 +73,7 @@ export class PieceCutter {
 
   /** Cuts `buf` while a whole lookahead remains (or to its end when `last`); returns what is left. */
   private cut(buf: Uint8Array, last: boolean): Uint8Array {
-    const max = DELTA_CHUNKER.max;
-    let at = 0;
-    while (buf.length - at > (last ? 0 : max)) {
-      const n = cutLength(buf, at, buf.length, DELTA_CHUNKER);
-      const piece = buf.subarray(at, at + n);
-      this.list.add(n, this.hash.digestOf([piece]));
-      at += n;
-    }
-    return buf.slice(at);
+    return buf.slice(this.take(candidatePieces(this.hash, buf, last), 0));
   }
 }
 

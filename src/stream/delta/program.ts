@@ -5,6 +5,8 @@ import { DATA_OP_HEADER, encodeDataOpHeader, encodeRefOp } from '../../format/de
 import type { PieceList } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
 import { ioError } from '../io/io-error.js';
+import { pieceDigests } from './candidates.js';
+import { pieceSpans } from './spans.js';
 import type { DeltaPlan } from './plan.js';
 
 /** Program bytes are handed on in blocks of about this size. */
@@ -40,33 +42,20 @@ export async function* deltaProgram(plan: DeltaPlan, blob: PieceList, file: File
       put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: hash.digestOf([d]) }));
       continue;
     }
-    let i = s.from;
-    while (i < s.from + s.count) {
-      // Neighbouring carried pieces are read with one call.
-      let j = i;
-      let bytes = 0;
-      while (j < s.from + s.count && (bytes === 0 || bytes + blob.lengthAt(j) <= BLOCK)) bytes += blob.lengthAt(j++);
-      const buf = new Uint8Array(bytes);
-      const at = blob.offsetAt(i);
-      let got = 0;
-      while (got < bytes) {
-        const { bytesRead } = await file.read(buf, got, bytes - got, at + got).catch((e: unknown) => {
-          throw ioError(`cannot read ${what}`, e);
-        });
-        if (bytesRead === 0) throw ioError(`cannot read ${what}`, Object.assign(new Error(`it ends at byte ${at + got}`), { code: 'EIO' }));
-        got += bytesRead;
-      }
+    const short = (at: number) => ioError(`cannot read ${what}`, Object.assign(new Error(`it ends at byte ${at}`), { code: 'EIO' }));
+    // Neighbouring carried pieces are read with one call.
+    for await (const span of pieceSpans(file, blob, s.from, s.count, BLOCK, what, short)) {
+      const digests = pieceDigests(hash, span.data, span.lengths);
       let p = 0;
-      for (let k = i; k < j; k++) {
-        const n = blob.lengthAt(k);
-        const piece = buf.subarray(p, p + n);
-        if (!equalBytes(hash.digestOf([piece]), blob.digestAt(k)))
-          throw new BootportError('ERR_SOURCE', `${what} does not match its chunk index at byte ${blob.offsetAt(k)}`, {}, 'run the store check');
-        put(encodeDataOpHeader(blob.digestAt(k), n));
-        put(piece);
+      for (let k = 0; k < span.lengths.length; k++) {
+        const n = span.lengths[k]!;
+        const piece = span.first + k;
+        if (!equalBytes(digests.subarray(k * 32, k * 32 + 32), blob.digestAt(piece)))
+          throw new BootportError('ERR_SOURCE', `${what} does not match its chunk index at byte ${blob.offsetAt(piece)}`, {}, 'run the store check');
+        put(encodeDataOpHeader(blob.digestAt(piece), n));
+        put(span.data.subarray(p, p + n));
         p += n;
       }
-      i = j;
       if (fill >= BLOCK) yield* flush();
     }
   }

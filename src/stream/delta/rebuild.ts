@@ -6,6 +6,7 @@ import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
 import { ioError } from '../io/io-error.js';
 import { pieceDigests } from './candidates.js';
+import { pieceSpans } from './spans.js';
 
 /** A blob a delta copies from, as the target holds it: its file and its chunk index. */
 export interface HeldBase {
@@ -74,16 +75,22 @@ export class DeltaRebuild {
   ): Promise<DeltaRebuild> {
     const here: PieceHasher = (data, lengths) => Promise.resolve({ data, digests: pieceDigests(hash, data, lengths) });
     const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, digests ?? here);
-    const missing = await missingBases(claim, lookup);
+    // Each base is looked up once (a store reads its chunk index for it); any missing, none is opened.
+    const held: HeldBase[] = [];
+    const missing: string[] = [];
+    for (const b of claim.base) {
+      const h = await lookup(b.digest);
+      if (h) held.push(h);
+      else missing.push(b.digest);
+    }
     if (missing.length) throw baseMissing(missing, label);
     try {
-      for (const b of claim.base) {
-        const held = (await lookup(b.digest))!;
+      for (const [i, h] of held.entries()) {
         // Opened once, up front: runs read ahead, several at once, at their own offsets.
-        const fh = await open(held.path, 'r').catch((e: unknown) => {
-          throw ioError(`cannot open base ${b.digest} at ${held.path}`, e);
+        const fh = await open(h.path, 'r').catch((e: unknown) => {
+          throw ioError(`cannot open base ${claim.base[i]!.digest} at ${h.path}`, e);
         });
-        r.bases.push({ ...held, fh });
+        r.bases.push({ ...h, fh });
       }
     } catch (e) {
       await r.close();
@@ -179,32 +186,14 @@ export class DeltaRebuild {
         remedies: ['repair-index'],
       });
     }
-    const fh = base.fh!;
-    // Each span is read, then hashed piece by piece where the hasher runs (the worker pool, if
-    // given), all of a run's spans at once; the run's digests are then checked in order.
+    // Each span is hashed piece by piece where the hasher runs (the worker pool, if given) as
+    // soon as it is read, all of a run's spans at once; their digests are then checked in order.
     const hashed: Promise<{ data: Uint8Array; digests: Uint8Array; first: number }>[] = [];
-    let i = first;
-    while (i < first + count) {
-      let j = i;
-      let bytes = 0;
-      while (j < first + count && (bytes === 0 || bytes + base.pieces.lengthAt(j) <= SPAN)) bytes += base.pieces.lengthAt(j++);
-      const buf = new Uint8Array(bytes);
-      const at = base.pieces.offsetAt(i);
-      let got = 0;
-      while (got < bytes) {
-        const { bytesRead } = await fh.read(buf, got, bytes - got, at + got).catch((e: unknown) => {
-          throw ioError(`cannot read base ${info.digest} at ${base.path}`, e);
-        });
-        if (bytesRead === 0) throw damaged(this.label, `base ${info.digest} at ${base.path} ends at byte ${at + got}, before ${where} end`);
-        got += bytesRead;
-      }
-      const lengths = new Uint32Array(j - i);
-      for (let k = i; k < j; k++) lengths[k - i] = base.pieces.lengthAt(k);
-      const from = i;
-      const h = this.digests(buf, lengths).then((r) => ({ ...r, first: from }));
+    const short = (at: number) => damaged(this.label, `base ${info.digest} at ${base.path} ends at byte ${at}, before ${where} end`);
+    for await (const span of pieceSpans(base.fh!, base.pieces, first, count, SPAN, `base ${info.digest} at ${base.path}`, short)) {
+      const h = this.digests(span.data, span.lengths).then((r) => ({ ...r, first: span.first }));
       h.catch(() => undefined);
       hashed.push(h);
-      i = j;
     }
     // A run is checked as a whole at its end, so its bytes wait here: at most MAX_REF_LENGTH.
     const spans = await Promise.all(hashed);
@@ -232,13 +221,6 @@ export class DeltaRebuild {
     }
     return { index: () => this.index.addFrom(base.pieces, first, count), bytes: spans.map((x) => x.data) };
   }
-}
-
-/** The bases of `claim` that `lookup` does not find. */
-export async function missingBases(claim: DeltaClaim, lookup: BaseLookup): Promise<string[]> {
-  const out: string[] = [];
-  for (const b of claim.base) if (!(await lookup(b.digest))) out.push(b.digest);
-  return out;
 }
 
 /** `entry` names the delta entry, when one is meant; without it, the bundle is. */

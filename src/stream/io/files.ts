@@ -143,6 +143,35 @@ export async function writeAll(fh: FileHandle, data: Uint8Array, position?: numb
 }
 
 /**
+ * Reads `buf.length` bytes at `position`, or as many as there are before the end of the file: a
+ * single read may be short. Returns how many were read; `what` names the file in errors.
+ */
+export async function readAt(fh: FileHandle, buf: Uint8Array, position: number, what: string): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got).catch((e: unknown) => {
+      throw ioError(`cannot read ${what}`, e);
+    });
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** A file's bytes from where it is, in pieces of one reused buffer: each is consumed before the next is read. */
+export async function* fileChunks(fh: FileHandle, what: string, size = 1 << 20, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const buf = new Uint8Array(size);
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch((e: unknown) => {
+      throw ioError(`cannot read ${what}`, e);
+    });
+    if (bytesRead === 0) return;
+    onBytes?.(bytesRead);
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+/**
  * fsync of a directory, which makes the names created or renamed in it durable. A file system
  * that cannot sync directories (EINVAL, as some FUSE and network ones) is passed over, as SQLite
  * does: there the rename is as durable as that file system makes it.

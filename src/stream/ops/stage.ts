@@ -82,9 +82,11 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
               rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b) => f.write(b), label, pool && ((d, l) => pool.digests(d, l)));
             } else if (opts.index) cutter = new PieceCutter(engines.hash);
           }
-          // A carried piece is written from a view of the chunk, so that buffer is not recycled.
-          if (rebuild) await rebuild.update(ev.data!);
-          else {
+          // The rebuild copies what it keeps of a chunk, so the buffer goes back once it returns.
+          if (rebuild) {
+            await rebuild.update(ev.data!);
+            ev.release?.();
+          } else {
             cutter?.update(ev.data!, ev.pieces);
             await file!.write(ev.data!, ev.release);
           }
