@@ -144,18 +144,8 @@ export class WorkDir {
   removeSync(): void {
     if (this.removed) return;
     this.removed = true;
-    // Best-effort: a sweeper that finds the lock file already gone may create one in here while
-    // this removal runs. What it leaves has no owner and a free lock, and the next sweep removes it.
-    removeBestEffort(this.path);
-    this.lockDb?.close();
+    removeHolding(this.path, this.lockDb);
     this.lockDb = undefined;
-    // Some file systems (FAT through FUSE) refuse to remove a directory while a file in it is
-    // open: emptied above, it goes now that the lock file is closed.
-    try {
-      rmdirSync(this.path);
-    } catch {
-      // Already gone, as it is on every other file system.
-    }
     this.unregister();
   }
 }
@@ -200,10 +190,38 @@ export function sweepWorkDirs(parent: string, prefix: string, opts: { dryRun?: b
     // meanwhile. An owner that was still setting it up may be writing into it as it goes; what is
     // left then is judged again by the next sweep.
     out.dead.push(path);
-    if (!opts.dryRun) removeBestEffort(path);
-    if (lock !== 'missing') lock.close();
+    const held = lock === 'missing' ? undefined : lock;
+    if (opts.dryRun) held?.close();
+    else removeHolding(path, held);
   }
   return out;
+}
+
+/**
+ * Removes a work directory whose lock `held` is open: everything but the lock's own files first,
+ * while the lock keeps others out, then the lock is closed, and only then are its files unlinked.
+ * A file unlinked while open is kept by FUSE file systems (a FAT stick) as `.fuse_hidden*` until
+ * its close is processed, which can come after the directory's removal and make it fail.
+ * Best-effort: a sweeper that finds the lock file gone may create one in here meanwhile; what it
+ * leaves has no owner and a free lock, and the next sweep removes it.
+ */
+function removeHolding(path: string, held: Database.Database | undefined): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(path);
+  } catch {
+    // Gone already, or unreadable: the removal below says which.
+  }
+  for (const name of names) {
+    if (held && name.startsWith(LOCK_FILE)) continue;
+    try {
+      rmSync(join(path, name), { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // Left for the removal below, or the next sweep.
+    }
+  }
+  held?.close();
+  removeBestEffort(path);
 }
 
 /** Removes a directory tree if it can; a concurrent writer's ENOTEMPTY leaves it for next time. */
