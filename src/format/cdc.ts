@@ -64,18 +64,24 @@ export function cutLength(data: Uint8Array, start: number, end: number, p: CdcPa
   const n = Math.min(end - start, p.max);
   if (n <= p.min) return n;
   const bits = Math.log2(p.avg);
-  const maskS = topMask(bits + 2);
-  const maskL = topMask(bits - 2);
-  const normal = Math.min(n, p.avg);
+  // All in signed 32-bit arithmetic, the same bits as the unsigned hash: V8 keeps it in integer
+  // registers, where unsigned words above 2^31 made it fall back to floating point.
+  const maskS = topMask(bits + 2) | 0;
+  const maskL = topMask(bits - 2) | 0;
+  const normalEnd = start + Math.min(n, p.avg);
+  const stop = start + n;
   let h = 0;
-  let i = p.min;
-  for (; i < normal; i++) {
-    h = ((h << 1) + GEAR[data[start + i]!]!) >>> 0;
-    if ((h & maskS) === 0) return i + 1;
+  let i = start + p.min;
+  for (; i < normalEnd; i++) {
+    h = ((h << 1) + GEAR_I32[data[i]!]!) | 0;
+    if ((h & maskS) === 0) return i + 1 - start;
   }
-  for (; i < n; i++) {
-    h = ((h << 1) + GEAR[data[start + i]!]!) >>> 0;
-    if ((h & maskL) === 0) return i + 1;
+  for (; i < stop; i++) {
+    h = ((h << 1) + GEAR_I32[data[i]!]!) | 0;
+    if ((h & maskL) === 0) return i + 1 - start;
   }
   return n;
 }
+
+/** GEAR's words as signed integers, for `cutLength`. */
+const GEAR_I32 = new Int32Array(GEAR.buffer, GEAR.byteOffset, GEAR.length);

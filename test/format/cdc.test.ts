@@ -1,8 +1,8 @@
 /** Content-defined chunking: cuts that depend on the content alone, and stay put under edits. */
 import { describe, expect, it } from 'vitest';
-import { checkParams, cutLength, GEAR, type CdcParams } from '../../src/format/cdc.js';
+import { checkParams, cutLength, DELTA_CHUNKER, GEAR, type CdcParams } from '../../src/format/cdc.js';
 import { cdcChunks } from '../../src/stream/io/cdc.js';
-import { fromBytes, noiseBytes } from '../helpers.js';
+import { fromBytes, noiseBytes, sampleBytes } from '../helpers.js';
 import { createHash } from 'node:crypto';
 
 const P: CdcParams = { min: 2048, avg: 8192, max: 32768 };
@@ -63,6 +63,19 @@ describe('content-defined chunks', () => {
     expect(new Set(GEAR).size).toBe(256);
     expect([GEAR[0]!.toString(16), GEAR[1]!.toString(16), GEAR[255]!.toString(16)]).toEqual(['710ec8b4', 'fcc6422d', 'e69b82ac']);
     expect(createHash('sha256').update(GEAR).digest('hex')).toBe('ac3cf58f7d5b4ceaaa0f30545227ff96212612e786e9513f99ce5578bffa5605');
+  });
+
+  it('cut bootport-cdc-1 where it always has: golden cut lists on noise and on text', () => {
+    // Fixed by the implementation that first wrote indexes: a faster loop must cut the same bytes.
+    const lists = [noiseBytes(1 << 20, 5), sampleBytes(1 << 20, 5)].map((data) => {
+      const lens: number[] = [];
+      for (let s = 0; s < data.length; s += lens[lens.length - 1]!) lens.push(cutLength(data, s, data.length, DELTA_CHUNKER));
+      return `${lens.length} ${createHash('sha256').update(lens.join(',')).digest('hex')}`;
+    });
+    expect(lists).toEqual([
+      '227 712af488b3bfbffca18d65ed8124b93aae8de9874bec62f2b576a878c8b4dd73',
+      '141 28679807dd05279cde595afb1f99faef867ac5bd6fa727cc5eb5d113ddb2f32e',
+    ]);
   });
 
   it('refuse sizes that cannot work', () => {
