@@ -49,11 +49,11 @@ export class PieceList {
     return this.dv.getUint32(i * this.stride + 4, true);
   }
 
-  /** Whether piece `i`'s digest begins with the bytes this list keeps of `digest`. */
-  sameKey(i: number, digest: Uint8Array): boolean {
+  /** Whether piece `i`'s digest begins with the bytes this list keeps of the digest at `digests[from]`. */
+  sameKey(i: number, digests: Uint8Array, from = 0): boolean {
     const r = this.records;
     const at = i * this.stride + 4;
-    for (let k = 0; k < this.keyBytes; k++) if (r[at + k] !== digest[k]) return false;
+    for (let k = 0; k < this.keyBytes; k++) if (r[at + k] !== digests[from + k]) return false;
     return true;
   }
 

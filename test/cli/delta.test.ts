@@ -231,6 +231,20 @@ describe('a delta that cannot be rebuilt', () => {
     expect(readdirSync(join(t, 'staging')).filter((f) => !f.startsWith('.'))).toHaveLength(0);
   });
 
+  it('from a base whose stored file is cut short: not held whole, so ERR_DELTA_BASE_MISSING before anything is staged', async () => {
+    const t = await target('t6');
+    const digest = (JSON.parse((await ok(['image', 'ls', '--json'], t)).stdout) as { content: string }[])[0]!.content;
+    const path = join(t, 'blobs', 'blake3', digest.slice(7));
+    chmodSync(path, 0o600);
+    const b = readFileSync(path);
+    writeFileSync(path, b.subarray(0, b.length - 5000));
+    const r = await cli(['import', p('d5.export'), '--store', t], { cwd: dir });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`ERR_DELTA_BASE_MISSING: the delta bundle copies from a blob this store does not hold: ${digest}`);
+    expect((JSON.parse((await ok(['ls', '--json'], t)).stdout) as { name: string }[]).map((x) => x.name)).toEqual(['boot']);
+    expect(readdirSync(join(t, 'staging')).filter((f) => !f.startsWith('.'))).toHaveLength(0);
+  });
+
   it('an inventory cut short is refused with ERR_INVENTORY', async () => {
     const inv = readFileSync(p('boot.export.inv'));
     writeFileSync(p('short.inv'), inv.subarray(0, inv.length - 10));

@@ -5,8 +5,7 @@ import { BootportError } from '../../format/errors.js';
 import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
 import { ioError } from '../io/io-error.js';
-import { pieceDigests } from './candidates.js';
-import { pieceSpans } from './spans.js';
+import { readAndHashSpan, spanPlans, type HashedSpan } from './spans.js';
 
 /** A blob a delta copies from, as the target holds it: its file and its chunk index. */
 export interface HeldBase {
@@ -14,8 +13,8 @@ export interface HeldBase {
   pieces: PieceList;
 }
 
-/** Hashes the pieces of a span somewhere (the worker pool), handing the span back with their digests. */
-export type PieceHasher = (data: Uint8Array, lengths: Uint32Array) => Promise<{ data: Uint8Array; digests: Uint8Array }>;
+/** `readAndHashSpan` somewhere (on the worker pool), without the engine it takes. */
+export type SpanReader = (fd: number, at: number, bytes: number, lengths: Uint32Array, what: string, into?: Uint8Array) => Promise<HashedSpan>;
 
 /** Finds a base by its content digest; undefined when the target does not hold it. */
 export type BaseLookup = (digest: string) => Promise<HeldBase | undefined>;
@@ -23,30 +22,49 @@ export type BaseLookup = (digest: string) => Promise<HeldBase | undefined>;
 /** Output smaller than half this is gathered before it is written. */
 const BATCH = 1 << 20;
 
-/** Runs read and hashed ahead of the one being written: each at most RUN_LIMIT when bootport wrote it. */
-const RUNS_AHEAD = 4;
+/**
+ * How far reading and hashing runs ahead of writing, in bytes and in operations: far enough that
+ * every worker has spans to hash while the bytes before them are written, whatever mix of short
+ * runs and carried pieces the program is. A run is at most MAX_REF_LENGTH, so this bounds memory.
+ */
+const AHEAD_BYTES = 32 << 20;
+const AHEAD_OPS = 256;
 
 /** What one operation produces, once checked: its chunk index entries, and its bytes in order. */
 interface Ready {
   index: () => void;
   bytes: Uint8Array[];
+  /** Whether the bytes are spans read into this rebuild's own buffers, to be read into again. */
+  spans: boolean;
 }
+
+/** Takes bytes to write in order; `done`, once given, says their buffer may be reused. */
+export type Write = (bytes: Uint8Array, done?: () => void) => Promise<void>;
 
 /** Reads of a base are gathered into spans of about this many bytes, cut at piece boundaries. */
 const SPAN = 1 << 20;
+
+/** Span buffers kept for reuse: enough for everything read ahead. */
+const SPARE_SPANS = AHEAD_BYTES / SPAN + 8;
 
 /**
  * Rebuilds a delta entry's content from its program: carried pieces as they come, referenced
  * runs copied out of the bases, each piece of a run hashed as it is copied and the run's digest
  * (over its pieces' digests) checked before any of it is passed on. The content's BLAKE3 and
- * its chunk index come out at the end; `write` gets the bytes in order and may keep them.
+ * its chunk index come out at the end; `write` gets the bytes in order and may keep them until it
+ * calls `done`, after which their buffers are read into again.
  */
 export class DeltaRebuild {
   private readonly parser: DeltaParser;
   private readonly bases: (HeldBase & { fh?: FileHandle })[] = [];
   private readonly index = new PieceListBuilder();
-  private readonly pending: Promise<Ready>[] = [];
+  private readonly pending: { ready: Promise<Ready>; bytes: number }[] = [];
+  private pendingBytes = 0;
+  /** Reads of the bases' descriptors still running: a base is closed only once none is. */
+  private readonly reading = new Set<Promise<unknown>>();
   private batch: Uint8Array | undefined;
+  private readonly spareBatches: Uint8Array[] = [];
+  private readonly spareSpans: ArrayBuffer[] = [];
   private fill = 0;
   private size = 0;
 
@@ -54,27 +72,20 @@ export class DeltaRebuild {
     private readonly claim: DeltaClaim,
     private readonly hash: HashEngine,
     private readonly content: Hasher,
-    private readonly write: (bytes: Uint8Array) => Promise<void>,
+    private readonly write: Write,
     private readonly label: string,
-    private readonly digests: PieceHasher,
+    private readonly readSpan: SpanReader,
   ) {
     this.parser = new DeltaParser(claim, { entry: label });
   }
 
   /**
    * Resolves every base first: a missing one is refused before a byte is rebuilt, naming it.
-   * `label` names the entry in messages; `digests` hashes copied pieces (here, without it).
+   * `label` names the entry in messages; `readSpan` reads and hashes copied pieces (here, without it).
    */
-  static async start(
-    claim: DeltaClaim,
-    lookup: BaseLookup,
-    hash: HashEngine,
-    write: (bytes: Uint8Array) => Promise<void>,
-    label: string,
-    digests?: PieceHasher,
-  ): Promise<DeltaRebuild> {
-    const here: PieceHasher = (data, lengths) => Promise.resolve({ data, digests: pieceDigests(hash, data, lengths) });
-    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, digests ?? here);
+  static async start(claim: DeltaClaim, lookup: BaseLookup, hash: HashEngine, write: Write, label: string, readSpan?: SpanReader): Promise<DeltaRebuild> {
+    const here: SpanReader = (fd, at, bytes, lengths, what, into) => Promise.resolve(readAndHashSpan(hash, fd, at, bytes, lengths, what, into));
+    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, readSpan ?? here);
     // Each base is looked up once (a store reads its chunk index for it); any missing, none is opened.
     const held: HeldBase[] = [];
     const missing: string[] = [];
@@ -108,15 +119,19 @@ export class DeltaRebuild {
       // A carried piece may be a view of the chunk, whose buffer is reused once this returns.
       const next = op.kind === 'data' ? Promise.resolve(this.carried(op.bytes.slice(), op.digest)) : this.run(op);
       next.catch(() => undefined);
-      this.pending.push(next);
-      while (this.pending.length > RUNS_AHEAD) await this.emitNext();
+      const bytes = op.kind === 'data' ? op.bytes.length : op.length;
+      this.pending.push({ ready: next, bytes });
+      this.pendingBytes += bytes;
+      while (this.pendingBytes > AHEAD_BYTES || this.pending.length > AHEAD_OPS) await this.emitNext();
     }
   }
 
   private async emitNext(): Promise<void> {
-    const ready = await this.pending.shift()!;
+    const next = this.pending.shift()!;
+    this.pendingBytes -= next.bytes;
+    const ready = await next.ready;
     ready.index();
-    for (const b of ready.bytes) await this.emit(b);
+    for (const b of ready.bytes) await this.emit(b, ready.spans ? () => this.spare(b) : undefined);
   }
 
   /** The rebuilt content's digest and chunk index, once its digest is the one the manifest declares. */
@@ -137,39 +152,57 @@ export class DeltaRebuild {
   }
 
   async close(): Promise<void> {
+    // A worker may still be reading a base by its descriptor, whose number a new file could take.
+    await Promise.allSettled([...this.reading]);
     for (const b of this.bases) {
       await b.fh?.close().catch(() => undefined);
       delete b.fh;
     }
   }
 
-  private async emit(bytes: Uint8Array): Promise<void> {
+  private async emit(bytes: Uint8Array, done?: () => void): Promise<void> {
     this.content.update(bytes);
     this.size += bytes.length;
     // Carried pieces and short runs alternate in a delta: they are gathered into one write.
     if (bytes.length >= BATCH / 2) {
       await this.flush();
-      await this.write(bytes);
+      await this.write(bytes, done);
       return;
     }
     if (this.fill + bytes.length > BATCH) await this.flush();
-    this.batch ??= new Uint8Array(BATCH);
+    this.batch ??= this.spareBatches.pop() ?? new Uint8Array(BATCH);
     this.batch.set(bytes, this.fill);
     this.fill += bytes.length;
+    done?.();
   }
 
-  /** Writes what is gathered; the next batch is a new array, since `write` may keep this one. */
+  /** Writes what is gathered into a batch, which comes back for another once written. */
   private async flush(): Promise<void> {
-    if (!this.batch || this.fill === 0) return;
-    const out = this.batch.subarray(0, this.fill);
+    const batch = this.batch;
+    if (!batch || this.fill === 0) return;
+    const out = batch.subarray(0, this.fill);
     this.batch = undefined;
     this.fill = 0;
-    await this.write(out);
+    await this.write(out, () => this.spareBatches.push(batch));
+  }
+
+  /**
+   * A span buffer to read into: one given back, or a new one. Spans are read into a few buffers
+   * used over and over: a fresh one per span made the garbage collector a large part of the time.
+   */
+  private spanBuffer(bytes: number): Uint8Array | undefined {
+    if (bytes > SPAN) return undefined;
+    const b = this.spareSpans.pop();
+    return b ? new Uint8Array(b) : new Uint8Array(SPAN);
+  }
+
+  private spare(span: Uint8Array): void {
+    if (span.buffer.byteLength === SPAN && this.spareSpans.length < SPARE_SPANS) this.spareSpans.push(span.buffer as ArrayBuffer);
   }
 
   /** A carried piece: the reader checked its digest before handing its chunk on. */
   private carried(bytes: Uint8Array, digest: Uint8Array): Ready {
-    return { index: () => this.index.add(bytes.length, digest), bytes: [bytes] };
+    return { index: () => this.index.add(bytes.length, digest), bytes: [bytes], spans: false };
   }
 
   /** A run copied out of its base: read, each piece hashed, the run's digest checked. */
@@ -186,12 +219,18 @@ export class DeltaRebuild {
         remedies: ['repair-index'],
       });
     }
-    // Each span is hashed piece by piece where the hasher runs (the worker pool, if given) as
-    // soon as it is read, all of a run's spans at once; their digests are then checked in order.
-    const hashed: Promise<{ data: Uint8Array; digests: Uint8Array; first: number }>[] = [];
-    const short = (at: number) => damaged(this.label, `base ${info.digest} at ${base.path} ends at byte ${at}, before ${where} end`);
-    for await (const span of pieceSpans(base.fh!, base.pieces, first, count, SPAN, `base ${info.digest} at ${base.path}`, short)) {
-      const h = this.digests(span.data, span.lengths).then((r) => ({ ...r, first: span.first }));
+    // Each span is read and hashed piece by piece where the reader runs (a worker, if given), all
+    // of a run's spans at once; their digests are then checked in order.
+    const what = `base ${info.digest} at ${base.path}`;
+    const hashed: Promise<HashedSpan & { first: number }>[] = [];
+    for (const plan of spanPlans(base.pieces, first, count, SPAN)) {
+      const read = this.readSpan(base.fh!.fd, plan.at, plan.bytes, plan.lengths, what, this.spanBuffer(plan.bytes));
+      this.reading.add(read);
+      void read.finally(() => this.reading.delete(read)).catch(() => undefined);
+      const h = read.then((r) => {
+        if (r.got < plan.bytes) throw damaged(this.label, `${what} ends at byte ${plan.at + r.got}, before ${where} end`);
+        return { ...r, first: plan.first };
+      });
       h.catch(() => undefined);
       hashed.push(h);
     }
@@ -200,17 +239,17 @@ export class DeltaRebuild {
     const run = new Uint8Array(count * 32);
     for (const span of spans) {
       for (let k = 0; k < span.digests.length / 32; k++) {
-        const d = span.digests.subarray(k * 32, k * 32 + 32);
         const piece = span.first + k;
-        if (!equalBytes(d, base.pieces.digestAt(piece))) {
+        if (!base.pieces.sameKey(piece, span.digests, k * 32)) {
+          const d = span.digests.subarray(k * 32, k * 32 + 32);
           throw damaged(
             this.label,
             `the piece at byte ${base.pieces.offsetAt(piece)} of base ${info.digest} hashes to blake3:${toHex(d)}, its chunk index says blake3:${toHex(base.pieces.digestAt(piece))}`,
             'the stored blob is damaged: run the store check; importing the base again heals it',
           );
         }
-        run.set(d, (piece - first) * 32);
       }
+      run.set(span.digests, (span.first - first) * 32);
     }
     if (!equalBytes(this.hash.digestOf([run]), op.digest)) {
       throw damaged(
@@ -219,7 +258,7 @@ export class DeltaRebuild {
         'the bundle was written against other content under that digest, or the store is damaged',
       );
     }
-    return { index: () => this.index.addFrom(base.pieces, first, count), bytes: spans.map((x) => x.data) };
+    return { index: () => this.index.addFrom(base.pieces, first, count), bytes: spans.map((x) => x.data), spans: true };
   }
 }
 

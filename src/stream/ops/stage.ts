@@ -79,7 +79,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             const label = entryLabel(header!.manifest, ev.entry);
             if (e.delta) {
               if (!opts.bases) throw new BootportError('ERR_DELTA_BASE_MISSING', `the delta ${label} cannot be rebuilt here: there is no store to copy from`);
-              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b) => f.write(b), label, pool && ((d, l) => pool.digests(d, l)));
+              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b, done) => f.write(b, done), label, pool && ((...a) => pool.span(...a)));
             } else if (opts.index) cutter = new PieceCutter(engines.hash);
           }
           // The rebuild copies what it keeps of a chunk, so the buffer goes back once it returns.

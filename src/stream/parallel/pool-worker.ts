@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../../format/bytes.js';
 import { openWithPieces, sealChunk } from './chunk-work.js';
-import { candidatePieces, pieceDigests } from '../delta/candidates.js';
+import { candidatePieces } from '../delta/candidates.js';
+import { readAndHashSpan } from '../delta/spans.js';
 import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
 import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
@@ -28,10 +29,10 @@ port.on('message', (req: PoolRequest) => {
     const transfer: ArrayBuffer[] = [];
     try {
       const engines = await ready;
-      if (req.kind === 'digests') {
-        const digests = pieceDigests(engines.hash, req.data, req.lengths);
-        transfer.push(req.data.buffer as ArrayBuffer, digests.buffer as ArrayBuffer);
-        reply = { id: req.id, ok: true, data: req.data, digests };
+      if (req.kind === 'span') {
+        const span = readAndHashSpan(engines.hash, req.fd, req.at, req.bytes, req.lengths, req.what, req.into);
+        transfer.push(span.data.buffer as ArrayBuffer, span.digests.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, span };
       } else if (req.kind === 'cut') {
         const pieces = candidatePieces(engines.hash, req.data);
         transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
 import type { Candidates } from '../delta/candidates.js';
+import type { HashedSpan } from '../delta/spans.js';
 import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob } from './chunk-work.js';
 import type { Engines } from '../engine/engines.js';
 import type { FileDigest } from './file-hash.js';
@@ -87,10 +88,11 @@ export class WorkerPool implements ChunkRunner {
     return r.pieces!;
   }
 
-  /** The digests of the pieces `data` holds (see pieceDigests), on a worker; `data` goes there and comes back. */
-  async digests(data: Uint8Array, lengths: Uint32Array): Promise<{ data: Uint8Array; digests: Uint8Array }> {
-    const r = await this.send({ id: this.nextId++, kind: 'digests', data, lengths }, [data.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
-    return { data: r.data!, digests: r.digests! };
+  /** `readAndHashSpan` on a worker: the span's bytes (in `into`, if given) come back with their pieces' digests. */
+  async span(fd: number, at: number, bytes: number, lengths: Uint32Array, what: string, into?: Uint8Array): Promise<HashedSpan> {
+    const transfer = [lengths.buffer as ArrayBuffer, ...(into ? [into.buffer as ArrayBuffer] : [])];
+    const r = await this.send({ id: this.nextId++, kind: 'span', fd, at, bytes, lengths, what, ...(into ? { into } : {}) }, transfer);
+    return r.span!;
   }
 
   /** BLAKE3 of a whole file, on a worker, so several files are hashed at once. */

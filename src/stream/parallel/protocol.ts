@@ -7,13 +7,14 @@ import { isStreamLayerCode } from '../errors.js';
 import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
 import type { Candidates } from '../delta/candidates.js';
+import type { HashedSpan } from '../delta/spans.js';
 
 export type PoolRequest =
   | { id: number; kind: 'seal'; job: SealJob }
   | { id: number; kind: 'open'; job: OpenJob }
   | { id: number; kind: 'hash'; path: string }
   | { id: number; kind: 'cut'; data: Uint8Array }
-  | { id: number; kind: 'digests'; data: Uint8Array; lengths: Uint32Array };
+  | { id: number; kind: 'span'; fd: number; at: number; bytes: number; lengths: Uint32Array; what: string; into?: Uint8Array };
 export type WireError = {
   code?: string;
   detail: string;
@@ -25,7 +26,7 @@ export type WireError = {
   cause?: WireError;
 };
 export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; digests?: Uint8Array; digest?: FileDigest }
+  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; span?: HashedSpan; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
   /** Bytes of a file hashed since the last progress message; the job goes on. */
   | { id: number; progress: number };
