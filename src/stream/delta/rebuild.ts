@@ -64,7 +64,7 @@ export class DeltaRebuild {
   private readonly reading = new Set<Promise<unknown>>();
   private batch: Uint8Array | undefined;
   private readonly spareBatches: Uint8Array[] = [];
-  private readonly spareSpans: ArrayBuffer[] = [];
+  private readonly spareSpans: SharedArrayBuffer[] = [];
   private fill = 0;
   private size = 0;
 
@@ -188,16 +188,16 @@ export class DeltaRebuild {
 
   /**
    * A span buffer to read into: one given back, or a new one. Spans are read into a few buffers
-   * used over and over: a fresh one per span made the garbage collector a large part of the time.
+   * used over and over, shared with the workers rather than moved to them and back: a fresh or
+   * moved buffer per span counted as new memory, and the garbage collector ran for it.
    */
   private spanBuffer(bytes: number): Uint8Array | undefined {
     if (bytes > SPAN) return undefined;
-    const b = this.spareSpans.pop();
-    return b ? new Uint8Array(b) : new Uint8Array(SPAN);
+    return new Uint8Array(this.spareSpans.pop() ?? new SharedArrayBuffer(SPAN));
   }
 
   private spare(span: Uint8Array): void {
-    if (span.buffer.byteLength === SPAN && this.spareSpans.length < SPARE_SPANS) this.spareSpans.push(span.buffer as ArrayBuffer);
+    if (span.buffer instanceof SharedArrayBuffer && span.buffer.byteLength === SPAN && this.spareSpans.length < SPARE_SPANS) this.spareSpans.push(span.buffer);
   }
 
   /** A carried piece: the reader checked its digest before handing its chunk on. */

@@ -31,7 +31,8 @@ port.on('message', (req: PoolRequest) => {
       const engines = await ready;
       if (req.kind === 'span') {
         const span = readAndHashSpan(engines.hash, req.fd, req.at, req.bytes, req.lengths, req.what, req.into);
-        transfer.push(span.data.buffer as ArrayBuffer, span.digests.buffer as ArrayBuffer);
+        transfer.push(span.digests.buffer as ArrayBuffer);
+        if (span.data.buffer instanceof ArrayBuffer) transfer.push(span.data.buffer);
         reply = { id: req.id, ok: true, span };
       } else if (req.kind === 'cut') {
         const pieces = candidatePieces(engines.hash, req.data);

@@ -88,9 +88,9 @@ export class WorkerPool implements ChunkRunner {
     return r.pieces!;
   }
 
-  /** `readAndHashSpan` on a worker: the span's bytes (in `into`, if given) come back with their pieces' digests. */
+  /** `readAndHashSpan` on a worker: the span's bytes (in `into`, if given, moved or shared) come back with their pieces' digests. */
   async span(fd: number, at: number, bytes: number, lengths: Uint32Array, what: string, into?: Uint8Array): Promise<HashedSpan> {
-    const transfer = [lengths.buffer as ArrayBuffer, ...(into ? [into.buffer as ArrayBuffer] : [])];
+    const transfer = [lengths.buffer as ArrayBuffer, ...(into?.buffer instanceof ArrayBuffer ? [into.buffer] : [])];
     const r = await this.send({ id: this.nextId++, kind: 'span', fd, at, bytes, lengths, what, ...(into ? { into } : {}) }, transfer);
     return r.span!;
   }
