@@ -28,7 +28,7 @@ import { loadEngines, type Engines } from '../engine/engines.js';
 import { BufferPool } from '../parallel/buffers.js';
 import { orderedWindow } from '../parallel/ordered.js';
 import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.js';
-import type { ByteSource } from '../io/source.js';
+import { isDirect, type ByteSource } from '../io/source.js';
 
 export interface ReadOptions extends RunOptions {
   /**
@@ -116,7 +116,10 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     );
     const piecesOf = (entry: number) => inflate && opts.pieces?.(entry) === true;
     const open = async (job: Omit<OpenJob, 'inflate'>) => ({ job, ...(await runner.open({ ...job, inflate, pieces: piecesOf(job.header.entry) })) });
-    for await (const { job, data, pieces } of orderedWindow(jobs, open, runner.openWidth)) {
+    // Checking without inflating from a file, a job holds no bytes on this thread, only where its
+    // payload is: many more can be in flight, so that no worker waits behind a slow one.
+    const width = !inflate && runner.readsFiles === true && isDirect(input) ? runner.openWidth * 4 : runner.openWidth;
+    for await (const { job, data, pieces } of orderedWindow(jobs, open, width)) {
       const h = job.header;
       if (data) {
         content![h.entry]!.update(data);
