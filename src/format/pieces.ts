@@ -15,7 +15,7 @@ export const INVENTORY_MAGIC = Uint8Array.of(0x89, 0x42, 0x50, 0x48, 0x0d, 0x0a,
 export const PIECES_VERSION = 1;
 export const INVENTORY_KEY = 16;
 export const MAX_INVENTORY_BLOBS = 1 << 16;
-const INDEX_HEADER = 64;
+export const INDEX_HEADER = 64;
 const BLOB_HEADER = 48;
 
 type Hash = (parts: readonly Uint8Array[]) => Uint8Array;
@@ -90,7 +90,17 @@ export class PieceList {
 }
 
 /** Builds a piece list as pieces arrive; `keyBytes` of each digest are kept. */
-export class PieceListBuilder {
+/** Where pieces go as they are cut or copied, one after another: a list in memory, or a file. */
+export interface PieceSink {
+  add(length: number, digest: Uint8Array): void;
+  /** Appends `count` records of another list, from its piece `first`. */
+  addFrom(list: PieceList, first: number, count: number): void;
+}
+
+/** A sink that keeps nothing: for content that is checked, not kept. */
+export const NO_PIECES: PieceSink = { add: () => undefined, addFrom: () => undefined };
+
+export class PieceListBuilder implements PieceSink {
   private buf: Uint8Array;
   private dv: DataView;
   private n = 0;
@@ -143,19 +153,28 @@ function checkList(what: string, size: number, count: number, lengths: (i: numbe
 /** A blob's chunk index file: header, records, and a BLAKE3 over both. */
 export function encodeChunkIndex(list: PieceList, hash: Hash): Uint8Array {
   if (list.keyBytes !== DIGEST_SIZE) throw new RangeError('a chunk index keeps whole digests');
-  const head = new Uint8Array(INDEX_HEADER);
-  head.set(INDEX_MAGIC);
-  const dv = view(head);
-  dv.setUint16(8, PIECES_VERSION, true);
-  head.set(list.digest, 16);
-  writeU64(dv, 48, list.size);
-  writeU64(dv, 56, list.count);
+  const head = encodeIndexHeader(list.digest, list.size, list.count);
   const out = new Uint8Array(INDEX_HEADER + list.records.length + DIGEST_SIZE);
   out.set(head);
   out.set(list.records, INDEX_HEADER);
   out.set(hash([out.subarray(0, INDEX_HEADER + list.records.length)]), INDEX_HEADER + list.records.length);
   return out;
 }
+
+/** The header of a chunk index file; its records follow, `INDEX_RECORD` bytes each, then the check. */
+export function encodeIndexHeader(digest: Uint8Array, size: number, count: number): Uint8Array {
+  const head = new Uint8Array(INDEX_HEADER);
+  head.set(INDEX_MAGIC);
+  const dv = view(head);
+  dv.setUint16(8, PIECES_VERSION, true);
+  head.set(digest, 16);
+  writeU64(dv, 48, size);
+  writeU64(dv, 56, count);
+  return head;
+}
+
+/** One piece in a chunk index file: its length (u32) and its whole BLAKE3. */
+export const INDEX_RECORD = 4 + DIGEST_SIZE;
 
 export function decodeChunkIndex(b: Uint8Array, hash: Hash, what = 'chunk index'): PieceList {
   if (b.length < INDEX_HEADER + DIGEST_SIZE || !equalBytes(b.subarray(0, 8), INDEX_MAGIC)) throw bad(what, 'not a chunk index');

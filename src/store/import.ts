@@ -18,7 +18,6 @@ import { BLOB_MODE } from './layout.js';
 import type { StagedBlob, Store } from './store.js';
 import { heldBases } from './chunk-index.js';
 import { contentOf } from '../format/manifest.js';
-import { encodeChunkIndex } from '../format/pieces.js';
 import { baseMissing } from '../stream/delta/rebuild.js';
 
 export interface ImportOptions extends ReadOptions {
@@ -231,7 +230,7 @@ async function commitImport(store: Store, staged: Staged, opts: ImportOptions): 
     path: s.path,
     digest: s.digest,
     size: s.rawBytes,
-    ...(s.pieces ? { index: encodeChunkIndex(s.pieces, (p) => opts.engines.hash.digestOf(p)) } : {}),
+    ...(s.indexFile ? { indexFile: s.indexFile } : {}),
   }));
   return store.commit(
     blobs,

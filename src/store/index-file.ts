@@ -28,3 +28,18 @@ export async function writeIndexFile(path: string, tmpDir: string, digest: strin
     throw ioError(`cannot write the chunk index of ${digest}`, e);
   }
 }
+
+/**
+ * Moves a finished, fsynced chunk index file (see IndexSpool) from staging to `path`, and fsyncs
+ * the directory: the same end state as writeIndexFile, without the index ever in memory.
+ */
+export async function placeIndexFile(staged: string, path: string, digest: string): Promise<void> {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: DIR_MODE });
+    await rename(staged, path);
+    await fsyncDir(dirname(path));
+  } catch (e) {
+    await rm(staged, { force: true }).catch(() => undefined);
+    throw ioError(`cannot keep the chunk index of ${digest}`, e);
+  }
+}

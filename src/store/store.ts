@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { digestString, DIGEST_RE } from '../format/bytes.js';
 import { BootportError } from '../format/errors.js';
-import { encodeChunkIndex } from '../format/pieces.js';
 import { BlockIndexer, type CutRunner } from '../stream/delta/block-indexer.js';
-import { writeIndexFile } from './index-file.js';
+import { IndexSpool } from '../stream/delta/index-spool.js';
+import { placeIndexFile, writeIndexFile } from './index-file.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { fileChunks, ioError, writeAll } from '../stream/io/files.js';
 import type { BlobFiles, Catalog, CatalogChange, Session } from './backend/catalog.js';
@@ -33,8 +33,8 @@ export interface StagedBlob {
   path: string;
   digest: string;
   size: number;
-  /** Its chunk index file's bytes, cut as it was written: kept once the blob is committed. */
-  index?: Uint8Array;
+  /** Its chunk index, a finished file beside it, cut as it was written: kept once the blob is committed. */
+  indexFile?: string;
 }
 
 /** `read` commands write nothing and work on read-only media and full disks; `write` commands may change the store. */
@@ -205,8 +205,8 @@ export class Store {
    */
   private async keepIndexes(staged: readonly StagedBlob[]): Promise<void> {
     for (const b of staged) {
-      if (!b.index || existsSync(this.indexPath(b.digest)) || !existsSync(this.blobPath(b.digest))) continue;
-      await this.saveIndex(b.digest, b.index).catch(() => undefined);
+      if (!b.indexFile || existsSync(this.indexPath(b.digest)) || !existsSync(this.blobPath(b.digest))) continue;
+      await placeIndexFile(b.indexFile, this.indexPath(b.digest), b.digest).catch(() => undefined);
     }
   }
 
@@ -253,7 +253,9 @@ export class Store {
   async stageStream(data: AsyncIterable<Uint8Array>, engines: Engines, what: string, cuts?: CutRunner): Promise<StagedBlob> {
     const path = join(this.stagingDir(), `file-${randomBytes(8).toString('hex')}`);
     const hasher = await engines.hash.create();
-    const cutter = new BlockIndexer(engines.hash, cuts);
+    // The chunk index goes to a file beside the blob as it is cut, not into memory.
+    const spool = IndexSpool.create(`${path}.index`, BLOB_MODE);
+    const cutter = new BlockIndexer(engines.hash, cuts, spool);
     let size = 0;
     try {
       const dst = await open(path, 'wx', BLOB_MODE);
@@ -288,11 +290,14 @@ export class Store {
       } finally {
         await dst.close();
       }
+      await cutter.end();
     } catch (e) {
+      spool.abandon();
       throw e instanceof BootportError ? e : ioError(`cannot stage ${what} in ${this.dir}`, e);
     }
     const digest = hasher.digest();
-    return { path, digest: digestString(digest), size, index: encodeChunkIndex(await cutter.finish(digest), (p) => engines.hash.digestOf(p)) };
+    await spool.finish(digest, size, engines.hash);
+    return { path, digest: digestString(digest), size, indexFile: spool.path };
   }
 
   /**

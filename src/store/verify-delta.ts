@@ -1,3 +1,4 @@
+import { NO_PIECES } from '../format/pieces.js';
 import { entryLabel } from '../format/manifest.js';
 import { verifyBundle, type VerifyOptions, type VerifyResult } from '../stream/bundle/reader.js';
 import { DeltaRebuild } from '../stream/delta/rebuild.js';
@@ -28,7 +29,7 @@ export async function verifyAgainstStore(
         if (!e.delta) return;
         current ??= {
           entry,
-          rebuild: await DeltaRebuild.start(e.delta, bases, opts.engines.hash, () => Promise.resolve(), entryLabel(header.manifest, entry)),
+          rebuild: await DeltaRebuild.start(e.delta, bases, opts.engines.hash, () => Promise.resolve(), entryLabel(header.manifest, entry), NO_PIECES),
         };
         await current.rebuild.update(data);
       },

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeSample } from '../../src/cli/sample-files.js';
@@ -12,6 +12,21 @@ import { tempDir } from '../cli/run.js';
  */
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const GB = Number(process.env.BOOTPORT_SLOW_GB ?? 4);
+
+/** A node script writing `bytes` of a tar-like mix (2/3 text, 1/3 random) to stdout, never to disk. */
+const GENERATOR = (bytes: number) => `
+    const n = ${bytes}; const block = Buffer.alloc(1 << 20); let sent = 0; let x = 7;
+    const text = Buffer.from('kernel module driver config '.repeat(40000)).subarray(0, 1 << 20);
+    function more() {
+      while (sent < n) {
+        for (let i = 0; i < block.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; block.writeUInt32LE(x >>> 0, i); }
+        const piece = ((sent >> 20) % 3 === 2 ? block : text).subarray(0, Math.min(1 << 20, n - sent));
+        sent += piece.length;
+        if (!process.stdout.write(piece)) return process.stdout.once('drain', more);
+      }
+      process.stdout.end();
+    }
+    more();`;
 
 /** Peak RSS in KiB, read from /proc while the process runs (VmHWM only grows). */
 function watchPeak(pid: number): () => number {
@@ -36,26 +51,7 @@ function watchPeak(pid: number): () => number {
 async function packThroughPipe(dir: string, bytes: number): Promise<{ rssKiB: number; verifyOut: string; seconds: number }> {
   const t0 = performance.now();
   // The generator: a tar-like mix (2/3 text, 1/3 random) written to a pipe, never to disk.
-  const gen = spawn(
-    process.execPath,
-    [
-      '-e',
-      `
-    const n = ${bytes}; const block = Buffer.alloc(1 << 20); let sent = 0; let x = 7;
-    const text = Buffer.from('kernel module driver config '.repeat(40000)).subarray(0, 1 << 20);
-    function more() {
-      while (sent < n) {
-        for (let i = 0; i < block.length; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; block.writeUInt32LE(x >>> 0, i); }
-        const piece = ((sent >> 20) % 3 === 2 ? block : text).subarray(0, Math.min(1 << 20, n - sent));
-        sent += piece.length;
-        if (!process.stdout.write(piece)) return process.stdout.once('drain', more);
-      }
-      process.stdout.end();
-    }
-    more();`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const gen = spawn(process.execPath, ['-e', GENERATOR(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const pack = spawn(
     process.execPath,
     [MAIN, 'pack', '-o', '-', '--name', 'big', '--kernel', 'vmlinuz', '--initramfs', 'initramfs.img', '--image', '-', '--image-name', 'bigImage'],
@@ -72,6 +68,51 @@ async function packThroughPipe(dir: string, bytes: number): Promise<{ rssKiB: nu
   const codes = await Promise.all([gen, pack, verify].map((p) => new Promise<number>((res) => p.on('close', (c) => res(c ?? -1)))));
   expect(codes).toEqual([0, 0, 0]);
   return { rssKiB: peak(), verifyOut, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Packs a generated image of `bytes` into a bundle file, then imports it into a fresh store, watching the import's peak RSS. */
+async function importPeak(dir: string, bytes: number, n: number): Promise<number> {
+  const bundle = join(dir, `import-${n}.export`);
+  const made = await new Promise<number>((res) => {
+    const gen = spawn(process.execPath, ['-e', GENERATOR(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pack = spawn(
+      process.execPath,
+      [
+        MAIN,
+        'pack',
+        '-o',
+        bundle,
+        '--force',
+        '--name',
+        'big',
+        '--kernel',
+        'vmlinuz',
+        '--initramfs',
+        'initramfs.img',
+        '--image',
+        '-',
+        '--image-name',
+        'bigImage',
+      ],
+      { cwd: dir, stdio: ['pipe', 'ignore', 'inherit'] },
+    );
+    gen.stdout.pipe(pack.stdin);
+    pack.on('close', (c) => res(c ?? -1));
+  });
+  expect(made).toBe(0);
+  const peaks: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const imp = spawn(process.execPath, [MAIN, 'import', bundle, '--store', join(dir, `store-${n}-${i}`)], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const peak = watchPeak(imp.pid!);
+    expect(await new Promise<number>((res) => imp.on('close', (c) => res(c ?? -1)))).toBe(0);
+    peaks.push(peak());
+    await rm(join(dir, `store-${n}-${i}`), { recursive: true, force: true });
+  }
+  await rm(bundle, { force: true });
+  return peaks.sort((a, b) => a - b)[1]!;
 }
 
 describe.runIf(process.env.BOOTPORT_SLOW)('memory is flat in payload size', () => {
@@ -108,5 +149,14 @@ describe.runIf(process.env.BOOTPORT_SLOW)('memory is flat in payload size', () =
     // worker isolates, chunks in flight, and on stdout payloads that cannot be recycled because a
     // pipe may still hold them): it bounds the big run from below only loosely.
     expect(big.rssKiB).toBeLessThan(small.rssKiB + 24 * 4 * 1024);
+  }, 3_600_000);
+
+  it(`imports a ${GB} GiB image in the same memory as a 1 GiB one: the chunk index is written as it is cut, not held`, async () => {
+    const mid = await importPeak(dir, 2 ** 30, 1);
+    const big = await importPeak(dir, GB * 2 ** 30, GB);
+    const mb = (k: number) => (k / 1024).toFixed(1);
+    console.log(`median peak RSS of import (3 runs each): 1 GiB ${mb(mid)} MiB; ${GB} GiB ${mb(big)} MiB`);
+    expect(big).toBeLessThan(256 * 1024);
+    expect(big).toBeLessThan(mid * 1.1);
   }, 3_600_000);
 });

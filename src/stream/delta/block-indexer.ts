@@ -1,4 +1,4 @@
-import type { PieceList } from '../../format/pieces.js';
+import type { PieceList, PieceListBuilder, PieceSink } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
 import type { Candidates } from './candidates.js';
 import { PieceCutter } from './cutter.js';
@@ -18,8 +18,8 @@ const IN_FLIGHT = 4;
  * (a file or a tar copied into the store): blocks go to the pool to be cut, and come back in
  * order to be stitched (see PieceCutter). Without a runner every cut is made here.
  */
-export class BlockIndexer {
-  private readonly cutter: PieceCutter;
+export class BlockIndexer<S extends PieceSink = PieceListBuilder> {
+  private readonly cutter: PieceCutter<S>;
   private block = new Uint8Array(BLOCK);
   private fill = 0;
   private readonly queue: { bytes: Uint8Array; pieces: Promise<Candidates> }[] = [];
@@ -27,8 +27,9 @@ export class BlockIndexer {
   constructor(
     hash: HashEngine,
     private readonly runner?: CutRunner,
+    sink?: S,
   ) {
-    this.cutter = new PieceCutter(hash);
+    this.cutter = new PieceCutter<S>(hash, sink);
   }
 
   async add(data: Uint8Array): Promise<void> {
@@ -43,10 +44,16 @@ export class BlockIndexer {
     }
   }
 
-  async finish(digest: Uint8Array): Promise<PieceList> {
+  /** Cuts what is left: every piece of what was added is then in the sink. */
+  async end(): Promise<S> {
     if (this.fill) await this.dispatch();
     while (this.queue.length) await this.stitchOne();
-    return this.cutter.finish(digest);
+    return this.cutter.end();
+  }
+
+  /** The pieces in memory, with `digest` the whole content's BLAKE3. */
+  async finish(this: BlockIndexer<PieceListBuilder>, digest: Uint8Array): Promise<PieceList> {
+    return (await this.end()).finish(digest);
   }
 
   private async dispatch(): Promise<void> {

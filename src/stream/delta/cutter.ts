@@ -1,5 +1,5 @@
 import { DELTA_CHUNKER, cutLength } from '../../format/cdc.js';
-import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
+import { PieceListBuilder, type PieceList, type PieceSink } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
 import { candidatePieces, type Candidates } from './candidates.js';
 
@@ -8,11 +8,14 @@ import { candidatePieces, type Candidates } from './candidates.js';
  * and BLAKE3: a blob's chunk index, built while the blob is written. It holds back at most one
  * maximum piece between calls, because a cut looks that far ahead.
  */
-export class PieceCutter {
+export class PieceCutter<S extends PieceSink = PieceListBuilder> {
   private carry: Uint8Array = new Uint8Array(0);
-  private readonly list = new PieceListBuilder();
 
-  constructor(private readonly hash: HashEngine) {}
+  /** The pieces go to `sink` as they are cut: a list in memory unless another is given. */
+  constructor(
+    private readonly hash: HashEngine,
+    readonly sink: S = new PieceListBuilder() as PieceSink as S,
+  ) {}
 
   /**
    * The next block of content. With `candidates` (its pieces as a worker cut them from the
@@ -47,7 +50,7 @@ export class PieceCutter {
       }
     }
     if (met < 0) return false;
-    for (const [n, d] of mine) this.list.add(n, d);
+    for (const [n, d] of mine) this.sink.add(n, d);
     this.carry = data.slice(this.take(c, met));
     return true;
   }
@@ -58,17 +61,22 @@ export class PieceCutter {
     for (let i = 0; i < c.cuts.length; i++) {
       const cut = c.cuts[i]!;
       if (cut <= from) continue;
-      this.list.add(cut - (i === 0 ? 0 : c.cuts[i - 1]!), c.digests.subarray(i * 32, i * 32 + 32));
+      this.sink.add(cut - (i === 0 ? 0 : c.cuts[i - 1]!), c.digests.subarray(i * 32, i * 32 + 32));
       end = cut;
     }
     return end;
   }
 
-  /** The pieces of everything given, with `digest` the whole content's BLAKE3. */
-  finish(digest: Uint8Array): PieceList {
+  /** Cuts what is held back: every piece of what was given is then in the sink. */
+  end(): S {
     this.cut(this.carry, true);
     this.carry = new Uint8Array(0);
-    return this.list.finish(digest);
+    return this.sink;
+  }
+
+  /** The pieces of everything given, in memory, with `digest` the whole content's BLAKE3. */
+  finish(this: PieceCutter<PieceListBuilder>, digest: Uint8Array): PieceList {
+    return this.end().finish(digest);
   }
 
   /** Cuts `buf` while a whole lookahead remains (or to its end when `last`); returns what is left. */

@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { digestString, equalBytes, toHex } from '../../format/bytes.js';
 import { DeltaParser, type DeltaClaim, type DeltaOp } from '../../format/delta.js';
 import { BootportError } from '../../format/errors.js';
-import { PieceListBuilder, type PieceList } from '../../format/pieces.js';
+import type { PieceList, PieceSink } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
 import { ioError } from '../io/io-error.js';
 import { readAndHashSpan, spanPlans, type HashedSpan } from './spans.js';
@@ -57,7 +57,6 @@ const SPARE_SPANS = AHEAD_BYTES / SPAN + 8;
 export class DeltaRebuild {
   private readonly parser: DeltaParser;
   private readonly bases: (HeldBase & { fh?: FileHandle })[] = [];
-  private readonly index = new PieceListBuilder();
   private readonly pending: { ready: Promise<Ready>; bytes: number }[] = [];
   private pendingBytes = 0;
   /** Reads of the bases' descriptors still running: a base is closed only once none is. */
@@ -75,17 +74,27 @@ export class DeltaRebuild {
     private readonly write: Write,
     private readonly label: string,
     private readonly readSpan: SpanReader,
+    private readonly index: PieceSink,
   ) {
     this.parser = new DeltaParser(claim, { entry: label });
   }
 
   /**
    * Resolves every base first: a missing one is refused before a byte is rebuilt, naming it.
-   * `label` names the entry in messages; `readSpan` reads and hashes copied pieces (here, without it).
+   * `label` names the entry in messages; the rebuilt content's chunk index goes to `index`, piece
+   * by piece; `readSpan` reads and hashes copied pieces (here, without it).
    */
-  static async start(claim: DeltaClaim, lookup: BaseLookup, hash: HashEngine, write: Write, label: string, readSpan?: SpanReader): Promise<DeltaRebuild> {
+  static async start(
+    claim: DeltaClaim,
+    lookup: BaseLookup,
+    hash: HashEngine,
+    write: Write,
+    label: string,
+    index: PieceSink,
+    readSpan?: SpanReader,
+  ): Promise<DeltaRebuild> {
     const here: SpanReader = (fd, at, bytes, lengths, what, into) => Promise.resolve(readAndHashSpan(hash, fd, at, bytes, lengths, what, into));
-    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, readSpan ?? here);
+    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, readSpan ?? here, index);
     // Each base is looked up once (a store reads its chunk index for it); any missing, none is opened.
     const held: HeldBase[] = [];
     const missing: string[] = [];
@@ -134,8 +143,8 @@ export class DeltaRebuild {
     for (const b of ready.bytes) await this.emit(b, ready.spans ? () => this.spare(b) : undefined);
   }
 
-  /** The rebuilt content's digest and chunk index, once its digest is the one the manifest declares. */
-  async finish(): Promise<{ digest: Uint8Array; size: number; pieces: PieceList }> {
+  /** The rebuilt content's digest and size, once they are the ones the manifest declares; its pieces are all in the index sink. */
+  async finish(): Promise<{ digest: Uint8Array; size: number }> {
     this.parser.finish();
     while (this.pending.length) await this.emitNext();
     await this.flush();
@@ -148,7 +157,7 @@ export class DeltaRebuild {
         { entry: this.label },
       );
     }
-    return { digest, size: this.size, pieces: this.index.finish(digest) };
+    return { digest, size: this.size };
   }
 
   async close(): Promise<void> {

@@ -47,7 +47,7 @@ interface NativeBlake3 {
 /** @napi-rs/blake-hash: SIMD BLAKE3, several times faster than wasm. Throws if it cannot load. */
 export function nativeHashEngine(): HashEngine {
   const req = createRequire(import.meta.url);
-  const mod = req('@napi-rs/blake-hash') as { Blake3Hasher: NativeBlake3; blake3(input: Buffer): Buffer };
+  const mod = req('@napi-rs/blake-hash') as { Blake3Hasher: NativeBlake3; blake3UrlSafeBase64(input: Buffer): string };
   const Ctor = mod.Blake3Hasher;
   const make = (): Hasher => {
     const h = new Ctor();
@@ -58,10 +58,14 @@ export function nativeHashEngine(): HashEngine {
     create: async () => make(),
     digestOf(parts) {
       // One part, as each piece of a chunk index is: the one-shot call, without a hasher object
-      // to make and collect, is several times faster on small inputs.
+      // to make and collect, is several times faster on small inputs. It answers as text: a
+      // native buffer per digest, a million of them for a large blob's pieces, fragmented the
+      // threads' malloc arenas and grew the process with the blob.
       if (parts.length === 1) {
         const p = parts[0]!;
-        return new Uint8Array(mod.blake3(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+        const out = new Uint8Array(32);
+        out.set(Buffer.from(mod.blake3UrlSafeBase64(Buffer.from(p.buffer, p.byteOffset, p.byteLength)), 'base64url'));
+        return out;
       }
       const h = new Ctor();
       for (const p of parts) h.update(p);

@@ -5,9 +5,10 @@ import { BootportError } from '../../format/errors.js';
 import { modesUnsupported } from '../io/io-error.js';
 import { BackgroundFlush, writeAll } from '../io/files.js';
 import { entryLabel } from '../../format/manifest.js';
-import type { PieceList } from '../../format/pieces.js';
+import { NO_PIECES } from '../../format/pieces.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '../bundle/reader.js';
 import { PieceCutter } from '../delta/cutter.js';
+import { IndexSpool } from '../delta/index-spool.js';
 import { DeltaRebuild, type BaseLookup } from '../delta/rebuild.js';
 import { loadEngines } from '../engine/engines.js';
 import { WorkerPool } from '../parallel/pool.js';
@@ -21,8 +22,8 @@ export interface StagedEntry {
   compBytes: number;
   chunks: number;
   digest: string;
-  /** The content's chunk index, when asked for (`index`) or rebuilt from a delta. */
-  pieces?: PieceList;
+  /** The content's chunk index file, beside it, when asked for (`index`). */
+  indexFile?: string;
 }
 
 export interface Staged {
@@ -53,7 +54,8 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let header: HeaderEvent | undefined;
   const entries: StagedEntry[] = [];
   let file: EntryFile | undefined;
-  let cutter: PieceCutter | undefined;
+  let cutter: PieceCutter<IndexSpool> | undefined;
+  let spool: IndexSpool | undefined;
   let rebuild: DeltaRebuild | undefined;
   const engines = opts.engines ?? (await loadEngines());
   // One runner for reading and for hashing what a delta copies out of its bases.
@@ -77,10 +79,13 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             const f = (file = await EntryFile.create(join(dir, String(ev.entry)), opts.fileMode ?? 0o644));
             const e = header!.manifest.entries[ev.entry]!;
             const label = entryLabel(header!.manifest, ev.entry);
+            // The chunk index goes to a file as it is cut: a blob's whole index in memory grew with the blob.
+            if (opts.index) spool = IndexSpool.create(join(dir, `${ev.entry}.index`), opts.fileMode ?? 0o644);
             if (e.delta) {
               if (!opts.bases) throw new BootportError('ERR_DELTA_BASE_MISSING', `the delta ${label} cannot be rebuilt here: there is no store to copy from`);
-              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, (b, done) => f.write(b, done), label, pool && ((...a) => pool.span(...a)));
-            } else if (opts.index) cutter = new PieceCutter(engines.hash);
+              const write = (b: Uint8Array, done?: () => void) => f.write(b, done);
+              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines.hash, write, label, spool ?? NO_PIECES, pool && ((...a) => pool.span(...a)));
+            } else if (spool) cutter = new PieceCutter(engines.hash, spool);
           }
           // The rebuild copies what it keeps of a chunk, so the buffer goes back once it returns.
           if (rebuild) {
@@ -99,7 +104,9 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
           file = undefined;
           if (!opts.discard?.(ev.entry)) {
             const digest = rebuilt?.digest ?? ev.contentDigest!;
-            const pieces = rebuilt?.pieces ?? cutter?.finish(digest);
+            const size = rebuilt?.size ?? ev.rawBytes;
+            cutter?.end();
+            await spool?.finish(digest, size, engines.hash);
             entries.push({
               index: ev.entry,
               path: join(dir, String(ev.entry)),
@@ -107,10 +114,11 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
               compBytes: ev.compBytes,
               chunks: ev.chunks,
               digest: digestString(digest),
-              ...(pieces ? { pieces } : {}),
+              ...(spool ? { indexFile: spool.path } : {}),
             });
           }
           cutter = undefined;
+          spool = undefined;
           break;
         }
         case 'end':
@@ -120,6 +128,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   } finally {
     await rebuild?.close();
     await file?.abandon();
+    spool?.abandon();
     if (owned) await runner.close();
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
