@@ -489,7 +489,7 @@ async function deltaSection(): Promise<string> {
     `The old image: a tar (fixed owners and times) of ${r.pair.files.toLocaleString('en-US')} files sampled from /usr/lib and /usr/share, ${(r.oldBytes / 1e6).toFixed(0)} MB. ` +
     `The new one: ${r.pair.rewritten} of those files rewritten, spread through the tree (half with local edits, half changed throughout like a rebuilt binary), ` +
     `and ${r.pair.added} new files added: ${(r.pair.changedBytes / 1e6).toFixed(1)} MB changed, ${((r.pair.changedBytes / r.oldBytes) * 100).toFixed(2)}% of the bytes. ` +
-    `The boot config also holds a kernel and an initramfs, unchanged. Medians of ${RUNS} runs, each a whole process; an import's target store is fresh for each run.\n\n${deltaTable(r)}`
+    `The boot config also holds a kernel and an initramfs, unchanged. Medians of ${RUNS} runs, each a whole process; an import's target store is fresh for each run. Before the imports, the page cache is emptied (as root) and the bundles and the base store are read once.\n\n${deltaTable(r)}`
   );
 }
 
