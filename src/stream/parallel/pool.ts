@@ -82,9 +82,9 @@ export class WorkerPool implements ChunkRunner {
     return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}) };
   }
 
-  /** A block's candidate pieces (see candidates.ts), cut on a worker; `data` is transferred to it. */
+  /** A block's candidate pieces (see candidates.ts), cut on a worker; `data` is moved to it, unless shared. */
   async cut(data: Uint8Array): Promise<Candidates> {
-    const r = await this.send({ id: this.nextId++, kind: 'cut', data }, [data.buffer as ArrayBuffer]);
+    const r = await this.send({ id: this.nextId++, kind: 'cut', data }, data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
     return r.pieces!;
   }
 
