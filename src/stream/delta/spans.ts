@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { HashEngine } from '../engine/hash.js';
 import type { PieceList } from '../../format/pieces.js';
 import { readAt } from '../io/files.js';
+import { SYNC_READ_MAX } from '../io/source.js';
 import { ioError } from '../io/io-error.js';
 import { pieceDigests } from './candidates.js';
 
@@ -50,7 +51,9 @@ export async function* pieceSpans(
 ): AsyncGenerator<Span> {
   for (const plan of spanPlans(list, first, count, limit)) {
     const data = new Uint8Array(plan.bytes);
-    const got = await readAt(fh, data, plan.at, what);
+    // The carried pieces of a delta are many small spans: a thread-pool round trip for each
+    // kept the export waiting most of its time.
+    const got = plan.bytes <= SYNC_READ_MAX ? readFullSync(fh.fd, data, plan.at, what) : await readAt(fh, data, plan.at, what);
     if (got < plan.bytes) throw short(plan.at + got);
     yield { ...plan, data };
   }
@@ -79,16 +82,22 @@ export function readAndHashSpan(
   into?: Uint8Array,
 ): HashedSpan {
   const data = into ? into.subarray(0, bytes) : new Uint8Array(bytes);
+  const got = readFullSync(fd, data, at, what);
+  return { data, digests: got < bytes ? new Uint8Array(0) : pieceDigests(hash, data, lengths), got };
+}
+
+/** Fills `buf` from `fd` at `at`, on this thread; returns how much it got, short where the file ends. */
+function readFullSync(fd: number, buf: Uint8Array, at: number, what: string): number {
   let got = 0;
-  while (got < bytes) {
+  while (got < buf.length) {
     let r: number;
     try {
-      r = readSync(fd, data, got, bytes - got, at + got);
+      r = readSync(fd, buf, got, buf.length - got, at + got);
     } catch (e) {
       throw ioError(`cannot read ${what}`, e);
     }
-    if (r === 0) return { data, digests: new Uint8Array(0), got };
+    if (r === 0) break;
     got += r;
   }
-  return { data, digests: pieceDigests(hash, data, lengths), got };
+  return got;
 }

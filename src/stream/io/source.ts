@@ -31,7 +31,7 @@ export function isDirect(s: ByteSource): s is DirectSource {
 }
 
 /** Reads this small from a regular file are made on the calling thread (see fileSource). */
-const SYNC_READ_MAX = 1 << 16;
+export const SYNC_READ_MAX = 1 << 16;
 
 /**
  * Reads a file from the start, by path (opened at the first read) or by an open descriptor (which
