@@ -18,18 +18,21 @@ export interface Candidates {
 /** With `toEnd`, the block is the end of the content, and is cut to its last byte. */
 export function candidatePieces(hash: HashEngine, data: Uint8Array, toEnd = false): Candidates {
   const lookahead = toEnd ? 0 : DELTA_CHUNKER.max;
-  const cuts: number[] = [];
-  const digests: Uint8Array[] = [];
+  // Every piece but a last one has at least the minimum length. The digests go straight into
+  // one array: kept as an array of small ones until the block was done, they outlived the young
+  // generation, and the heaps grew with the blob.
+  const most = Math.floor(data.length / DELTA_CHUNKER.min) + 1;
+  const cuts = new Uint32Array(most);
+  const digests = new Uint8Array(most * 32);
+  let n = 0;
   let at = 0;
   while (data.length - at > lookahead) {
-    const n = cutLength(data, at, data.length, DELTA_CHUNKER);
-    digests.push(hash.digestOf([data.subarray(at, at + n)]));
-    at += n;
-    cuts.push(at);
+    const len = cutLength(data, at, data.length, DELTA_CHUNKER);
+    digests.set(hash.digestOf([data.subarray(at, at + len)]), n * 32);
+    at += len;
+    cuts[n++] = at;
   }
-  const d = new Uint8Array(digests.length * 32);
-  digests.forEach((x, i) => d.set(x, i * 32));
-  return { cuts: Uint32Array.from(cuts), digests: d };
+  return { cuts: cuts.slice(0, n), digests: digests.slice(0, n * 32) };
 }
 
 /** The BLAKE3 of each of the pieces `data` holds one after another, of these `lengths`: 32 bytes each. */
