@@ -215,15 +215,22 @@ describe('a delta that cannot be rebuilt', () => {
     await ok(['verify', '--deep', p('d5.export')], empty);
   });
 
-  it('from a base whose stored bytes are damaged: ERR_DELTA_BASE_DAMAGED, nothing committed', async () => {
-    const t = await target('t5');
+  /** Rewrites the stored file of the target's one image with `edit`; returns its digest. */
+  async function editHeldImage(t: string, edit: (b: Buffer) => Uint8Array): Promise<string> {
     const digest = (JSON.parse((await ok(['image', 'ls', '--json'], t)).stdout) as { content: string }[])[0]!.content;
     const path = join(t, 'blobs', 'blake3', digest.slice(7));
     chmodSync(path, 0o600);
-    const b = readFileSync(path);
-    const mid = Math.floor(b.length / 2);
-    b[mid] = b[mid]! ^ 0x20;
-    writeFileSync(path, b);
+    writeFileSync(path, edit(readFileSync(path)));
+    return digest;
+  }
+
+  it('from a base whose stored bytes are damaged: ERR_DELTA_BASE_DAMAGED, nothing committed', async () => {
+    const t = await target('t5');
+    await editHeldImage(t, (b) => {
+      const mid = Math.floor(b.length / 2);
+      b[mid] = b[mid]! ^ 0x20;
+      return b;
+    });
     const r = await cli(['import', p('d5.export'), '--store', t], { cwd: dir });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/ERR_DELTA_BASE_DAMAGED: the piece at byte \d+ of base blake3:[0-9a-f]{64} hashes to/);
@@ -233,11 +240,7 @@ describe('a delta that cannot be rebuilt', () => {
 
   it('from a base whose stored file is cut short: not held whole, so ERR_DELTA_BASE_MISSING before anything is staged', async () => {
     const t = await target('t6');
-    const digest = (JSON.parse((await ok(['image', 'ls', '--json'], t)).stdout) as { content: string }[])[0]!.content;
-    const path = join(t, 'blobs', 'blake3', digest.slice(7));
-    chmodSync(path, 0o600);
-    const b = readFileSync(path);
-    writeFileSync(path, b.subarray(0, b.length - 5000));
+    const digest = await editHeldImage(t, (b) => b.subarray(0, b.length - 5000));
     const r = await cli(['import', p('d5.export'), '--store', t], { cwd: dir });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain(`ERR_DELTA_BASE_MISSING: the delta bundle copies from a blob this store does not hold: ${digest}`);

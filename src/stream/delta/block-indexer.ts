@@ -1,4 +1,4 @@
-import type { PieceList, PieceListBuilder, PieceSink } from '../../format/pieces.js';
+import type { PieceListBuilder, PieceSink } from '../../format/pieces.js';
 import type { HashEngine } from '../engine/hash.js';
 import type { Candidates } from './candidates.js';
 import { PieceCutter } from './cutter.js';
@@ -60,11 +60,6 @@ export class BlockIndexer<S extends PieceSink = PieceListBuilder> {
     if (this.fill) await this.dispatch();
     while (this.queue.length) await this.stitchOne();
     return this.cutter.end();
-  }
-
-  /** The pieces in memory, with `digest` the whole content's BLAKE3. */
-  async finish(this: BlockIndexer<PieceListBuilder>, digest: Uint8Array): Promise<PieceList> {
-    return (await this.end()).finish(digest);
   }
 
   private async dispatch(): Promise<void> {

@@ -1,10 +1,8 @@
-import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { HashEngine } from '../engine/hash.js';
 import type { PieceList } from '../../format/pieces.js';
-import { readAt } from '../io/files.js';
+import { readAt, readFullSync } from '../io/files.js';
 import { SYNC_READ_MAX } from '../io/source.js';
-import { ioError } from '../io/io-error.js';
 import { pieceDigests } from './candidates.js';
 
 /** Whole neighbouring pieces of a list, to be read with one call: where, how long, and each piece's length. */
@@ -84,20 +82,4 @@ export function readAndHashSpan(
   const data = into ? into.subarray(0, bytes) : new Uint8Array(bytes);
   const got = readFullSync(fd, data, at, what);
   return { data, digests: got < bytes ? new Uint8Array(0) : pieceDigests(hash, data, lengths), got };
-}
-
-/** Fills `buf` from `fd` at `at`, on this thread; returns how much it got, short where the file ends. */
-function readFullSync(fd: number, buf: Uint8Array, at: number, what: string): number {
-  let got = 0;
-  while (got < buf.length) {
-    let r: number;
-    try {
-      r = readSync(fd, buf, got, buf.length - got, at + got);
-    } catch (e) {
-      throw ioError(`cannot read ${what}`, e);
-    }
-    if (r === 0) break;
-    got += r;
-  }
-  return got;
 }

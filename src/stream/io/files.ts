@@ -1,5 +1,5 @@
 import { fileSource, type ByteSource } from './source.js';
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -154,6 +154,22 @@ export async function readAt(fh: FileHandle, buf: Uint8Array, position: number, 
     });
     if (bytesRead === 0) break;
     got += bytesRead;
+  }
+  return got;
+}
+
+/** `readAt` on the calling thread, by descriptor: for reads too small to be worth a thread-pool round trip. */
+export function readFullSync(fd: number, buf: Uint8Array, position: number, what: string): number {
+  let got = 0;
+  while (got < buf.length) {
+    let r: number;
+    try {
+      r = readSync(fd, buf, got, buf.length - got, position + got);
+    } catch (e) {
+      throw ioError(`cannot read ${what}`, e);
+    }
+    if (r === 0) break;
+    got += r;
   }
   return got;
 }
