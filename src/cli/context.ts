@@ -172,14 +172,14 @@ export class CommandContext {
 
   /**
    * Engines and thread count for chunk work: --threads, else $BOOTPORT_THREADS, else one per core.
-   * An admin is told once, on stderr, when a native module failed and the slower wasm path runs.
+   * An admin is told once, on stderr, when a native module failed and a slower path runs.
    */
   async runOptions(opts: GlobalOptions): Promise<RunInfo> {
     const given = opts.threads ?? this.io.env.BOOTPORT_THREADS;
     const threads =
       given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
     const engines = await this.engines(opts);
-    for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}; using the wasm fallback, which is slower`);
+    for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}`);
     return { engines, threads };
   }
 
@@ -252,8 +252,8 @@ export interface RunInfo {
 }
 
 /** What ran the chunk work, for --json output. */
-export function engineReport(run: RunInfo): { engine: { codec: string; hash: string; threads: number } } {
-  return { engine: { codec: run.engines.codec.name, hash: run.engines.hash.name, threads: run.threads } };
+export function engineReport(run: RunInfo): { engine: { codec: string; hash: string; pieces: string; threads: number } } {
+  return { engine: { codec: run.engines.codec.name, hash: run.engines.hash.name, pieces: run.engines.pieces.name, threads: run.threads } };
 }
 
 /**

@@ -42,7 +42,7 @@ async function computeChunkIndex(store: Store, digest: string, engines: Engines)
     throw ioError(`cannot read blob ${digest}`, e);
   });
   try {
-    const cutter = new PieceCutter(engines.hash);
+    const cutter = new PieceCutter(engines.pieces);
     const content = await engines.hash.create();
     for await (const part of fileChunks(fh, `blob ${digest}`, 4 << 20)) {
       content.update(part);

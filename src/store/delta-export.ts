@@ -109,7 +109,7 @@ export async function deltaSources(
     const fh = await open(store.blobPath(e.digest!), 'r').catch((err: unknown) => {
       throw ioError(`cannot read blob ${e.digest}`, err);
     });
-    out[i] = closing(deltaProgram(plan, blob, fh, engines.hash, `the ${e.role} ${e.name} (${e.digest})`), () => fh.close());
+    out[i] = closing(deltaProgram(plan, blob, fh, engines, `the ${e.role} ${e.name} (${e.digest})`), () => fh.close());
   }
   return { manifest: { ...manifest, entries }, sources: out, summary };
 }

@@ -255,7 +255,7 @@ export class Store {
     const hasher = await engines.hash.create();
     // The chunk index goes to a file beside the blob as it is cut, not into memory.
     const spool = IndexSpool.create(`${path}.index`, BLOB_MODE);
-    const cutter = new BlockIndexer(engines.hash, cuts, spool);
+    const cutter = new BlockIndexer(engines.pieces, cuts, spool);
     let size = 0;
     try {
       const dst = await open(path, 'wx', BLOB_MODE);

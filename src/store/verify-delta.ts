@@ -29,7 +29,7 @@ export async function verifyAgainstStore(
         if (!e.delta) return;
         current ??= {
           entry,
-          rebuild: await DeltaRebuild.start(e.delta, bases, opts.engines.hash, () => Promise.resolve(), entryLabel(header.manifest, entry), NO_PIECES),
+          rebuild: await DeltaRebuild.start(e.delta, bases, opts.engines, () => Promise.resolve(), entryLabel(header.manifest, entry), NO_PIECES),
         };
         await current.rebuild.update(data);
       },

@@ -188,11 +188,11 @@ describe('engines and threads on the command line', () => {
 
   it('--json says which engines and how many threads did the work', async () => {
     const p = JSON.parse((await pack('n.export', '--threads', '3')).stdout);
-    expect(p.engine).toEqual({ codec: 'zstd-napi', hash: '@napi-rs/blake-hash', threads: 3 });
+    expect(p.engine).toEqual({ codec: 'zstd-napi', hash: '@napi-rs/blake-hash', pieces: 'bootport-pieces', threads: 3 });
     const f = JSON.parse((await pack('f.export', '--engine', 'fallback', '--threads', '1')).stdout);
-    expect(f.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', threads: 1 });
+    expect(f.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', pieces: 'js+hash-wasm', threads: 1 });
     const v = JSON.parse((await cli(['verify', 'n.export', '--json'], { cwd: dir, env: { BOOTPORT_THREADS: '2', BOOTPORT_ENGINE: 'fallback' } })).stdout);
-    expect(v.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', threads: 2 });
+    expect(v.engine).toEqual({ codec: 'zstd-codec', hash: 'hash-wasm', pieces: 'js+hash-wasm', threads: 2 });
   });
 
   it('bundles from either engine and any thread count verify deep on the other', async () => {

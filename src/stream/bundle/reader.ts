@@ -22,7 +22,7 @@ import { decodePreamble, type Preamble } from '../../format/preamble.js';
 import { BundleLedger } from '../../format/ledger.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';
 import type { OpenJob } from '../parallel/chunk-work.js';
-import type { Candidates } from '../delta/candidates.js';
+import type { Candidates } from '../engine/pieces.js';
 import { ByteReader } from '../io/byte-reader.js';
 import { loadEngines, type Engines } from '../engine/engines.js';
 import { BufferPool } from '../parallel/buffers.js';

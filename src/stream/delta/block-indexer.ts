@@ -1,6 +1,5 @@
 import type { PieceListBuilder, PieceSink } from '../../format/pieces.js';
-import type { HashEngine } from '../engine/hash.js';
-import type { Candidates } from './candidates.js';
+import type { Candidates, PieceEngine } from '../engine/pieces.js';
 import { PieceCutter } from './cutter.js';
 
 /** Where blocks are cut into candidate pieces: the worker pool. */
@@ -27,11 +26,11 @@ export class BlockIndexer<S extends PieceSink = PieceListBuilder> {
   private readonly spare: Uint8Array[] = [];
 
   constructor(
-    hash: HashEngine,
+    pieces: PieceEngine,
     private readonly runner?: CutRunner,
     sink?: S,
   ) {
-    this.cutter = new PieceCutter<S>(hash, sink);
+    this.cutter = new PieceCutter<S>(pieces, sink);
     this.block = this.fresh();
   }
 

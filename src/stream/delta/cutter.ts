@@ -1,7 +1,6 @@
 import { DELTA_CHUNKER, cutLength } from '../../format/cdc.js';
 import { PieceListBuilder, type PieceList, type PieceSink } from '../../format/pieces.js';
-import type { HashEngine } from '../engine/hash.js';
-import { candidatePieces, type Candidates } from './candidates.js';
+import type { Candidates, PieceEngine } from '../engine/pieces.js';
 
 /**
  * Cuts content into the delta chunker's pieces as it streams past, and keeps each piece's length
@@ -13,7 +12,7 @@ export class PieceCutter<S extends PieceSink = PieceListBuilder> {
 
   /** The pieces go to `sink` as they are cut: a list in memory unless another is given. */
   constructor(
-    private readonly hash: HashEngine,
+    private readonly pieces: PieceEngine,
     readonly sink: S = new PieceListBuilder() as PieceSink as S,
   ) {}
 
@@ -34,13 +33,13 @@ export class PieceCutter<S extends PieceSink = PieceListBuilder> {
     const max = DELTA_CHUNKER.max;
     const off = this.carry.length;
     const window = off ? joined(this.carry, data.subarray(0, Math.min(data.length, STITCH_WINDOW))) : data.subarray(0, 0);
-    const mine: [number, Uint8Array][] = [];
+    const mine: number[] = [];
     let met = off === 0 ? 0 : -1;
     let at = 0;
     let k = 0;
     while (met < 0 && window.length - at > max) {
       const n = cutLength(window, at, window.length, DELTA_CHUNKER);
-      mine.push([n, this.hash.digestOf([window.subarray(at, at + n)])]);
+      mine.push(n);
       at += n;
       const pos = at - off;
       if (pos === 0) met = 0;
@@ -50,7 +49,8 @@ export class PieceCutter<S extends PieceSink = PieceListBuilder> {
       }
     }
     if (met < 0) return false;
-    for (const [n, d] of mine) this.sink.add(n, d);
+    const digests = this.pieces.digests(window, Uint32Array.from(mine));
+    mine.forEach((n, i) => this.sink.add(n, digests.subarray(i * 32, i * 32 + 32)));
     this.carry = data.slice(this.take(c, met));
     return true;
   }
@@ -81,7 +81,7 @@ export class PieceCutter<S extends PieceSink = PieceListBuilder> {
 
   /** Cuts `buf` while a whole lookahead remains (or to its end when `last`); returns what is left. */
   private cut(buf: Uint8Array, last: boolean): Uint8Array {
-    return buf.slice(this.take(candidatePieces(this.hash, buf, last), 0));
+    return buf.slice(this.take(this.pieces.candidates(buf, last), 0));
   }
 }
 

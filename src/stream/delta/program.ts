@@ -3,9 +3,8 @@ import { equalBytes } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
 import { DATA_OP_HEADER, encodeDataOpHeader, encodeRefOp } from '../../format/delta.js';
 import type { PieceList } from '../../format/pieces.js';
-import type { HashEngine } from '../engine/hash.js';
+import type { Engines } from '../engine/engines.js';
 import { ioError } from '../io/io-error.js';
-import { pieceDigests } from './candidates.js';
 import { pieceSpans } from './spans.js';
 import type { DeltaPlan } from './plan.js';
 
@@ -17,7 +16,13 @@ const BLOCK = 1 << 20;
  * their offsets (and checked against the chunk index as they are read, so a blob damaged since
  * it was indexed is caught here, not on the target), references as their 56 bytes.
  */
-export async function* deltaProgram(plan: DeltaPlan, blob: PieceList, file: FileHandle, hash: HashEngine, what: string): AsyncGenerator<Uint8Array> {
+export async function* deltaProgram(
+  plan: DeltaPlan,
+  blob: PieceList,
+  file: FileHandle,
+  engines: Pick<Engines, 'hash' | 'pieces'>,
+  what: string,
+): AsyncGenerator<Uint8Array> {
   let out = new Uint8Array(BLOCK + DATA_OP_HEADER + 65536);
   let fill = 0;
   const put = (b: Uint8Array) => {
@@ -39,13 +44,13 @@ export async function* deltaProgram(plan: DeltaPlan, blob: PieceList, file: File
       // The run digest is over the pieces' digests, gathered for one call to the hasher.
       const d = new Uint8Array(s.count * 32);
       for (let i = 0; i < s.count; i++) d.set(blob.digestAt(s.from + i), i * 32);
-      put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: hash.digestOf([d]) }));
+      put(encodeRefOp({ base: plan.bases.indexOf(s.list), offset: s.offset, length: s.bytes, pieces: s.count, digest: engines.hash.digestOf([d]) }));
       continue;
     }
     const short = (at: number) => ioError(`cannot read ${what}`, Object.assign(new Error(`it ends at byte ${at}`), { code: 'EIO' }));
     // Neighbouring carried pieces are read with one call.
     for await (const span of pieceSpans(file, blob, s.from, s.count, BLOCK, what, short)) {
-      const digests = pieceDigests(hash, span.data, span.lengths);
+      const digests = engines.pieces.digests(span.data, span.lengths);
       let p = 0;
       for (let k = 0; k < span.lengths.length; k++) {
         const n = span.lengths[k]!;

@@ -4,6 +4,7 @@ import { DeltaParser, type DeltaClaim, type DeltaOp } from '../../format/delta.j
 import { BootportError } from '../../format/errors.js';
 import type { PieceList, PieceSink } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
+import type { Engines } from '../engine/engines.js';
 import { ioError } from '../io/io-error.js';
 import { readAndHashSpan, spanPlans, type HashedSpan } from './spans.js';
 
@@ -87,14 +88,14 @@ export class DeltaRebuild {
   static async start(
     claim: DeltaClaim,
     lookup: BaseLookup,
-    hash: HashEngine,
+    engines: Pick<Engines, 'hash' | 'pieces'>,
     write: Write,
     label: string,
     index: PieceSink,
     readSpan?: SpanReader,
   ): Promise<DeltaRebuild> {
-    const here: SpanReader = (fd, at, bytes, lengths, what, into) => Promise.resolve(readAndHashSpan(hash, fd, at, bytes, lengths, what, into));
-    const r = new DeltaRebuild(claim, hash, await hash.create(), write, label, readSpan ?? here, index);
+    const here: SpanReader = (fd, at, bytes, lengths, what, into) => Promise.resolve(readAndHashSpan(engines.pieces, fd, at, bytes, lengths, what, into));
+    const r = new DeltaRebuild(claim, engines.hash, await engines.hash.create(), write, label, readSpan ?? here, index);
     // Each base is looked up once (a store reads its chunk index for it); any missing, none is opened.
     const held: HeldBase[] = [];
     const missing: string[] = [];

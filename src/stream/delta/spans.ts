@@ -1,9 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { HashEngine } from '../engine/hash.js';
+import type { PieceEngine } from '../engine/pieces.js';
 import type { PieceList } from '../../format/pieces.js';
 import { readAt, readFullSync } from '../io/files.js';
 import { SYNC_READ_MAX } from '../io/source.js';
-import { pieceDigests } from './candidates.js';
 
 /** Whole neighbouring pieces of a list, to be read with one call: where, how long, and each piece's length. */
 export interface SpanPlan {
@@ -70,7 +69,7 @@ export interface HashedSpan {
  * that asked never touches them until they are checked.
  */
 export function readAndHashSpan(
-  hash: HashEngine,
+  pieces: PieceEngine,
   fd: number,
   at: number,
   bytes: number,
@@ -81,5 +80,5 @@ export function readAndHashSpan(
 ): HashedSpan {
   const data = into ? into.subarray(0, bytes) : new Uint8Array(bytes);
   const got = readFullSync(fd, data, at, what);
-  return { data, digests: got < bytes ? new Uint8Array(0) : pieceDigests(hash, data, lengths), got };
+  return { data, digests: got < bytes ? new Uint8Array(0) : pieces.digests(data, lengths), got };
 }

@@ -1,12 +1,15 @@
 import { wasmCodec, nativeCodec, type ChunkCodec } from './codec.js';
 import { hashWasmEngine, nativeHashEngine, type HashEngine } from './hash.js';
+import { jsPieceEngine, nativePieceEngine, NATIVE_PIECES, type PieceEngine } from './pieces.js';
 
 export type EngineChoice = 'auto' | 'native' | 'fallback';
 
 export interface Engines {
   hash: HashEngine;
   codec: ChunkCodec;
-  /** Why a native module was not used under `auto`, one line each; empty on the fast path. */
+  /** Cuts and hashes the pieces of chunk indexes. */
+  pieces: PieceEngine;
+  /** Why a native module was not used under `auto`, and what runs instead, one line each; empty on the fast path. */
   fallbackReasons?: string[];
 }
 
@@ -21,19 +24,20 @@ export function loadEngines(choice: EngineChoice = 'auto'): Promise<Engines> {
   if (!p) {
     p = (async () => {
       const fallbackReasons: string[] = [];
-      const tryNative = <T>(what: string, f: () => T): T | undefined => {
+      const tryNative = <T>(what: string, f: () => T, instead = 'the wasm fallback'): T | undefined => {
         if (choice === 'fallback') return undefined;
         try {
           return f();
         } catch (e) {
           if (choice === 'native') throw e;
-          fallbackReasons.push(`${what} did not load (${(e as Error).message.split('\n')[0]})`);
+          fallbackReasons.push(`${what} did not load (${(e as Error).message.split('\n')[0]}); using ${instead}, which is slower`);
           return undefined;
         }
       };
       const hash = tryNative('@napi-rs/blake-hash', nativeHashEngine) ?? (await hashWasmEngine());
       const codec = tryNative('zstd-napi', nativeCodec) ?? (await wasmCodec());
-      return { hash, codec, fallbackReasons };
+      const pieces = tryNative(`the native piece engine (${NATIVE_PIECES})`, nativePieceEngine, 'the JS chunker') ?? jsPieceEngine(hash);
+      return { hash, codec, pieces, fallbackReasons };
     })();
     cache.set(choice, p);
   }
@@ -44,9 +48,12 @@ const HASHES: Record<string, () => Promise<HashEngine>> = { '@napi-rs/blake-hash
 const CODECS: Record<string, () => Promise<ChunkCodec>> = { 'zstd-napi': async () => nativeCodec(), 'zstd-codec': wasmCodec };
 
 /** Exactly the engines another thread resolved, so a worker never silently runs a different path. */
-export async function enginesNamed(hash: string, codec: string): Promise<Engines> {
+export async function enginesNamed(hash: string, codec: string, pieces: string): Promise<Engines> {
   const h = HASHES[hash];
   const c = CODECS[codec];
   if (!h || !c) throw new Error(`unknown engines ${hash} / ${codec}`);
-  return { hash: await h(), codec: await c() };
+  const he = await h();
+  const pe = pieces === NATIVE_PIECES ? nativePieceEngine() : jsPieceEngine(he);
+  if (pe.name !== pieces) throw new Error(`unknown piece engine ${pieces}`);
+  return { hash: he, codec: await c(), pieces: pe };
 }

@@ -6,7 +6,7 @@ import { bundleError, isBootportError, type ErrorLocation } from '../../format/e
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
 import { ioError } from '../io/io-error.js';
-import { candidatePieces, type Candidates } from '../delta/candidates.js';
+import type { Candidates } from '../engine/pieces.js';
 
 /**
  * The per-chunk work, kept apart from the stream plumbing so a worker pool can run it:
@@ -68,7 +68,7 @@ export interface Opened {
 export function openWithPieces(engines: Engines, job: OpenJob, scratch?: Uint8Array): Opened {
   const data = openChunk(engines, job, scratch);
   if (!data) return {};
-  return job.pieces ? { data, pieces: candidatePieces(engines.hash, data) } : { data };
+  return job.pieces ? { data, pieces: engines.pieces.candidates(data) } : { data };
 }
 
 /**

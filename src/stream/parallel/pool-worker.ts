@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../../format/bytes.js';
 import { openWithPieces, sealChunk } from './chunk-work.js';
-import { candidatePieces } from '../delta/candidates.js';
 import { readAndHashSpan } from '../delta/spans.js';
 import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
@@ -9,7 +8,7 @@ import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } fr
 
 const data = workerData as PoolWorkerData;
 const port = parentPort!;
-const ready = enginesNamed(data.hash, data.codec);
+const ready = enginesNamed(data.hash, data.codec, data.pieces);
 // Payloads this worker reads from a file land here, are hashed (and inflated) and never leave.
 let scratch = new Uint8Array(0);
 // Keep the promise from being reported as unhandled before the first job awaits it.
@@ -30,12 +29,12 @@ port.on('message', (req: PoolRequest) => {
     try {
       const engines = await ready;
       if (req.kind === 'span') {
-        const span = readAndHashSpan(engines.hash, req.fd, req.at, req.bytes, req.lengths, req.what, req.into);
+        const span = readAndHashSpan(engines.pieces, req.fd, req.at, req.bytes, req.lengths, req.what, req.into);
         transfer.push(span.digests.buffer as ArrayBuffer);
         if (span.data.buffer instanceof ArrayBuffer) transfer.push(span.data.buffer);
         reply = { id: req.id, ok: true, span };
       } else if (req.kind === 'cut') {
-        const pieces = candidatePieces(engines.hash, req.data);
+        const pieces = engines.pieces.candidates(req.data);
         transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);
         reply = { id: req.id, ok: true, pieces };
       } else if (req.kind === 'hash') {

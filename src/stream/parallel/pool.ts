@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
-import type { Candidates } from '../delta/candidates.js';
+import type { Candidates } from '../engine/pieces.js';
 import type { HashedSpan } from '../delta/spans.js';
 import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob } from './chunk-work.js';
 import type { Engines } from '../engine/engines.js';
@@ -115,7 +115,7 @@ export class WorkerPool implements ChunkRunner {
 
   private start(): void {
     const script = workerScript();
-    const workerData: PoolWorkerData = { hash: this.engines.hash.name, codec: this.engines.codec.name };
+    const workerData: PoolWorkerData = { hash: this.engines.hash.name, codec: this.engines.codec.name, pieces: this.engines.pieces.name };
     for (let i = 0; i < this.threads; i++) {
       // execArgv is cleared so a test runner's loader flags are not inherited by plain JS workers.
       const worker = new Worker(script, { workerData, execArgv: [] });

@@ -6,7 +6,7 @@ import { BootportError, type ErrorLocation } from '../../format/errors.js';
 import { isStreamLayerCode } from '../errors.js';
 import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
-import type { Candidates } from '../delta/candidates.js';
+import type { Candidates } from '../engine/pieces.js';
 import type { HashedSpan } from '../delta/spans.js';
 
 export type PoolRequest =
@@ -33,6 +33,7 @@ export type PoolReply =
 export interface PoolWorkerData {
   hash: string;
   codec: string;
+  pieces: string;
 }
 export function toWireError(e: unknown, depth = 0): WireError {
   const cause = (e as { cause?: unknown } | undefined)?.cause;

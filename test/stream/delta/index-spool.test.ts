@@ -16,13 +16,13 @@ describe('an index spool', () => {
     const dir = await tempDir();
     const data = noiseBytes(24 << 20, 9);
     const digest = hash.digestOf([data]);
-    const inMemory = new PieceCutter(hash);
+    const inMemory = new PieceCutter(engines.pieces);
     inMemory.update(data);
     const expected = encodeChunkIndex(inMemory.finish(digest), (p) => hash.digestOf(p));
 
     const path = join(dir, 'spooled.index');
     const spool = IndexSpool.create(path, 0o400);
-    const cutter = new PieceCutter(hash, spool);
+    const cutter = new PieceCutter(engines.pieces, spool);
     for (let at = 0; at < data.length; at += 1 << 20) cutter.update(data.subarray(at, at + (1 << 20)));
     cutter.end();
     await spool.finish(digest, data.length, hash);

@@ -2,7 +2,6 @@
 import { describe, expect, it } from 'vitest';
 import { cutLength, DELTA_CHUNKER } from '../../../src/format/cdc.js';
 import { PieceCutter } from '../../../src/stream/delta/cutter.js';
-import { candidatePieces } from '../../../src/stream/delta/candidates.js';
 import { HaveTable, planDelta, RUN_LIMIT } from '../../../src/stream/delta/plan.js';
 import { loadEngines } from '../../../src/stream/engine/engines.js';
 import { noiseBytes } from '../../helpers.js';
@@ -11,7 +10,7 @@ const engines = await loadEngines();
 const digest = new Uint8Array(32);
 
 function cutAll(data: Uint8Array, step: number) {
-  const c = new PieceCutter(engines.hash);
+  const c = new PieceCutter(engines.pieces);
   for (let i = 0; i < data.length; i += step) c.update(data.subarray(i, i + step));
   return c.finish(digest);
 }
@@ -35,10 +34,10 @@ describe('stitching the pieces workers cut block by block', () => {
     for (const data of [noiseBytes(1_000_000, 6), new Uint8Array(text), new Uint8Array(500_000)]) {
       const whole = cutAll(data, data.length);
       for (const block of [20_000, 65_536, 100_003, 1 << 20]) {
-        const c = new PieceCutter(engines.hash);
+        const c = new PieceCutter(engines.pieces);
         for (let i = 0; i < data.length; i += block) {
           const b = data.subarray(i, i + block);
-          c.update(b, candidatePieces(engines.hash, b));
+          c.update(b, engines.pieces.candidates(b));
         }
         const l = c.finish(digest);
         expect(l.count).toBe(whole.count);

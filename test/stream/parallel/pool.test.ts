@@ -8,7 +8,6 @@ import { MIN_CHUNK_SIZE } from '../../../src/format/constants.js';
 import { decodeChunkHeader } from '../../../src/format/chunk.js';
 import { BootportError } from '../../../src/format/errors.js';
 import { openChunk, sealChunk, type Sealed } from '../../../src/stream/parallel/chunk-work.js';
-import { candidatePieces } from '../../../src/stream/delta/candidates.js';
 import { readBundle, verifyBundle } from '../../../src/stream/bundle/reader.js';
 import { localRunner, type ChunkRunner } from '../../../src/stream/parallel/runner.js';
 import { fileSource } from '../../../src/stream/io/source.js';
@@ -256,7 +255,7 @@ describe('the pool itself', () => {
       expect((await pool.open({ ...open, payload: here.payload.slice() })).data).toEqual(openChunk(eng, { ...open, payload: here.payload }));
       // Candidate pieces cut on the worker are those cut here.
       const opened = await pool.open({ ...open, payload: here.payload.slice(), pieces: true });
-      expect(opened.pieces).toEqual(candidatePieces(eng.hash, raw));
+      expect(opened.pieces).toEqual(eng.pieces.candidates(raw));
     } finally {
       await pool.close();
     }

@@ -1,0 +1,347 @@
+/*
+ * bootport's native piece engine: cuts content into the delta chunker's pieces and hashes them,
+ * the work behind every chunk index. In JS each piece cost a native call for its BLAKE3, and one
+ * piece alone fills only a few of the SIMD kernel's lanes; here the whole chunks of a block's
+ * pieces go through the kernel together. The cut rule and its gear table come from JS
+ * (src/format/cdc.ts), so there is one definition of where a piece ends.
+ */
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blake3/blake3.h"
+#include "blake3/blake3_impl.h"
+
+typedef struct {
+  uint32_t gear[256];
+  size_t min, avg, max;
+  uint32_t mask_small, mask_large;
+} chunker;
+
+/* Pieces longer than this are hashed one at a time; the chunker's own never are. */
+#define LANE_CHUNKS 16
+
+static size_t cut_length(const chunker *c, const uint8_t *d, size_t n) {
+  if (n > c->max) n = c->max;
+  if (n <= c->min) return n;
+  size_t normal_end = n < c->avg ? n : c->avg;
+  uint32_t h = 0;
+  size_t i = c->min;
+  for (; i < normal_end; i++) {
+    h = (h << 1) + c->gear[d[i]];
+    if (!(h & c->mask_small)) return i + 1;
+  }
+  for (; i < n; i++) {
+    h = (h << 1) + c->gear[d[i]];
+    if (!(h & c->mask_large)) return i + 1;
+  }
+  return n;
+}
+
+static void store_cv(uint8_t out[32], const uint32_t cv[8]) {
+  for (int i = 0; i < 8; i++) {
+    out[4 * i] = (uint8_t)cv[i];
+    out[4 * i + 1] = (uint8_t)(cv[i] >> 8);
+    out[4 * i + 2] = (uint8_t)(cv[i] >> 16);
+    out[4 * i + 3] = (uint8_t)(cv[i] >> 24);
+  }
+}
+
+/* The chaining value of chunk `counter` from its r bytes (0 < r <= 1024), a block at a time. */
+static void chunk_cv(const uint8_t *p, size_t r, uint64_t counter, uint8_t extra, uint8_t out[32]) {
+  uint32_t cv[8];
+  memcpy(cv, IV, sizeof cv);
+  uint8_t flags = CHUNK_START;
+  size_t off = 0;
+  while (r - off > BLAKE3_BLOCK_LEN) {
+    blake3_compress_in_place(cv, p + off, BLAKE3_BLOCK_LEN, counter, flags);
+    flags = 0;
+    off += BLAKE3_BLOCK_LEN;
+  }
+  uint8_t block[BLAKE3_BLOCK_LEN] = {0};
+  memcpy(block, p + off, r - off);
+  blake3_compress_in_place(cv, block, (uint8_t)(r - off), counter, flags | CHUNK_END | extra);
+  store_cv(out, cv);
+}
+
+/* The root (with ROOT in `extra`) or chaining value of a tree over n >= 1 chunks' values. */
+static void merge(const uint8_t (*cvs)[32], size_t n, uint8_t extra, uint8_t out[32]) {
+  if (n == 1) {
+    memcpy(out, cvs[0], 32);
+    return;
+  }
+  /* The left subtree is the largest power of two of chunks that leaves at least one. */
+  size_t left = 1;
+  while (left * 2 < n) left *= 2;
+  uint8_t block[BLAKE3_BLOCK_LEN];
+  merge(cvs, left, 0, block);
+  merge(cvs + left, n - left, 0, block + 32);
+  uint32_t cv[8];
+  memcpy(cv, IV, sizeof cv);
+  blake3_compress_in_place(cv, block, BLAKE3_BLOCK_LEN, 0, PARENT | extra);
+  store_cv(out, cv);
+}
+
+/* Working space for piece_digests, kept between calls: one per thread (per N-API environment). */
+typedef struct {
+  size_t cap;
+  uint8_t (*cvs)[32];
+  const uint8_t **ptrs;
+  size_t *which;
+  size_t *starts;
+  uint8_t *lane_out;
+  uint32_t *lens;
+} scratch;
+
+static void scratch_free(scratch *s) {
+  free(s->cvs);
+  free(s->ptrs);
+  free(s->which);
+  free(s->starts);
+  free(s->lane_out);
+  free(s->lens);
+  memset(s, 0, sizeof *s);
+}
+
+/* Room for n pieces; 0, or -1 if out of memory. Grown, never shrunk: a block's count is bounded. */
+static int scratch_fit(scratch *s, size_t n) {
+  if (n <= s->cap) return 0;
+  scratch_free(s);
+  s->cvs = malloc(n * LANE_CHUNKS * 32);
+  s->ptrs = malloc(n * sizeof *s->ptrs);
+  s->which = malloc(n * sizeof *s->which);
+  s->starts = malloc(n * sizeof *s->starts);
+  s->lane_out = malloc(n * 32);
+  s->lens = malloc(n * sizeof *s->lens);
+  if (!s->cvs || !s->ptrs || !s->which || !s->starts || !s->lane_out || !s->lens) {
+    scratch_free(s);
+    return -1;
+  }
+  s->cap = n;
+  return 0;
+}
+
+/*
+ * The BLAKE3 of each of n pieces that lie one after another from `data`: the j-th whole chunk of
+ * every piece goes through blake3_hash_many in one call, with the counter j they all share.
+ * Returns 0, or -1 if out of memory.
+ */
+static int piece_digests(scratch *s, const uint8_t *data, const uint32_t *lens, size_t n, uint8_t *out) {
+  if (scratch_fit(s, n)) return -1;
+  uint8_t (*cvs)[32] = s->cvs;
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    s->starts[i] = at;
+    at += lens[i];
+  }
+  for (size_t j = 0; j < LANE_CHUNKS; j++) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t len = lens[i];
+      /* Whole, and not the root: a piece of one chunk is finished with the ROOT flag below. */
+      if (len > BLAKE3_CHUNK_LEN && len <= LANE_CHUNKS * BLAKE3_CHUNK_LEN && (j + 1) * BLAKE3_CHUNK_LEN <= len) {
+        s->ptrs[k] = data + s->starts[i] + j * BLAKE3_CHUNK_LEN;
+        s->which[k++] = i;
+      }
+    }
+    if (!k) break;
+    blake3_hash_many(s->ptrs, k, BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN, IV, j, false, 0, CHUNK_START, CHUNK_END, s->lane_out);
+    for (size_t q = 0; q < k; q++) memcpy(cvs[s->which[q] * LANE_CHUNKS + j], s->lane_out + q * 32, 32);
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t len = lens[i];
+    const uint8_t *p = data + s->starts[i];
+    if (len <= BLAKE3_CHUNK_LEN) {
+      chunk_cv(p, len, 0, ROOT, out + i * 32);
+      continue;
+    }
+    if (len > LANE_CHUNKS * BLAKE3_CHUNK_LEN) {
+      blake3_hasher h;
+      blake3_hasher_init(&h);
+      blake3_hasher_update(&h, p, len);
+      blake3_hasher_finalize(&h, out + i * 32, 32);
+      continue;
+    }
+    size_t chunks = (len + BLAKE3_CHUNK_LEN - 1) / BLAKE3_CHUNK_LEN;
+    size_t last = len - (chunks - 1) * BLAKE3_CHUNK_LEN;
+    if (last < BLAKE3_CHUNK_LEN) chunk_cv(p + (chunks - 1) * BLAKE3_CHUNK_LEN, last, chunks - 1, 0, cvs[i * LANE_CHUNKS + chunks - 1]);
+    merge((const uint8_t (*)[32])cvs + i * LANE_CHUNKS, chunks, ROOT, out + i * 32);
+  }
+  return 0;
+}
+
+/* ---- N-API ---- */
+
+#define CALL(env, call)                                   \
+  do {                                                    \
+    if ((call) != napi_ok) {                              \
+      throw_last(env);                                    \
+      return NULL;                                        \
+    }                                                     \
+  } while (0)
+
+static void throw_last(napi_env env) {
+  const napi_extended_error_info *info = NULL;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return;
+  napi_get_last_error_info(env, &info);
+  napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
+}
+
+static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length, const char *what) {
+  bool is = false;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) != napi_ok || type != want) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  return true;
+}
+
+/* What each thread (each N-API environment) keeps: its chunker, once configured, and its scratch. */
+typedef struct {
+  bool configured;
+  chunker c;
+  scratch s;
+} instance;
+
+static void finalize_instance(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  scratch_free(&((instance *)data)->s);
+  free(data);
+}
+
+static instance *instance_of(napi_env env) {
+  void *i = NULL;
+  napi_get_instance_data(env, &i);
+  if (!i) napi_throw_error(env, NULL, "the piece engine did not initialize");
+  return i;
+}
+
+static bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
+
+/* configure(gear: Uint32Array(256), min, avg, max): the chunker of src/format/cdc.ts. */
+static napi_value configure(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  instance *in = instance_of(env);
+  if (!in) return NULL;
+  void *gear;
+  size_t gear_len;
+  if (argc < 4 || !typed(env, argv[0], napi_uint32_array, &gear, &gear_len, "configure(gear: Uint32Array, min, avg, max)")) return NULL;
+  uint32_t p[3];
+  for (int i = 0; i < 3; i++) CALL(env, napi_get_value_uint32(env, argv[i + 1], &p[i]));
+  if (gear_len != 256 || !is_pow2(p[1]) || p[1] < 256 || !(p[0] < p[1] && p[1] < p[2])) {
+    napi_throw_range_error(env, NULL, "a chunker needs 256 gear words and min < avg < max, avg a power of two of at least 256");
+    return NULL;
+  }
+  chunker *c = &in->c;
+  memcpy(c->gear, gear, sizeof c->gear);
+  c->min = p[0];
+  c->avg = p[1];
+  c->max = p[2];
+  unsigned bits = 0;
+  while ((1u << bits) < p[1]) bits++;
+  c->mask_small = 0xffffffffu << (32 - (bits + 2));
+  c->mask_large = 0xffffffffu << (32 - (bits - 2));
+  in->configured = true;
+  return NULL;
+}
+
+/*
+ * candidates(data: Uint8Array, lookahead, cuts: Uint32Array, digests: Uint8Array) -> count:
+ * cuts pieces from data's first byte while more than `lookahead` bytes remain, writing each
+ * piece's end into `cuts` and its BLAKE3 into `digests`.
+ */
+static napi_value candidates(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  instance *in = instance_of(env);
+  if (!in) return NULL;
+  if (!in->configured) {
+    napi_throw_error(env, NULL, "the piece engine was not given its chunker: call configure() first");
+    return NULL;
+  }
+  const chunker *c = &in->c;
+  void *data, *cuts, *digests;
+  size_t n, ncuts, ndigests;
+  uint32_t lookahead;
+  if (argc < 4 || !typed(env, argv[0], napi_uint8_array, &data, &n, "candidates(data: Uint8Array, lookahead, cuts: Uint32Array, digests: Uint8Array)") ||
+      !typed(env, argv[2], napi_uint32_array, &cuts, &ncuts, "cuts must be a Uint32Array") || !typed(env, argv[3], napi_uint8_array, &digests, &ndigests, "digests must be a Uint8Array"))
+    return NULL;
+  CALL(env, napi_get_value_uint32(env, argv[1], &lookahead));
+  if (n > UINT32_MAX) {
+    napi_throw_range_error(env, NULL, "a block to cut must be under 4 GiB");
+    return NULL;
+  }
+  size_t k = 0, at = 0;
+  uint32_t *ends = cuts;
+  while (n - at > lookahead) {
+    if (k >= ncuts || (k + 1) * 32 > ndigests) {
+      napi_throw_range_error(env, NULL, "cuts or digests too small for the block's pieces");
+      return NULL;
+    }
+    at += cut_length(c, (const uint8_t *)data + at, n - at);
+    ends[k++] = (uint32_t)at;
+  }
+  if (scratch_fit(&in->s, k)) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  uint32_t *lens = in->s.lens;
+  for (size_t i = 0; i < k; i++) lens[i] = ends[i] - (i ? ends[i - 1] : 0);
+  if (piece_digests(&in->s, data, lens, k, digests)) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_value count;
+  CALL(env, napi_create_uint32(env, (uint32_t)k, &count));
+  return count;
+}
+
+/* digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array): the BLAKE3 of each piece. */
+static napi_value digests(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data, *lens, *out;
+  size_t n, nlens, nout;
+  if (argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &n, "digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array)") ||
+      !typed(env, argv[1], napi_uint32_array, &lens, &nlens, "lengths must be a Uint32Array") || !typed(env, argv[2], napi_uint8_array, &out, &nout, "out must be a Uint8Array"))
+    return NULL;
+  size_t total = 0;
+  for (size_t i = 0; i < nlens; i++) total += ((const uint32_t *)lens)[i];
+  if (total > n || nout < nlens * 32) {
+    napi_throw_range_error(env, NULL, "the pieces' lengths add up to more than the data, or out is too small");
+    return NULL;
+  }
+  instance *in = instance_of(env);
+  if (!in) return NULL;
+  if (piece_digests(&in->s, data, lens, nlens, out)) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  instance *in = calloc(1, sizeof *in);
+  if (!in || napi_set_instance_data(env, in, finalize_instance, NULL) != napi_ok) {
+    free(in);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_property_descriptor props[] = {
+      {"configure", NULL, configure, NULL, NULL, NULL, napi_default, NULL},
+      {"candidates", NULL, candidates, NULL, NULL, NULL, napi_default, NULL},
+      {"digests", NULL, digests, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
+  return exports;
+}
