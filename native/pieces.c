@@ -1,9 +1,10 @@
 /*
- * bootport's native piece engine: cuts content into the delta chunker's pieces and hashes them,
- * the work behind every chunk index. In JS each piece cost a native call for its BLAKE3, and one
- * piece alone fills only a few of the SIMD kernel's lanes; here the whole chunks of a block's
- * pieces go through the kernel together. The cut rule and its gear table come from JS
- * (src/format/cdc.ts), so there is one definition of where a piece ends.
+ * bootport's native addon. Mostly its piece engine, which cuts content into the delta chunker's
+ * pieces and hashes them, the work behind every chunk index. In JS each piece cost a native call
+ * for its BLAKE3, and one piece alone fills only a few of the SIMD kernel's lanes; here the whole
+ * chunks of a block's pieces go through the kernel together. The cut rule and its gear table come
+ * from JS (src/format/cdc.ts), so there is one definition of where a piece ends. It also tells JS
+ * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT).
  */
 #include <node_api.h>
 #include <stdlib.h>
@@ -330,6 +331,19 @@ static napi_value digests(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* alignment(view: TypedArray) -> the address of its first byte modulo 4096, for O_DIRECT writes. */
+static napi_value alignment(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  size_t n;
+  if (argc < 1 || !typed(env, argv[0], napi_uint8_array, &data, &n, "alignment(view: Uint8Array)")) return NULL;
+  napi_value r;
+  CALL(env, napi_create_uint32(env, (uint32_t)((uintptr_t)data & 4095), &r));
+  return r;
+}
+
 NAPI_MODULE_INIT() {
   instance *in = calloc(1, sizeof *in);
   if (!in || napi_set_instance_data(env, in, finalize_instance, NULL) != napi_ok) {
@@ -341,6 +355,7 @@ NAPI_MODULE_INIT() {
       {"configure", NULL, configure, NULL, NULL, NULL, napi_default, NULL},
       {"candidates", NULL, candidates, NULL, NULL, NULL, napi_default, NULL},
       {"digests", NULL, digests, NULL, NULL, NULL, napi_default, NULL},
+      {"alignment", NULL, alignment, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   return exports;

@@ -23,6 +23,7 @@ import { BundleLedger } from '../../format/ledger.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';
 import type { OpenJob } from '../parallel/chunk-work.js';
 import type { Candidates } from '../engine/pieces.js';
+import { alignedBytes } from '../io/direct.js';
 import { ByteReader } from '../io/byte-reader.js';
 import { loadEngines, type Engines } from '../engine/engines.js';
 import { BufferPool } from '../parallel/buffers.js';
@@ -207,7 +208,8 @@ class ChunkBuffers {
 
   private poolFor(size: number): BufferPool {
     let p = this.pools.get(size);
-    if (!p) this.pools.set(size, (p = new BufferPool(size, this.depth)));
+    // Aligned for O_DIRECT: an import writes these straight to its staged files (DirectFile).
+    if (!p) this.pools.set(size, (p = new BufferPool(size, this.depth, alignedBytes)));
     return p;
   }
 

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { DELTA_CHUNKER, GEAR, cutLength } from '../../format/cdc.js';
 import type { HashEngine } from './hash.js';
+import { loadAddon } from '../io/addon.js';
 
 /**
  * The delta chunker's pieces of one block, cut as if a piece began at its first byte: what a
@@ -63,12 +62,6 @@ export function jsPieceEngine(hash: HashEngine): PieceEngine {
   };
 }
 
-interface NativePieces {
-  configure(gear: Uint32Array, min: number, avg: number, max: number): void;
-  candidates(data: Uint8Array, lookahead: number, cuts: Uint32Array, digests: Uint8Array): number;
-  digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array): void;
-}
-
 /** The name of the native engine, as workers are told it. */
 export const NATIVE_PIECES = 'bootport-pieces';
 
@@ -77,15 +70,7 @@ export const NATIVE_PIECES = 'bootport-pieces';
  * hashed together through BLAKE3's SIMD kernel. Throws if it was not built or cannot load.
  */
 export function nativePieceEngine(): PieceEngine {
-  // The same depth under src/ and dist/: both reach the repository's build/.
-  const path = fileURLToPath(new URL('../../../build/Release/bootport_pieces.node', import.meta.url));
-  let mod: NativePieces;
-  try {
-    mod = createRequire(import.meta.url)(path) as NativePieces;
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
-    throw new Error(missing ? `${path} is not built: \`npm run build:native\` builds it` : `${path}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
-  }
+  const mod = loadAddon();
   mod.configure(GEAR, DELTA_CHUNKER.min, DELTA_CHUNKER.avg, DELTA_CHUNKER.max);
   return {
     name: NATIVE_PIECES,

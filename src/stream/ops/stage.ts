@@ -1,9 +1,8 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestString } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
-import { modesUnsupported } from '../io/io-error.js';
-import { BackgroundFlush, writeAll } from '../io/files.js';
+import { BackgroundFlush } from '../io/files.js';
+import { DirectFile } from '../io/direct.js';
 import { entryLabel } from '../../format/manifest.js';
 import { NO_PIECES } from '../../format/pieces.js';
 import { readBundle, type EndEvent, type HeaderEvent, type ReadOptions } from '../bundle/reader.js';
@@ -146,22 +145,18 @@ class EntryFile {
   private writes: Promise<void>[] = [];
   private readonly flusher: BackgroundFlush;
 
-  private constructor(private readonly fh: FileHandle) {
-    this.flusher = new BackgroundFlush(fh);
+  private constructor(private readonly file: DirectFile) {
+    this.flusher = new BackgroundFlush(file.handle);
   }
 
   static async create(path: string, mode: number): Promise<EntryFile> {
-    const fh = await open(path, 'wx', mode);
-    await fh.chmod(mode).catch((e: unknown) => {
-      if (!modesUnsupported(e)) throw e;
-    });
-    return new EntryFile(fh);
+    return new EntryFile(await DirectFile.create(path, mode));
   }
 
   /** Queues `data` at the end of the file; `done` runs once it is written (the buffer may then be reused). */
   async write(data: Uint8Array, done?: () => void): Promise<void> {
     const len = data.length;
-    const p = writeAll(this.fh, data, this.at).then(() => {
+    const p = this.file.write(data, this.at).then(() => {
       done?.();
       this.flusher.wrote(len);
     });
@@ -178,15 +173,15 @@ class EntryFile {
     try {
       for (const w of this.writes.splice(0)) await w;
       await this.flusher.settle();
-      await this.fh.sync();
+      await this.file.handle.sync();
     } finally {
-      await this.fh.close();
+      await this.file.close();
     }
   }
 
   /** After a failure elsewhere: let writes in flight end, then close. Idempotent with finish. */
   async abandon(): Promise<void> {
     await Promise.allSettled([...this.writes.splice(0), this.flusher.abandon()]);
-    await this.fh.close().catch(() => {});
+    await this.file.close().catch(() => {});
   }
 }

@@ -1,0 +1,42 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** native/pieces.c, as binding.gyp builds it. */
+export interface Addon {
+  configure(gear: Uint32Array, min: number, avg: number, max: number): void;
+  candidates(data: Uint8Array, lookahead: number, cuts: Uint32Array, digests: Uint8Array): number;
+  digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array): void;
+  /** The address of `view`'s first byte modulo 4096. */
+  alignment(view: Uint8Array): number;
+}
+
+let loaded: { addon: Addon } | { error: Error } | undefined;
+
+/** bootport's own native addon, built by `npm ci`; throws, saying how to build it, if it cannot load. */
+export function loadAddon(): Addon {
+  loaded ??= load();
+  if ('error' in loaded) throw loaded.error;
+  return loaded.addon;
+}
+
+/** The addon, or undefined where it cannot load (its users have a slower way). */
+export function addonIfBuilt(): Addon | undefined {
+  try {
+    return loadAddon();
+  } catch {
+    return undefined;
+  }
+}
+
+function load(): { addon: Addon } | { error: Error } {
+  // The same depth under src/ and dist/: both reach the repository's build/.
+  const path = fileURLToPath(new URL('../../../build/Release/bootport_pieces.node', import.meta.url));
+  try {
+    return { addon: createRequire(import.meta.url)(path) as Addon };
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
+    return {
+      error: new Error(missing ? `${path} is not built: \`npm run build:native\` builds it` : `${path}: ${(e as Error).message.split('\n')[0]}`, { cause: e }),
+    };
+  }
+}
