@@ -192,6 +192,17 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
       before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')),
     }),
   });
+  // What import's staged files now do: whole aligned blocks around the page cache (O_DIRECT).
+  row({
+    op: 'import',
+    tool: 'disk: dd oflag=direct + fsync of the image',
+    what: 'raw output',
+    bytes: size(join(dir, 'files/image')),
+    m: measure(`dd if=files/image of=copy/image bs=4M oflag=direct conv=fsync status=none`, RUNS, {
+      ...opts,
+      before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')),
+    }),
+  });
   rmSync(join(dir, 'copy'), { recursive: true, force: true });
 
   // ---- fsck ----

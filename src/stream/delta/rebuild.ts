@@ -6,6 +6,7 @@ import type { PieceList, PieceSink } from '../../format/pieces.js';
 import type { Hasher, HashEngine } from '../engine/hash.js';
 import type { Engines } from '../engine/engines.js';
 import { ioError } from '../io/io-error.js';
+import { alignedBytes } from '../io/direct.js';
 import { readAndHashSpan, spanPlans, type HashedSpan } from './spans.js';
 
 /** A blob a delta copies from, as the target holds it: its file and its chunk index. */
@@ -20,8 +21,12 @@ export type SpanReader = (fd: number, at: number, bytes: number, lengths: Uint32
 /** Finds a base by its content digest; undefined when the target does not hold it. */
 export type BaseLookup = (digest: string) => Promise<HeldBase | undefined>;
 
-/** Output smaller than half this is gathered before it is written. */
-const BATCH = 1 << 20;
+/**
+ * Output is gathered into blocks of this size, aligned in memory, so that every write but the last
+ * is whole aligned blocks at an aligned offset, which a staged file sends around the page cache
+ * (DirectFile). Runs and carried pieces have any length, and would leave the offsets unaligned.
+ */
+const BATCH = 4 << 20;
 
 /**
  * How far reading and hashing runs ahead of writing, in bytes and in operations: far enough that
@@ -173,16 +178,14 @@ export class DeltaRebuild {
   private async emit(bytes: Uint8Array, done?: () => void): Promise<void> {
     this.content.update(bytes);
     this.size += bytes.length;
-    // Carried pieces and short runs alternate in a delta: they are gathered into one write.
-    if (bytes.length >= BATCH / 2) {
-      await this.flush();
-      await this.write(bytes, done);
-      return;
+    for (let at = 0; at < bytes.length;) {
+      this.batch ??= this.spareBatches.pop() ?? alignedBytes(BATCH);
+      const n = Math.min(bytes.length - at, BATCH - this.fill);
+      this.batch.set(bytes.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill === BATCH) await this.flush();
     }
-    if (this.fill + bytes.length > BATCH) await this.flush();
-    this.batch ??= this.spareBatches.pop() ?? new Uint8Array(BATCH);
-    this.batch.set(bytes, this.fill);
-    this.fill += bytes.length;
     done?.();
   }
 
