@@ -362,7 +362,7 @@ function machine(): string {
   return [
     `- CPU: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores; memory ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free at start); Linux ${release()}`,
     `- Node ${process.version}; ${version('zstd --version')}; pzstd from the same package; ${version('b3sum --version')}; ${version('tar --version')}; ${version('gzip --version')}`,
-    `- bootport at commit ${commit}; engines: zstd-napi ${version(`node -e "console.log(require('${ROOT}/node_modules/zstd-napi/binding').versionString())"`)} with @napi-rs/blake-hash, fallback zstd-codec with hash-wasm`,
+    `- bootport at commit ${commit}; engines: zstd-napi ${version(`node -e "console.log(require('${ROOT}/node_modules/zstd-napi/binding').versionString())"`)} with @napi-rs/blake-hash and bootport's piece engine (native/pieces.c), fallback zstd-codec with hash-wasm and the JS chunker`,
     `- Data: ${describeDataset()}`,
     `- Every figure is the median of ${RUNS} runs, timed with /usr/bin/time (elapsed and max RSS); caches were warmed before each group. Date: ${new Date().toISOString().slice(0, 10)}.`,
   ].join('\n');
