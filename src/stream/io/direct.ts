@@ -63,11 +63,12 @@ export class DirectFile {
         return await writeAll(this.direct, data, position);
       } catch (e) {
         // A device whose blocks are larger than DIRECT_ALIGN, or a short write that left the rest
-        // unaligned: the write is made again the ordinary way, and so is every later one.
+        // unaligned: the write is made again the ordinary way, and so is every later one. Other
+        // writes in flight may be refused too, after the first has closed the descriptor.
         if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
         const d = this.direct;
         this.direct = undefined;
-        await d.close().catch(() => {});
+        await d?.close().catch(() => {});
       }
     }
     return writeAll(this.handle, data, position);

@@ -33,6 +33,20 @@ try {
 }
 `;
 
+/** Two aligned blocks written at once, as staging keeps writes in flight. */
+const CONCURRENT = `
+import { DirectFile, alignedBytes } from ${JSON.stringify(DIRECT)};
+const f = await DirectFile.create(process.argv[2], 0o400);
+try {
+  await Promise.all([f.write(alignedBytes(8192).fill(1), 0), f.write(alignedBytes(8192).fill(2), 8192)]);
+  await f.handle.sync();
+} catch (e) {
+  console.log(e.code ?? e.message);
+} finally {
+  await f.close();
+}
+`;
+
 const expected = Buffer.concat([Buffer.alloc(8192, 1), Buffer.alloc(4096, 2), Buffer.alloc(8192, 3), Buffer.alloc(100, 4)]);
 
 interface Traced {
@@ -42,9 +56,9 @@ interface Traced {
   directFds: Set<number>;
 }
 
-async function run(dir: string, name: string, inject?: string): Promise<Traced> {
-  const script = join(dir, 'write.mjs');
-  await writeFile(script, SCRIPT);
+async function run(dir: string, name: string, inject?: string, source = SCRIPT): Promise<Traced> {
+  const script = join(dir, `${name}.mjs`);
+  await writeFile(script, source);
   const file = join(dir, name);
   const log = join(dir, `${name}.strace`);
   const args = ['-f', '-qq', '-o', log, '-e', 'trace=openat,pwrite64', ...(inject ? ['-e', inject] : []), process.execPath, script, file];
@@ -94,6 +108,14 @@ describe('direct writes', () => {
     expect(t.writes[0]!.slice(1)).toEqual([8192, 0, expect.stringContaining('EINVAL')]);
     expect(t.directFds.has(t.writes[0]![0])).toBe(true);
     expect(t.writes.slice(1).filter(([fd]) => t.directFds.has(fd))).toEqual([]);
+  });
+
+  it('are all made again the ordinary way when several in flight are refused at once', async () => {
+    const dir = await tempDir();
+    const t = await run(dir, 'c', 'inject=pwrite64:error=EINVAL:when=1..2', CONCURRENT);
+    expect(t.stdout).toBe('');
+    expect(await readFile(join(dir, 'c'))).toEqual(Buffer.concat([Buffer.alloc(8192, 1), Buffer.alloc(8192, 2)]));
+    expect(t.writes.filter(([, , , r]) => r.includes('EINVAL')).length).toBe(2);
   });
 
   it('fail with the error of any other refusal, such as a full disk', async () => {
