@@ -25,9 +25,12 @@ export interface PieceEngine {
   digests(data: Uint8Array, lengths: Uint32Array): Uint8Array;
 }
 
-/** Every piece but a last one has at least the minimum length: room for the most a block can hold. */
+/** Every piece but a last one has at least the minimum length: the most a block can hold. */
+const mostPieces = (data: Uint8Array) => Math.floor(data.length / DELTA_CHUNKER.min) + 1;
+
+/** Room for the cuts and digests of the most pieces a block can hold. */
 function room(data: Uint8Array): { cuts: Uint32Array; digests: Uint8Array } {
-  const most = Math.floor(data.length / DELTA_CHUNKER.min) + 1;
+  const most = mostPieces(data);
   return { cuts: new Uint32Array(most), digests: new Uint8Array(most * 32) };
 }
 
@@ -79,7 +82,7 @@ export function nativePieceEngine(): PieceEngine {
   return {
     name: NATIVE_PIECES,
     candidates(data, toEnd = false) {
-      if (scratch.cuts.length < Math.floor(data.length / DELTA_CHUNKER.min) + 1) scratch = room(data);
+      if (scratch.cuts.length < mostPieces(data)) scratch = room(data);
       const { cuts, digests } = scratch;
       const n = mod.candidates(data, toEnd ? 0 : DELTA_CHUNKER.max, cuts, digests);
       return { cuts: cuts.slice(0, n), digests: digests.slice(0, n * 32) };

@@ -1,11 +1,10 @@
 import { encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import { CHUNK_FIELDS_SIZE } from '../../format/constants.js';
 import { equalBytes } from '../../format/bytes.js';
-import { readSync } from 'node:fs';
 import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
-import { ioError } from '../io/io-error.js';
+import { readFullSync } from '../io/files.js';
 import type { Candidates } from '../engine/pieces.js';
 
 /**
@@ -82,22 +81,13 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
   const h = job.header;
   const n = h.compLength;
   const buf = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Uint8Array(n);
-  let got = 0;
-  while (got < n) {
-    let r: number;
-    try {
-      r = readSync(fd, buf, got, n - got, offset + got);
-    } catch (e) {
-      throw ioError(`cannot read the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset + got}`, e);
-    }
-    if (r === 0) {
-      throw bundleError(
-        'ERR_BUNDLE_TRUNCATED',
-        `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`,
-        { offset: offset + got },
-      );
-    }
-    got += r;
+  const got = readFullSync(fd, buf, offset, `the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset}`);
+  if (got < n) {
+    throw bundleError(
+      'ERR_BUNDLE_TRUNCATED',
+      `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`,
+      { offset: offset + got },
+    );
   }
   return buf;
 }

@@ -82,7 +82,7 @@ export class WorkerPool implements ChunkRunner {
     return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}) };
   }
 
-  /** A block's candidate pieces (see candidates.ts), cut on a worker; `data` is moved to it, unless shared. */
+  /** A block's candidate pieces (see engine/pieces.ts), cut on a worker; `data` is moved to it, unless shared. */
   async cut(data: Uint8Array): Promise<Candidates> {
     const r = await this.send({ id: this.nextId++, kind: 'cut', data }, data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
     return r.pieces!;
