@@ -171,6 +171,53 @@ static int piece_digests(scratch *s, const uint8_t *data, const uint32_t *lens, 
   return 0;
 }
 
+/*
+ * A content's BLAKE3 from whole subtrees hashed elsewhere. `subtree_pair` is what the hasher's
+ * update does with a whole aligned subtree: the chaining values of its two halves, not yet merged,
+ * since the subtree may turn out to be the root. `tree_push` then does to a hasher what that
+ * update would have done with the subtree's bytes, pushing the two halves in order.
+ */
+static bool whole_subtree(size_t len, uint64_t chunk) {
+  size_t chunks = len / BLAKE3_CHUNK_LEN;
+  return len % BLAKE3_CHUNK_LEN == 0 && chunks >= 2 && !(chunks & (chunks - 1)) && chunk % chunks == 0;
+}
+
+static void subtree_pair(const uint8_t *data, size_t len, uint64_t chunk, uint8_t out[64]) {
+  blake3_hasher h;
+  blake3_hasher_init(&h);
+  h.chunk.chunk_counter = chunk;
+  /* A whole aligned subtree goes to the kernels in one piece and leaves just its two halves. */
+  blake3_hasher_update(&h, data, len);
+  memcpy(out, h.cv_stack, 64);
+}
+
+static void push_cv(blake3_hasher *h, const uint8_t cv[32], uint64_t chunk) {
+  /* The lazy merge of blake3.c: entries beyond one per 1-bit of the count so far are parents. */
+  size_t keep = 0;
+  for (uint64_t c = chunk; c; c &= c - 1) keep++;
+  while (h->cv_stack_len > keep) {
+    uint8_t *node = &h->cv_stack[(h->cv_stack_len - 2) * BLAKE3_OUT_LEN];
+    uint32_t cv_words[8];
+    memcpy(cv_words, h->key, sizeof cv_words);
+    blake3_compress_in_place(cv_words, node, BLAKE3_BLOCK_LEN, 0, h->chunk.flags | PARENT);
+    store_cv(node, cv_words);
+    h->cv_stack_len -= 1;
+  }
+  memcpy(&h->cv_stack[h->cv_stack_len * BLAKE3_OUT_LEN], cv, BLAKE3_OUT_LEN);
+  h->cv_stack_len += 1;
+}
+
+/* Whether the hasher is exactly `chunk` whole chunks in, so that a subtree can follow. */
+static bool tree_at(const blake3_hasher *h, uint64_t chunk) {
+  return h->chunk.chunk_counter == chunk && h->chunk.buf_len == 0 && h->chunk.blocks_compressed == 0;
+}
+
+static void tree_push(blake3_hasher *h, const uint8_t pair[64], uint64_t chunk, uint64_t chunks) {
+  push_cv(h, pair, chunk);
+  push_cv(h, pair + 32, chunk + chunks / 2);
+  h->chunk.chunk_counter = chunk + chunks;
+}
+
 /* ---- N-API ---- */
 
 #define CALL(env, call)                                   \
@@ -344,6 +391,109 @@ static napi_value alignment(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* A chunk counter from JS: a whole number below 2^53. */
+static bool chunk_arg(napi_env env, napi_value v, uint64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || d != (double)(uint64_t)d) {
+    napi_throw_range_error(env, NULL, "a chunk counter must be a whole number");
+    return false;
+  }
+  *out = (uint64_t)d;
+  return true;
+}
+
+/* subtree(data: Uint8Array, chunk, out: Uint8Array(64)) -> whether data is a whole aligned subtree, whose pair is then in out. */
+static napi_value subtree(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data, *out;
+  size_t n, nout;
+  uint64_t chunk;
+  if (argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &n, "subtree(data: Uint8Array, chunk, out: Uint8Array)") || !chunk_arg(env, argv[1], &chunk) ||
+      !typed(env, argv[2], napi_uint8_array, &out, &nout, "out must be a Uint8Array"))
+    return NULL;
+  if (nout < 64) {
+    napi_throw_range_error(env, NULL, "out must hold 64 bytes");
+    return NULL;
+  }
+  bool whole = whole_subtree(n, chunk);
+  if (whole) subtree_pair(data, n, chunk, out);
+  napi_value r;
+  CALL(env, napi_get_boolean(env, whole, &r));
+  return r;
+}
+
+/* A hasher's state kept in a JS buffer: the struct holds no pointers, so it may live there. */
+static blake3_hasher *tree_state(napi_env env, napi_value v) {
+  void *p;
+  size_t n;
+  if (!typed(env, v, napi_uint8_array, &p, &n, "a tree hasher's state must be a Uint8Array")) return NULL;
+  if (n < sizeof(blake3_hasher) || (uintptr_t)p % _Alignof(blake3_hasher)) {
+    napi_throw_range_error(env, NULL, "a tree hasher's state is too small or misaligned");
+    return NULL;
+  }
+  return p;
+}
+
+/* treeInit(state: Uint8Array) */
+static napi_value tree_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  blake3_hasher *h = argc < 1 ? NULL : tree_state(env, argv[0]);
+  if (h) blake3_hasher_init(h);
+  return NULL;
+}
+
+/* treePush(state, pair: Uint8Array(64), chunk, chunks) -> false, changing nothing, unless the hasher is at `chunk` and the subtree is whole and aligned. */
+static napi_value tree_push_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  blake3_hasher *h = argc < 4 ? NULL : tree_state(env, argv[0]);
+  void *pair;
+  size_t npair;
+  uint64_t chunk, chunks;
+  if (!h || !typed(env, argv[1], napi_uint8_array, &pair, &npair, "pair must be a Uint8Array") || !chunk_arg(env, argv[2], &chunk) || !chunk_arg(env, argv[3], &chunks))
+    return NULL;
+  bool ok = npair >= 64 && chunks <= SIZE_MAX / BLAKE3_CHUNK_LEN && whole_subtree((size_t)chunks * BLAKE3_CHUNK_LEN, chunk) && tree_at(h, chunk);
+  if (ok) tree_push(h, pair, chunk, chunks);
+  napi_value r;
+  CALL(env, napi_get_boolean(env, ok, &r));
+  return r;
+}
+
+/* treeUpdate(state, data: Uint8Array) */
+static napi_value tree_update(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  blake3_hasher *h = argc < 2 ? NULL : tree_state(env, argv[0]);
+  void *data;
+  size_t n;
+  if (!h || !typed(env, argv[1], napi_uint8_array, &data, &n, "treeUpdate(state, data: Uint8Array)")) return NULL;
+  blake3_hasher_update(h, data, n);
+  return NULL;
+}
+
+/* treeDigest(state, out: Uint8Array(32)) */
+static napi_value tree_digest(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  blake3_hasher *h = argc < 2 ? NULL : tree_state(env, argv[0]);
+  void *out;
+  size_t n;
+  if (!h || !typed(env, argv[1], napi_uint8_array, &out, &n, "treeDigest(state, out: Uint8Array)")) return NULL;
+  if (n < 32) {
+    napi_throw_range_error(env, NULL, "out must hold 32 bytes");
+    return NULL;
+  }
+  blake3_hasher_finalize(h, out, 32);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   instance *in = calloc(1, sizeof *in);
   if (!in || napi_set_instance_data(env, in, finalize_instance, NULL) != napi_ok) {
@@ -356,7 +506,14 @@ NAPI_MODULE_INIT() {
       {"candidates", NULL, candidates, NULL, NULL, NULL, napi_default, NULL},
       {"digests", NULL, digests, NULL, NULL, NULL, napi_default, NULL},
       {"alignment", NULL, alignment, NULL, NULL, NULL, napi_default, NULL},
+      {"subtree", NULL, subtree, NULL, NULL, NULL, napi_default, NULL},
+      {"treeInit", NULL, tree_init, NULL, NULL, NULL, napi_default, NULL},
+      {"treePush", NULL, tree_push_js, NULL, NULL, NULL, napi_default, NULL},
+      {"treeUpdate", NULL, tree_update, NULL, NULL, NULL, napi_default, NULL},
+      {"treeDigest", NULL, tree_digest, NULL, NULL, NULL, napi_default, NULL},
   };
+  napi_value state_bytes;
+  if (napi_create_uint32(env, (uint32_t)sizeof(blake3_hasher), &state_bytes) != napi_ok || napi_set_named_property(env, exports, "treeStateBytes", state_bytes) != napi_ok) return NULL;
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   return exports;
 }
