@@ -23,6 +23,7 @@ import { BundleLedger } from '../../format/ledger.js';
 import { decodeTrailer, decodeTrailerCounts, trailerSize, type Trailer } from '../../format/trailer.js';
 import type { OpenJob } from '../parallel/chunk-work.js';
 import type { Candidates } from '../engine/pieces.js';
+import type { ContentHasher } from '../engine/tree.js';
 import { alignedBytes } from '../io/direct.js';
 import { ByteReader } from '../io/byte-reader.js';
 import { loadEngines, type Engines } from '../engine/engines.js';
@@ -108,22 +109,32 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     closeRunner = owned ? () => runner.close() : undefined;
     if (mayNeedThreads(manifest.entries)) runner.warm?.();
     const buffers = new ChunkBuffers(runner.openWidth + 1);
-    const content = inflate ? await Promise.all(manifest.entries.map(() => engines.hash.create())) : undefined;
+    // Where the engines can, workers hash each whole chunk as a subtree of its content's tree, and
+    // this thread only merges them: hashing every byte here in order was the longest task left.
+    const tree = inflate ? engines.tree : undefined;
+    const content = inflate
+      ? await Promise.all(manifest.entries.map((): Promise<ContentHasher> => (tree ? Promise.resolve(tree.create()) : engines.hash.create())))
+      : undefined;
     const contentDigests: (Uint8Array | undefined)[] = [];
     const programs = inflate ? manifest.entries.map((e, i) => (e.delta ? new DeltaParser(e.delta, { entry: entryLabel(manifest, i) }) : undefined)) : [];
 
-    const jobs = chunkJobs(r, ledger, runner.readsFiles === true, (h) =>
-      inflate && opts.recycle && h.rawLength > 0 ? buffers.take(manifest, h.entry) : undefined,
+    const jobs = chunkJobs(
+      r,
+      ledger,
+      runner.readsFiles === true,
+      (h) => (inflate && opts.recycle && h.rawLength > 0 ? buffers.take(manifest, h.entry) : undefined),
+      tree !== undefined,
     );
     const piecesOf = (entry: number) => inflate && opts.pieces?.(entry) === true;
     const open = async (job: Omit<OpenJob, 'inflate'>) => ({ job, ...(await runner.open({ ...job, inflate, pieces: piecesOf(job.header.entry) })) });
     // Checking without inflating from a file, a job holds no bytes on this thread, only where its
     // payload is: many more can be in flight, so that no worker waits behind a slow one.
     const width = !inflate && runner.readsFiles === true && isDirect(input) ? runner.openWidth * 4 : runner.openWidth;
-    for await (const { job, data, pieces } of orderedWindow(jobs, open, width)) {
+    for await (const { job, data, pieces, pair } of orderedWindow(jobs, open, width)) {
       const h = job.header;
       if (data) {
-        content![h.entry]!.update(data);
+        const hasher = content![h.entry]!;
+        if (!(pair && job.subtree !== undefined && hasher.push?.(pair, job.subtree, data.length))) hasher.update(data);
         const program = programs[h.entry];
         if (program) checkProgram(program, data, engines, { entry: entryLabel(manifest, h.entry), chunk: h.seq, offset: job.offset });
       }
@@ -186,7 +197,10 @@ async function* chunkJobs(
   ledger: BundleLedger,
   runnerReadsFiles: boolean,
   outFor: (h: ChunkHeader) => Uint8Array | undefined,
+  subtrees: boolean,
 ): AsyncGenerator<Omit<OpenJob, 'inflate'>> {
+  // Each entry's content offset so far: where the next chunk's bytes go in its tree.
+  const rawAt = new Map<number, number>();
   while ((await r.peek()) === TAG_CHUNK) {
     const offset = r.position;
     const headerBytes = await r.read(CHUNK_HEADER_SIZE, 'a chunk header');
@@ -197,7 +211,17 @@ async function* chunkJobs(
     const payload = at ? { at } : { payload: await r.readOwned(h.compLength, what) };
     const out = outFor(h);
     ledger.add(h, headerBytes, offset);
-    yield { headerHash: ledger.headerHash, headerBytes: copyOf(headerBytes), header: h, ...payload, offset, ...(out ? { out } : {}) };
+    const subtree = rawAt.get(h.entry) ?? 0;
+    rawAt.set(h.entry, subtree + h.rawLength);
+    yield {
+      headerHash: ledger.headerHash,
+      headerBytes: copyOf(headerBytes),
+      header: h,
+      ...payload,
+      offset,
+      ...(out ? { out } : {}),
+      ...(subtrees ? { subtree } : {}),
+    };
   }
 }
 

@@ -1,6 +1,7 @@
 import { wasmCodec, nativeCodec, type ChunkCodec } from './codec.js';
 import { hashWasmEngine, nativeHashEngine, type HashEngine } from './hash.js';
 import { jsPieceEngine, nativePieceEngine, NATIVE_PIECES, type PieceEngine } from './pieces.js';
+import { nativeTreeEngine, type TreeEngine } from './tree.js';
 
 export type EngineChoice = 'auto' | 'native' | 'fallback';
 
@@ -9,6 +10,8 @@ export interface Engines {
   codec: ChunkCodec;
   /** Cuts and hashes the pieces of chunk indexes. */
   pieces: PieceEngine;
+  /** Puts content digests together from subtrees hashed on workers; it comes with the native piece engine. */
+  tree?: TreeEngine;
   /** Why a native module was not used under `auto`, and what runs instead, one line each; empty on the fast path. */
   fallbackReasons?: string[];
 }
@@ -36,8 +39,9 @@ export function loadEngines(choice: EngineChoice = 'auto'): Promise<Engines> {
       };
       const hash = tryNative('@napi-rs/blake-hash', nativeHashEngine) ?? (await hashWasmEngine());
       const codec = tryNative('zstd-napi', nativeCodec) ?? (await wasmCodec());
-      const pieces = tryNative(`the native piece engine (${NATIVE_PIECES})`, nativePieceEngine, 'the JS chunker') ?? jsPieceEngine(hash);
-      return { hash, codec, pieces, fallbackReasons };
+      const native = tryNative(`the native piece engine (${NATIVE_PIECES})`, nativePieceEngine, 'the JS chunker');
+      const pieces = native ?? jsPieceEngine(hash);
+      return { hash, codec, pieces, ...(native ? { tree: nativeTreeEngine() } : {}), fallbackReasons };
     })();
     cache.set(choice, p);
   }
@@ -55,5 +59,5 @@ export async function enginesNamed(hash: string, codec: string, pieces: string):
   const he = await h();
   const pe = pieces === NATIVE_PIECES ? nativePieceEngine() : jsPieceEngine(he);
   if (pe.name !== pieces) throw new Error(`unknown piece engine ${pieces}`);
-  return { hash: he, codec: await c(), pieces: pe };
+  return { hash: he, codec: await c(), pieces: pe, ...(pieces === NATIVE_PIECES ? { tree: nativeTreeEngine() } : {}) };
 }

@@ -8,6 +8,14 @@ export interface Addon {
   digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array): void;
   /** The address of `view`'s first byte modulo 4096. */
   alignment(view: Uint8Array): number;
+  /** Whether `data` is a whole subtree at chunk counter `chunk`; if so, its two halves' chaining values are in `out`. */
+  subtree(data: Uint8Array, chunk: number, out: Uint8Array): boolean;
+  /** The size of a BLAKE3 hasher's state, which the tree functions keep in a JS buffer. */
+  treeStateBytes: number;
+  treeInit(state: Uint8Array): void;
+  treePush(state: Uint8Array, pair: Uint8Array, chunk: number, chunks: number): boolean;
+  treeUpdate(state: Uint8Array, data: Uint8Array): void;
+  treeDigest(state: Uint8Array, out: Uint8Array): void;
 }
 
 let loaded: { addon: Addon } | { error: Error } | undefined;

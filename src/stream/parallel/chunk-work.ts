@@ -55,19 +55,24 @@ export interface OpenJob {
   out?: Uint8Array;
   /** Also cut the inflated bytes into the delta chunker's candidate pieces (for a chunk index). */
   pieces?: boolean;
+  /** Also hash the inflated bytes as the subtree of the content's BLAKE3 tree at this content offset, where they are a whole one (engine/tree.ts). */
+  subtree?: number;
 }
 
 /** An opened chunk: its inflated bytes, when asked for, and their candidate pieces, when asked for. */
 export interface Opened {
   data?: Uint8Array;
   pieces?: Candidates;
+  /** The subtree's pair, when asked for and the bytes are a whole aligned subtree. */
+  pair?: Uint8Array;
 }
 
-/** openChunk, then the candidate pieces the job asks for: the whole of a reader's per-chunk work. */
+/** openChunk, then the candidate pieces and the subtree the job asks for: the whole of a reader's per-chunk work. */
 export function openWithPieces(engines: Engines, job: OpenJob, scratch?: Uint8Array): Opened {
   const data = openChunk(engines, job, scratch);
   if (!data) return {};
-  return job.pieces ? { data, pieces: engines.pieces.candidates(data) } : { data };
+  const pair = job.subtree === undefined ? undefined : engines.tree?.subtree(data, job.subtree);
+  return { data, ...(job.pieces ? { pieces: engines.pieces.candidates(data) } : {}), ...(pair ? { pair } : {}) };
 }
 
 /**

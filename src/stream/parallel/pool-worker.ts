@@ -33,6 +33,9 @@ port.on('message', (req: PoolRequest) => {
         transfer.push(span.digests.buffer as ArrayBuffer);
         if (span.data.buffer instanceof ArrayBuffer) transfer.push(span.data.buffer);
         reply = { id: req.id, ok: true, span };
+      } else if (req.kind === 'subtree') {
+        const pair = engines.tree?.subtree(req.data, req.offset);
+        reply = { id: req.id, ok: true, ...(pair ? { pair } : {}) };
       } else if (req.kind === 'cut') {
         const pieces = engines.pieces.candidates(req.data);
         transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);
@@ -49,11 +52,11 @@ port.on('message', (req: PoolRequest) => {
       } else {
         const job = req.job;
         if (!job.payload && scratch.length < job.header.compLength) scratch = new Uint8Array(job.header.compLength);
-        const { data: out, pieces } = openWithPieces(engines, job, scratch);
+        const { data: out, pieces, pair } = openWithPieces(engines, job, scratch);
         const d = out && sendable(out, job.out);
         if (d) transfer.push(d.buffer as ArrayBuffer);
         if (pieces) transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);
-        reply = { id: req.id, ok: true, ...(d ? { data: d } : {}), ...(pieces ? { pieces } : {}) };
+        reply = { id: req.id, ok: true, ...(d ? { data: d } : {}), ...(pieces ? { pieces } : {}), ...(pair ? { pair } : {}) };
       }
     } catch (e) {
       reply = { id: req.id, ok: false, error: toWireError(e) };

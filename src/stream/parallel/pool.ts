@@ -79,13 +79,19 @@ export class WorkerPool implements ChunkRunner {
     if (job.header.final && job.header.seq === 0) return openWithPieces(this.engines, job);
     const transfer = [job.payload?.buffer, job.out?.buffer].filter((b): b is ArrayBuffer => b !== undefined);
     const r = await this.send({ id: this.nextId++, kind: 'open', job }, transfer);
-    return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}) };
+    return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}), ...(r.pair ? { pair: r.pair } : {}) };
   }
 
   /** A block's candidate pieces (see engine/pieces.ts), cut on a worker; `data` is moved to it, unless shared. */
   async cut(data: Uint8Array): Promise<Candidates> {
     const r = await this.send({ id: this.nextId++, kind: 'cut', data }, data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
     return r.pieces!;
+  }
+
+  /** The pair of `data` as the subtree at content byte `offset` (engine/tree.ts), hashed on a worker; `data` must be shared, as it is not moved. */
+  async subtree(data: Uint8Array, offset: number): Promise<Uint8Array | undefined> {
+    const r = await this.send({ id: this.nextId++, kind: 'subtree', data, offset }, []);
+    return r.pair;
   }
 
   /** `readAndHashSpan` on a worker: the span's bytes (in `into`, if given, moved or shared) come back with their pieces' digests. */

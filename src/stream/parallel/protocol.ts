@@ -14,6 +14,7 @@ export type PoolRequest =
   | { id: number; kind: 'open'; job: OpenJob }
   | { id: number; kind: 'hash'; path: string }
   | { id: number; kind: 'cut'; data: Uint8Array }
+  | { id: number; kind: 'subtree'; data: Uint8Array; offset: number }
   | { id: number; kind: 'span'; fd: number; at: number; bytes: number; lengths: Uint32Array; what: string; into?: Uint8Array };
 export type WireError = {
   code?: string;
@@ -26,7 +27,7 @@ export type WireError = {
   cause?: WireError;
 };
 export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; span?: HashedSpan; digest?: FileDigest }
+  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; pair?: Uint8Array; span?: HashedSpan; digest?: FileDigest }
   | { id: number; ok: false; error: WireError }
   /** Bytes of a file hashed since the last progress message; the job goes on. */
   | { id: number; progress: number };
