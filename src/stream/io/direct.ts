@@ -9,12 +9,14 @@ export const DIRECT_ALIGN = 4096;
 
 /**
  * `size` bytes starting on a DIRECT_ALIGN boundary, where the addon can say where memory lies;
- * plain bytes where it cannot (they are then written through the page cache).
+ * plain bytes where it cannot (they are then written through the page cache). `shared` puts them
+ * in a SharedArrayBuffer, which workers can fill in place.
  */
-export function alignedBytes(size: number): Uint8Array {
+export function alignedBytes(size: number, shared = false): Uint8Array {
   const addon = addonIfBuilt();
-  if (!addon) return new Uint8Array(size);
-  const buf = new ArrayBuffer(size + DIRECT_ALIGN);
+  const make = (n: number) => (shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+  if (!addon) return new Uint8Array(make(size));
+  const buf = make(size + DIRECT_ALIGN);
   const off = (DIRECT_ALIGN - addon.alignment(new Uint8Array(buf, 0, 1))) % DIRECT_ALIGN;
   return new Uint8Array(buf, off, size);
 }

@@ -83,7 +83,8 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
             if (e.delta) {
               if (!opts.bases) throw new BootportError('ERR_DELTA_BASE_MISSING', `the delta ${label} cannot be rebuilt here: there is no store to copy from`);
               const write = (b: Uint8Array, done?: () => void) => f.write(b, done);
-              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines, write, label, spool ?? NO_PIECES, pool && ((...a) => pool.span(...a)));
+              const on = pool && { span: pool.span.bind(pool), subtree: pool.subtree.bind(pool) };
+              rebuild = await DeltaRebuild.start(e.delta, opts.bases, engines, write, label, spool ?? NO_PIECES, on);
             } else if (spool) cutter = new PieceCutter(engines.pieces, spool);
           }
           // The rebuild copies what it keeps of a chunk, so the buffer goes back once it returns.
