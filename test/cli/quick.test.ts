@@ -2,14 +2,17 @@
  * The quick path: verify and inspect run with only their own command loaded, and say exactly
  * what the whole program says.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/program.js';
 import { baseProgram, commandWord } from '../../src/cli/program-base.js';
 import { runQuick } from '../../src/cli/quick.js';
 
 const VEC = join(import.meta.dirname, '../../fixtures/vectors');
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 
 async function capture(fn: (io: Parameters<typeof run>[1]) => Promise<number | undefined>) {
   const out: Buffer[] = [];
@@ -50,5 +53,19 @@ describe('the quick path for verify and inspect', () => {
   it('leaves every other command to the whole program', async () => {
     expect(await capture((io) => runQuick(['ls'], io))).toEqual({ code: undefined, text: '' });
     expect(await capture((io) => runQuick(['--help'], io))).toEqual({ code: undefined, text: '' });
+  });
+
+  it('loads neither node:crypto nor process.report to verify an unsigned bundle', async () => {
+    // Node's own list of the built-in modules a process loaded, printed as it exits.
+    const hook = "process.on('exit', () => process.stderr.write(process.moduleLoadList.join('\\n')))";
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, MAIN, 'verify', 'ok-delta.bpb'],
+      { cwd: VEC },
+    );
+    expect(stdout).toMatch(/^OK: /m);
+    const loaded = stderr.split('\n');
+    expect(loaded).toContain('NativeModule fs');
+    expect(loaded.filter((m) => /^NativeModule (crypto|internal\/crypto\/|internal\/process\/report)/.test(m))).toEqual([]);
   });
 });

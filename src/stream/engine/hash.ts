@@ -44,10 +44,27 @@ interface NativeBlake3 {
   new (): { update(d: Uint8Array): unknown; digestBuffer(): Buffer };
 }
 
+/**
+ * @napi-rs/blake-hash's binary for this platform, straight from its package where that is the
+ * glibc one: the package's own loader first asks process.report whether libc is musl, which
+ * took longer than loading the binary, in every thread. Anywhere else, or if that binary does not
+ * load (musl), the loader chooses.
+ */
+function loadBlakeHash(): unknown {
+  const req = createRequire(import.meta.url);
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
+    try {
+      return req(`@napi-rs/blake-hash-linux-${process.arch}-gnu`);
+    } catch {
+      // Not installed, or not loadable here: the loader below says why, if it cannot either.
+    }
+  }
+  return req('@napi-rs/blake-hash');
+}
+
 /** @napi-rs/blake-hash: SIMD BLAKE3, several times faster than wasm. Throws if it cannot load. */
 export function nativeHashEngine(): HashEngine {
-  const req = createRequire(import.meta.url);
-  const mod = req('@napi-rs/blake-hash') as { Blake3Hasher: NativeBlake3; blake3UrlSafeBase64(input: Buffer): string };
+  const mod = loadBlakeHash() as { Blake3Hasher: NativeBlake3; blake3UrlSafeBase64(input: Buffer): string };
   const Ctor = mod.Blake3Hasher;
   const make = (): Hasher => {
     const h = new Ctor();

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { modesUnsupported } from './io-error.js';
+import { nodeCrypto } from './node-crypto.js';
 
 /**
  * Private working directories that a living process proves it still owns.
@@ -111,7 +111,7 @@ export class WorkDir {
    */
   static create(parent: string, prefix: string, command: string): WorkDir {
     for (let attempt = 0; ; attempt++) {
-      const path = join(parent, `${prefix}${randomBytes(8).toString('hex')}`);
+      const path = join(parent, `${prefix}${nodeCrypto().randomBytes(8).toString('hex')}`);
       mkdirSync(path, { mode: 0o700 });
       try {
         // Whatever the umask: what is staged here may be a root file system's secrets.

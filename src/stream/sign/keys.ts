@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { nodeCrypto } from '../io/node-crypto.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootportError } from '../../format/errors.js';
@@ -33,14 +34,14 @@ export interface SigningKey extends PublicKeyInfo {
  * 8 groups of 4 lowercase hex digits. `openssl` or `sha256sum` on the 32 raw bytes gives it too.
  */
 export function fingerprintOf(raw: Uint8Array): string {
-  const hex = createHash('sha256').update(raw).digest('hex').slice(0, 32);
+  const hex = nodeCrypto().createHash('sha256').update(raw).digest('hex').slice(0, 32);
   return hex.match(/..../g)!.join('-');
 }
 
 export const FINGERPRINT_RE = /^[0-9a-f]{4}(?:-[0-9a-f]{4}){7}$/;
 
 export function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  return nodeCrypto().createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 function rawOf(k: KeyObject): Uint8Array {
@@ -99,13 +100,13 @@ export async function readSigningKey(path: string): Promise<SigningKey> {
   const text = await readKeyFile(path);
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: text, format: 'pem' });
+    privateKey = nodeCrypto().createPrivateKey({ key: text, format: 'pem' });
   } catch {
     // The parser's message may quote the file; say only what it is not.
     throw keyError(path, 'is not a PEM private key');
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw keyError(path, `holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key; bootport signs with Ed25519`);
-  const raw = rawOf(createPublicKey(privateKey));
+  const raw = rawOf(nodeCrypto().createPublicKey(privateKey));
   const name = /\/?([^/]+?)(?:\.key)?$/.exec(path)?.[1] ?? '';
   return { privateKey, raw, comment: name, fingerprint: fingerprintOf(raw) };
 }
@@ -114,7 +115,7 @@ export async function readSigningKey(path: string): Promise<SigningKey> {
 export async function generateKeyPair(name: string, dir: string): Promise<{ keyPath: string; pubPath: string; fingerprint: string }> {
   const why = nameProblem(name);
   if (why) throw new BootportError('ERR_USAGE', `key name ${JSON.stringify(name)} ${why}`);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = nodeCrypto().generateKeyPairSync('ed25519');
   const raw = rawOf(publicKey);
   const keyPath = join(dir, `${name}.key`);
   const pubPath = join(dir, `${name}.pub`);

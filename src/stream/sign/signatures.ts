@@ -1,4 +1,4 @@
-import { sign, verify } from 'node:crypto';
+import { nodeCrypto } from '../io/node-crypto.js';
 import { equalBytes } from '../../format/bytes.js';
 import { BootportError } from '../../format/errors.js';
 import { encodeExtension } from '../../format/extension.js';
@@ -21,7 +21,7 @@ export function signatureExtension(signer: Signer, bundleDigest: Uint8Array): Ui
     ...(signer.comment !== undefined ? { comment: signer.comment } : {}),
   };
   const message = signedMessage(statement);
-  const signature = new Uint8Array(sign(null, message, signer.key.privateKey));
+  const signature = new Uint8Array(nodeCrypto().sign(null, message, signer.key.privateKey));
   return encodeExtension(EXT_SIGNATURE, encodeSignatureRecord(signer.key.raw, signature, message));
 }
 
@@ -94,7 +94,7 @@ export function checkSignatures(
     }
     let ok = false;
     try {
-      ok = verify(null, r.message, publicKeyObject(r.publicKey), r.signature);
+      ok = nodeCrypto().verify(null, r.message, publicKeyObject(r.publicKey), r.signature);
     } catch {
       ok = false;
     }
