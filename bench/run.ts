@@ -516,8 +516,10 @@ function replaceSection(heading: string, body: string): void {
   const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmark results\n';
   const at = old.indexOf(heading);
   const next = at < 0 ? -1 : old.indexOf('\n## ', at + 1);
-  const kept = at < 0 ? old : old.slice(0, at) + (next < 0 ? '' : old.slice(next + 1));
-  writeFileSync(path, `${kept.trimEnd()}\n\n${heading}\n\n${body}\n`);
+  // In its old place, so that one section run alone does not reorder the file.
+  const before = (at < 0 ? old : old.slice(0, at)).trimEnd();
+  const after = at < 0 || next < 0 ? '' : `\n${old.slice(next + 1).trimEnd()}\n`;
+  writeFileSync(path, `${before}\n\n${heading}\n\n${body}\n${after}`);
   log(`wrote "${heading}" in bench/RESULTS.md`);
 }
 
