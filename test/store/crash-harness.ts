@@ -72,11 +72,20 @@ const ok = async (cwd: string, args: string[]): Promise<void> => {
   if (r.code !== 0) throw new Error(`bootport ${args.join(' ')}: ${r.stderr}`);
 };
 
+/** The delta bundle beside the seed's bundle: a changed image, against what the seed exported. */
+const deltaOf = (bundle: string) => join(dirname(bundle), 'delta.export');
+
 const SPECS: Spec[] = [
   {
     name: 'import',
     prepare: (cwd, s) => ok(cwd, ['node', 'create', 'name=x', '--store', s]),
     args: (s, _f, bundle) => ['import', bundle, '--store', s],
+  },
+  {
+    // A target that imported the seed's bundle rebuilds the changed image from its stored blob.
+    name: 'import delta',
+    prepare: (cwd, s, _f, bundle) => ok(cwd, ['import', bundle, '--store', s]),
+    args: (s, _f, bundle) => ['import', deltaOf(bundle), '--store', s],
   },
   {
     name: 'create',
@@ -143,6 +152,13 @@ export async function buildScenarios(dir: string, only?: string[]): Promise<Scen
   const bundle = join(dir, 'bundle.export');
   const src = join(dir, 'source');
   await seedStore(dir, src, files, bundle);
+  // The seed's image with an edit in the middle, exported as a delta against the seed's bundle.
+  const changed = Buffer.from(await readFile(files.image));
+  changed.write('a change in the middle of the image', changed.length >> 1);
+  await writeFile(join(dir, 'rootfs3.img'), changed);
+  await ok(dir, ['image', 'create', 'name=img3', `content=@${join(dir, 'rootfs3.img')}`, '--store', src]);
+  await ok(dir, ['create', 'name=boot3', `kernel=@${files.kernel}`, `initramfs=@${files.initramfs}`, 'image=img3', '--store', src]);
+  await ok(dir, ['-i', 'boot3', 'export', '-o', deltaOf(bundle), '--base', bundle, '--chunk-size', '64K', '--store', src]);
   const out: Scenario[] = [];
   for (const spec of SPECS.filter((s) => !only || only.includes(s.name))) {
     const template = join(dir, `template-${spec.name.replace(/\W+/g, '-')}`);

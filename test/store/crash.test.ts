@@ -21,6 +21,7 @@ describe('the crash harness, sampled', () => {
   it(`holds at ${SAMPLE} sampled crash and fault points across every mutating command`, async () => {
     expect(scenarios.map((s) => s.name)).toEqual([
       'import',
+      'import delta',
       'create',
       'image create',
       'update kernel',
