@@ -24,27 +24,48 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+type MeasureOptions = { before?: () => void; cwd: string; env?: NodeJS.ProcessEnv };
+
+/** One run of `bash -c script` under /usr/bin/time, after `before` (untimed). */
+function timeOnce(script: string, opts: MeasureOptions, timeFile: string): Run {
+  opts.before?.();
+  const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %M %U %S', 'bash', '-c', `set -eo pipefail; ${script}`], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`benchmark command failed (${r.status}): ${script}\n${r.stderr.toString().slice(-2000)}`);
+  const [e, m, u, s] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds: e!, rssMiB: m! / 1024, cpuSeconds: u! + s! };
+}
+
+function summary(runs: Run[]): Measured {
+  return { runs, seconds: median(runs.map((r) => r.seconds)), rssMiB: median(runs.map((r) => r.rssMiB)), cpuSeconds: median(runs.map((r) => r.cpuSeconds)) };
+}
+
 /**
  * Runs `bash -c script` under /usr/bin/time, `runs` times, after `before` (untimed) each time.
  * pipefail, so a failing stage fails the measurement instead of timing an error.
  */
-export function measure(script: string, runs: number, opts: { before?: () => void; cwd: string; env?: NodeJS.ProcessEnv }): Measured {
-  const out: Run[] = [];
+export function measure(script: string, runs: number, opts: MeasureOptions): Measured {
+  return measureInterleaved([{ script, ...opts }], runs)[0]!;
+}
+
+/**
+ * Several commands measured in turn, one run of each per round, so that a machine drifting
+ * during the group slows them alike: a ratio between two of them is then fairer than between
+ * groups run one after the other.
+ */
+export function measureInterleaved(cases: (MeasureOptions & { script: string })[], runs: number): Measured[] {
   const timeFile = join(tmpdir(), `bootport-bench-time-${process.pid}`);
-  for (let i = 0; i < runs; i++) {
-    opts.before?.();
-    const r = spawnSync('/usr/bin/time', ['-o', timeFile, '-f', '%e %M %U %S', 'bash', '-c', `set -eo pipefail; ${script}`], {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      maxBuffer: 1 << 24,
-    });
-    if (r.status !== 0) throw new Error(`benchmark command failed (${r.status}): ${script}\n${r.stderr.toString().slice(-2000)}`);
-    const [e, m, u, s] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-    out.push({ seconds: e!, rssMiB: m! / 1024, cpuSeconds: u! + s! });
+  const out: Run[][] = cases.map(() => []);
+  try {
+    for (let i = 0; i < runs; i++) cases.forEach((c, k) => out[k]!.push(timeOnce(c.script, c, timeFile)));
+  } finally {
+    rmSync(timeFile, { force: true });
   }
-  rmSync(timeFile, { force: true });
-  return { runs: out, seconds: median(out.map((r) => r.seconds)), rssMiB: median(out.map((r) => r.rssMiB)), cpuSeconds: median(out.map((r) => r.cpuSeconds)) };
+  return out.map(summary);
 }
 
 /** Time from spawning a command to its first byte of output, and to its exit, in seconds (median). */
