@@ -7,6 +7,7 @@
  * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT).
  */
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,12 +252,24 @@ static void tree_push(blake3_hasher *h, const uint8_t pair[64], uint64_t chunk, 
   } while (0)
 
 static void throw_last(napi_env env) {
+  /* Copied first: every N-API call, napi_is_exception_pending too, replaces the last error. */
   const napi_extended_error_info *info = NULL;
+  char message[256] = "N-API call failed";
+  if (napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message) snprintf(message, sizeof message, "%s", info->error_message);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
-  if (pending) return;
-  napi_get_last_error_info(env, &info);
-  napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
+  if (!pending) napi_throw_error(env, NULL, message);
+}
+
+/*
+ * The first n arguments of a call into `argv`. Any not given are undefined, which the checks of
+ * each argument then refuse, with a message naming it.
+ */
+static bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok) return true;
+  throw_last(env);
+  return false;
 }
 
 static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length, const char *what) {
@@ -296,14 +309,13 @@ static bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 
 /* configure(gear: Uint32Array(256), min, avg, max): the chunker of src/format/cdc.ts. */
 static napi_value configure(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 4, argv)) return NULL;
   instance *in = instance_of(env);
   if (!in) return NULL;
   void *gear;
   size_t gear_len;
-  if (argc < 4 || !typed(env, argv[0], napi_uint32_array, &gear, &gear_len, "configure(gear: Uint32Array, min, avg, max)")) return NULL;
+  if (!typed(env, argv[0], napi_uint32_array, &gear, &gear_len, "configure(gear: Uint32Array, min, avg, max)")) return NULL;
   uint32_t p[3];
   for (int i = 0; i < 3; i++) CALL(env, napi_get_value_uint32(env, argv[i + 1], &p[i]));
   if (gear_len != 256 || !is_pow2(p[1]) || p[1] < 256 || !(p[0] < p[1] && p[1] < p[2])) {
@@ -329,9 +341,8 @@ static napi_value configure(napi_env env, napi_callback_info info) {
  * piece's end into `cuts` and its BLAKE3 into `digests`.
  */
 static napi_value candidates(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 4, argv)) return NULL;
   instance *in = instance_of(env);
   if (!in) return NULL;
   if (!in->configured) {
@@ -342,7 +353,7 @@ static napi_value candidates(napi_env env, napi_callback_info info) {
   void *data, *cuts, *digests;
   size_t n, ncuts, ndigests;
   uint32_t lookahead;
-  if (argc < 4 || !typed(env, argv[0], napi_uint8_array, &data, &n, "candidates(data: Uint8Array, lookahead, cuts: Uint32Array, digests: Uint8Array)") ||
+  if (!typed(env, argv[0], napi_uint8_array, &data, &n, "candidates(data: Uint8Array, lookahead, cuts: Uint32Array, digests: Uint8Array)") ||
       !typed(env, argv[2], napi_uint32_array, &cuts, &ncuts, "cuts must be a Uint32Array") || !typed(env, argv[3], napi_uint8_array, &digests, &ndigests, "digests must be a Uint8Array"))
     return NULL;
   CALL(env, napi_get_value_uint32(env, argv[1], &lookahead));
@@ -377,12 +388,11 @@ static napi_value candidates(napi_env env, napi_callback_info info) {
 
 /* digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array): the BLAKE3 of each piece. */
 static napi_value digests(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 3, argv)) return NULL;
   void *data, *lens, *out;
   size_t n, nlens, nout;
-  if (argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &n, "digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array)") ||
+  if (!typed(env, argv[0], napi_uint8_array, &data, &n, "digests(data: Uint8Array, lengths: Uint32Array, out: Uint8Array)") ||
       !typed(env, argv[1], napi_uint32_array, &lens, &nlens, "lengths must be a Uint32Array") || !typed(env, argv[2], napi_uint8_array, &out, &nout, "out must be a Uint8Array"))
     return NULL;
   size_t total = 0;
@@ -402,12 +412,11 @@ static napi_value digests(napi_env env, napi_callback_info info) {
 
 /* alignment(view: TypedArray) -> the address of its first byte modulo 4096, for O_DIRECT writes. */
 static napi_value alignment(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 1, argv)) return NULL;
   void *data;
   size_t n;
-  if (argc < 1 || !typed(env, argv[0], napi_uint8_array, &data, &n, "alignment(view: Uint8Array)")) return NULL;
+  if (!typed(env, argv[0], napi_uint8_array, &data, &n, "alignment(view: Uint8Array)")) return NULL;
   napi_value r;
   CALL(env, napi_create_uint32(env, (uint32_t)((uintptr_t)data & 4095), &r));
   return r;
@@ -426,13 +435,12 @@ static bool chunk_arg(napi_env env, napi_value v, uint64_t *out) {
 
 /* subtree(data: Uint8Array, chunk, out: Uint8Array(64)) -> whether data is a whole aligned subtree, whose pair is then in out. */
 static napi_value subtree(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!args(env, info, 3, argv)) return NULL;
   void *data, *out;
   size_t n, nout;
   uint64_t chunk;
-  if (argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &n, "subtree(data: Uint8Array, chunk, out: Uint8Array)") || !chunk_arg(env, argv[1], &chunk) ||
+  if (!typed(env, argv[0], napi_uint8_array, &data, &n, "subtree(data: Uint8Array, chunk, out: Uint8Array)") || !chunk_arg(env, argv[1], &chunk) ||
       !typed(env, argv[2], napi_uint8_array, &out, &nout, "out must be a Uint8Array"))
     return NULL;
   if (nout < 64) {
@@ -460,20 +468,18 @@ static blake3_hasher *tree_state(napi_env env, napi_value v) {
 
 /* treeInit(state: Uint8Array) */
 static napi_value tree_init(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  blake3_hasher *h = argc < 1 ? NULL : tree_state(env, argv[0]);
+  if (!args(env, info, 1, argv)) return NULL;
+  blake3_hasher *h = tree_state(env, argv[0]);
   if (h) blake3_hasher_init(h);
   return NULL;
 }
 
 /* treePush(state, pair: Uint8Array(64), chunk, chunks) -> false, changing nothing, unless the hasher is at `chunk` and the subtree is whole and aligned. */
 static napi_value tree_push_js(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  blake3_hasher *h = argc < 4 ? NULL : tree_state(env, argv[0]);
+  if (!args(env, info, 4, argv)) return NULL;
+  blake3_hasher *h = tree_state(env, argv[0]);
   void *pair;
   size_t npair;
   uint64_t chunk, chunks;
@@ -488,10 +494,9 @@ static napi_value tree_push_js(napi_env env, napi_callback_info info) {
 
 /* treeUpdate(state, data: Uint8Array) */
 static napi_value tree_update(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  blake3_hasher *h = argc < 2 ? NULL : tree_state(env, argv[0]);
+  if (!args(env, info, 2, argv)) return NULL;
+  blake3_hasher *h = tree_state(env, argv[0]);
   void *data;
   size_t n;
   if (!h || !typed(env, argv[1], napi_uint8_array, &data, &n, "treeUpdate(state, data: Uint8Array)")) return NULL;
@@ -501,10 +506,9 @@ static napi_value tree_update(napi_env env, napi_callback_info info) {
 
 /* treeDigest(state, out: Uint8Array(32)) */
 static napi_value tree_digest(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  blake3_hasher *h = argc < 2 ? NULL : tree_state(env, argv[0]);
+  if (!args(env, info, 2, argv)) return NULL;
+  blake3_hasher *h = tree_state(env, argv[0]);
   void *out;
   size_t n;
   if (!h || !typed(env, argv[1], napi_uint8_array, &out, &n, "treeDigest(state, out: Uint8Array)")) return NULL;

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashWasmEngine } from '../../../src/stream/engine/hash.js';
 import { nativeTreeEngine } from '../../../src/stream/engine/tree.js';
+import { loadAddon, type Addon } from '../../../src/stream/io/addon.js';
 import { noiseBytes } from '../../helpers.js';
 
 const tree = nativeTreeEngine();
@@ -67,5 +68,15 @@ describe('the tree engine', () => {
     expect(h.push(pair(1), block, block)).toBe(false);
     h.update(data.subarray(2 * block));
     expect(h.digest()).toEqual(reference.digestOf([data]));
+  });
+
+  it('refuses a call with an argument missing or of the wrong kind, naming it, rather than doing nothing', () => {
+    // Called from JS as anything could call it, past the types.
+    const addon = loadAddon() as unknown as Record<keyof Addon, (...a: unknown[]) => unknown>;
+    expect(() => addon.treeInit()).toThrow(/state must be a Uint8Array/);
+    expect(() => addon.treePush(new Uint8Array(loadAddon().treeStateBytes))).toThrow(/pair must be a Uint8Array/);
+    expect(() => addon.treeDigest(new Uint8Array(8), new Uint8Array(32))).toThrow(/too small or misaligned/);
+    expect(() => addon.subtree(new Uint8Array(2048), 0.5, new Uint8Array(64))).toThrow(/whole number/);
+    expect(() => addon.configure(new Uint32Array(256))).toThrow(/number was expected/);
   });
 });
