@@ -7,17 +7,17 @@ import type { ByteSource } from '../stream/io/source.js';
 import { heldBases } from './chunk-index.js';
 import type { Store } from './store.js';
 
-/**
- * `verify --deep --against-store`: everything a deep verify proves, and that each delta entry
- * rebuilds, from the bases this store holds, to the content its manifest declares. Nothing is
- * written: the rebuilt bytes are hashed and dropped.
- */
 /** What a rebuild checked and is not kept: its blocks go back to be filled again at once. */
 const discard = (_bytes: Uint8Array, done?: () => void): Promise<void> => {
   done?.();
   return Promise.resolve();
 };
 
+/**
+ * `verify --deep --against-store`: everything a deep verify proves, and that each delta entry
+ * rebuilds, from the bases this store holds, to the content its manifest declares. Nothing is
+ * written: the rebuilt bytes are hashed and dropped.
+ */
 export async function verifyAgainstStore(
   store: Store,
   input: ByteSource,

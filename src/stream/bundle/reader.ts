@@ -112,9 +112,7 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     // Where the engines can, workers hash each whole chunk as a subtree of its content's tree, and
     // this thread only merges them: hashing every byte here in order was the longest task left.
     const tree = inflate ? engines.tree : undefined;
-    const content = inflate
-      ? await Promise.all(manifest.entries.map((): Promise<ContentHasher> => (tree ? Promise.resolve(tree.create()) : engines.hash.create())))
-      : undefined;
+    const content = inflate ? await Promise.all(manifest.entries.map(async (): Promise<ContentHasher> => tree?.create() ?? engines.hash.create())) : undefined;
     const contentDigests: (Uint8Array | undefined)[] = [];
     const programs = inflate ? manifest.entries.map((e, i) => (e.delta ? new DeltaParser(e.delta, { entry: entryLabel(manifest, i) }) : undefined)) : [];
 

@@ -83,10 +83,9 @@ export class DeltaRebuild {
     index: PieceSink,
     on?: { span: SpanReader; subtree: SubtreeHasher },
   ): Promise<DeltaRebuild> {
-    const { tree } = engines;
     const here: SpanReader = (fd, at, bytes, lengths, what, into) => Promise.resolve(readAndHashSpan(engines.pieces, fd, at, bytes, lengths, what, into));
-    const subtree = on?.subtree ?? (tree && ((block, offset) => Promise.resolve(tree.subtree(block, offset))));
-    const out = new PlacedOutput(write, tree?.create() ?? (await engines.hash.create()), subtree);
+    // Here, a block's subtree would cost what hashing its bytes in order does: only workers take them.
+    const out = new PlacedOutput(write, engines.tree?.create() ?? (await engines.hash.create()), on?.subtree);
     const r = new DeltaRebuild(claim, engines.hash, label, on?.span ?? here, index, out);
     // Each base is looked up once (a store reads its chunk index for it); any missing, none is opened.
     const held: HeldBase[] = [];
