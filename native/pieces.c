@@ -4,7 +4,8 @@
  * for its BLAKE3, and one piece alone fills only a few of the SIMD kernel's lanes; here the whole
  * chunks of a block's pieces go through the kernel together. The cut rule and its gear table come
  * from JS (src/format/cdc.ts), so there is one definition of where a piece ends. It also tells JS
- * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT).
+ * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT), and
+ * (native/mapped.c) maps ranges of a file for reading without a copy.
  */
 #include <node_api.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 
 #include "blake3/blake3.h"
 #include "blake3/blake3_impl.h"
+#include "mapped.h"
+#include "napi-util.h"
 
 typedef struct {
   uint32_t gear[256];
@@ -242,47 +245,6 @@ static void tree_push(blake3_hasher *h, const uint8_t pair[64], uint64_t chunk, 
 }
 
 /* ---- N-API ---- */
-
-#define CALL(env, call)                                   \
-  do {                                                    \
-    if ((call) != napi_ok) {                              \
-      throw_last(env);                                    \
-      return NULL;                                        \
-    }                                                     \
-  } while (0)
-
-static void throw_last(napi_env env) {
-  /* Copied first: every N-API call, napi_is_exception_pending too, replaces the last error. */
-  const napi_extended_error_info *info = NULL;
-  char message[256] = "N-API call failed";
-  if (napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message) snprintf(message, sizeof message, "%s", info->error_message);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, NULL, message);
-}
-
-/*
- * The first n arguments of a call into `argv`. Any not given are undefined, which the checks of
- * each argument then refuse, with a message naming it.
- */
-static bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
-  size_t argc = n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok) return true;
-  throw_last(env);
-  return false;
-}
-
-static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length, const char *what) {
-  bool is = false;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) != napi_ok || type != want) {
-    napi_throw_type_error(env, NULL, what);
-    return false;
-  }
-  return true;
-}
 
 /* What each thread (each N-API environment) keeps: its chunker, once configured, and its scratch. */
 typedef struct {
@@ -540,6 +502,6 @@ NAPI_MODULE_INIT() {
   };
   napi_value state_bytes;
   if (napi_create_uint32(env, (uint32_t)sizeof(blake3_hasher), &state_bytes) != napi_ok || napi_set_named_property(env, exports, "treeStateBytes", state_bytes) != napi_ok) return NULL;
-  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok || !mapped_define(env, exports)) return NULL;
   return exports;
 }

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { closeSync, openSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { addonIfBuilt } from '../../../src/stream/io/addon.js';
+import { mapRange } from '../../../src/stream/io/mapped.js';
+import { sampleBytes } from '../../helpers.js';
+
+// Mapping is what the addon does on Linux; elsewhere mapRange is undefined and callers read.
+const maps = process.platform === 'linux' && addonIfBuilt() !== undefined;
+
+async function fileOf(bytes: Uint8Array): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'bootport-mapped-')), 'f');
+  writeFileSync(path, bytes);
+  return path;
+}
+
+describe.runIf(maps)('ranges of a file mapped from the page cache', () => {
+  it('holds exactly the range, at any offset, and reads as empty once released', async () => {
+    const bytes = sampleBytes(5 * 4096 + 123, 7);
+    const fd = openSync(await fileOf(bytes), 'r');
+    try {
+      for (const [at, n] of [
+        [0, bytes.length],
+        [1, 4095],
+        [4095, 2],
+        [4096 * 3 + 17, 4096 + 5],
+      ] as const) {
+        const m = mapRange(fd, at, n)!;
+        expect(Buffer.from(m.bytes)).toEqual(Buffer.from(bytes.subarray(at, at + n)));
+        const view = m.bytes.subarray(1);
+        expect(m.cut()).toBe(false);
+        m.release();
+        // Detached: no view of it can reach the released pages.
+        expect(m.bytes.length).toBe(0);
+        expect(view.length).toBe(0);
+      }
+      expect(mapRange(fd, 0, 0)).toBeUndefined();
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('reads zeros, and says it was cut, where the file shrank under the mapping: no SIGBUS', async () => {
+    const bytes = sampleBytes(6 * 4096, 8);
+    const path = await fileOf(bytes);
+    const fd = openSync(path, 'r');
+    try {
+      const m = mapRange(fd, 100, bytes.length - 100)!;
+      truncateSync(path, 2 * 4096 + 10);
+      const copy = Buffer.from(m.bytes);
+      expect(m.cut()).toBe(true);
+      // What is still in the file is read as it is; the pages past the new end, as zeros.
+      expect(copy.subarray(0, 2 * 4096 + 10 - 100)).toEqual(Buffer.from(bytes.subarray(100, 2 * 4096 + 10)));
+      expect(copy.subarray(3 * 4096 - 100).every((b) => b === 0)).toBe(true);
+      m.release();
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('maps nothing of what is not a regular file', () => {
+    const fd = openSync('/dev/null', 'r');
+    try {
+      expect(mapRange(fd, 0, 4096)).toBeUndefined();
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('leaves a SIGBUS that is no fault in a mapping to end the process, as before', async () => {
+    const path = await fileOf(sampleBytes(8192, 9));
+    const script = `
+      const { openSync } = require('node:fs');
+      const addon = require(${JSON.stringify(join(import.meta.dirname, '../../../build/Release/bootport_pieces.node'))});
+      const view = addon.mapRange(openSync(${JSON.stringify(path)}, 'r'), 0, 8192);
+      if (!view) process.exit(3);
+      process.kill(process.pid, 'SIGBUS');
+      setTimeout(() => process.exit(4), 2000);
+    `;
+    const r = await promisify(execFile)(process.execPath, ['-e', script]).then(
+      () => ({ signal: null, code: 0 }),
+      (e: { signal: string | null; code: number | null }) => ({ signal: e.signal, code: e.code }),
+    );
+    expect(r).toEqual({ signal: 'SIGBUS', code: null });
+  });
+});
