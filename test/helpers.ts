@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BootportError } from '../src/format/errors.js';
 import { concatBytes } from '../src/format/bytes.js';
 import { MIN_CHUNK_SIZE } from '../src/format/constants.js';
 import type { Manifest } from '../src/format/manifest.js';
@@ -101,3 +105,17 @@ export function codeOf(f: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+/** `b` in a file of its own, in a new temporary directory. */
+export async function onDisk(b: Uint8Array): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'bootport-bundle-')), 'b.bpb');
+  await writeFile(path, b);
+  return path;
+}
+
+/** 'ok', or the code and message a read failed with: what two ways of reading a bundle must agree on. */
+export const outcome = (p: Promise<unknown>): Promise<'ok' | { code: string; message: string }> =>
+  p.then(
+    () => 'ok' as const,
+    (e: BootportError) => ({ code: e.code, message: e.message }),
+  );

@@ -29,8 +29,9 @@ import { ByteReader } from '../io/byte-reader.js';
 import { loadEngines, type Engines } from '../engine/engines.js';
 import { BufferPool } from '../parallel/buffers.js';
 import { orderedWindow } from '../parallel/ordered.js';
-import { mayNeedThreads, runnerFor, type RunOptions } from '../parallel/runner.js';
+import { mayNeedThreads, runnerFor, type ChunkRunner, type RunOptions } from '../parallel/runner.js';
 import { isDirect, type ByteSource } from '../io/source.js';
+import { planWalk, type Run } from './walk.js';
 
 export interface ReadOptions extends RunOptions {
   /**
@@ -116,6 +117,9 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     const contentDigests: (Uint8Array | undefined)[] = [];
     const programs = inflate ? manifest.entries.map((e, i) => (e.delta ? new DeltaParser(e.delta, { entry: entryLabel(manifest, i) }) : undefined)) : [];
 
+    // Only checking a file, with workers: they check runs of records, and this thread only books them.
+    if (!inflate) yield* walkedRecords(r, input, runner, ledger, opts.onChunk);
+
     const jobs = chunkJobs(
       r,
       ledger,
@@ -162,6 +166,40 @@ export async function* readBundle(input: ByteSource, opts: ReadOptions = {}): As
     await closeRunner?.();
     await r.close();
   }
+}
+
+/**
+ * The chunk records of a bundle file checked in runs on the workers (walk.ts), booked here in
+ * order by the same rules as one read at a time. It stops where a run stopped short, and leaves
+ * `r` at the first record not booked: the trailer, when every run was whole.
+ */
+async function* walkedRecords(
+  r: ByteReader,
+  input: ByteSource,
+  runner: ChunkRunner,
+  ledger: BundleLedger,
+  onChunk: ReadOptions['onChunk'],
+): AsyncGenerator<ChunkEvent | EntryEndEvent> {
+  const where = runner.walk && isDirect(input) ? await input.locate?.() : undefined;
+  const plan = where && planWalk(where.fd, where.size, r.position, runner.openWidth);
+  if (!where || !plan) return;
+  const walk = async (run: Run) => ({ run, walked: await runner.walk!({ headerHash: ledger.headerHash, fd: where.fd, ...run }) });
+  let at = r.position;
+  for await (const { run, walked } of orderedWindow(plan.runs, walk, runner.openWidth)) {
+    at = run.from;
+    for (let i = 0; i < walked.headers.length; i += CHUNK_HEADER_SIZE) {
+      const headerBytes = walked.headers.subarray(i, i + CHUNK_HEADER_SIZE);
+      const h = decodeChunkHeader(headerBytes, at);
+      ledger.checkNext(h, at);
+      ledger.add(h, headerBytes, at);
+      onChunk?.(h.rawLength, h.compLength);
+      yield { type: 'chunk', entry: h.entry, seq: h.seq, offset: at, rawLength: h.rawLength, compLength: h.compLength };
+      if (h.final) yield { type: 'entry-end', entry: h.entry, ...ledger.totals[h.entry]! };
+      at += CHUNK_HEADER_SIZE + h.compLength;
+    }
+    if (!walked.complete) break;
+  }
+  r.skip(at - r.position);
 }
 
 /** A delta program's operations in `data`, and each carried piece's digest. */

@@ -86,6 +86,26 @@ export class ByteReader {
     return { fd, offset };
   }
 
+  /**
+   * Moves past `n` bytes that another thread has read, without reading them: only for a file
+   * source, which can be read at positions.
+   */
+  skip(n: number): void {
+    const src = this.direct;
+    if (!src?.skip) throw new Error('skip() on a source that cannot be read at positions');
+    let left = n;
+    while (left > 0 && this.pieces.length) {
+      const p = this.pieces[0] as Uint8Array;
+      const take = Math.min(p.length, left);
+      if (take === p.length) this.pieces.shift();
+      else this.pieces[0] = p.subarray(take);
+      this.buffered -= take;
+      left -= take;
+    }
+    if (left > 0) src.skip(left);
+    this.position += n;
+  }
+
   /** Moves up to `n` buffered bytes into `out` from `at`; returns how many. */
   private drain(out: Uint8Array, at: number, n: number): number {
     let moved = 0;

@@ -1,10 +1,12 @@
-import { encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
-import { CHUNK_FIELDS_SIZE } from '../../format/constants.js';
-import { equalBytes } from '../../format/bytes.js';
-import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
+import { fstatSync } from 'node:fs';
+import { decodeChunkHeader, encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
+import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
+import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
+import { bundleError, isBootportError, type BootportError, type ErrorLocation } from '../../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
 import { readFullSync } from '../io/files.js';
+import { mapRange } from '../io/mapped.js';
 import type { Candidates } from '../engine/pieces.js';
 
 /**
@@ -87,14 +89,25 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
   const n = h.compLength;
   const buf = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Uint8Array(n);
   const got = readFullSync(fd, buf, offset, `the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset}`);
-  if (got < n) {
-    throw bundleError(
-      'ERR_BUNDLE_TRUNCATED',
-      `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`,
-      { offset: offset + got },
-    );
-  }
+  if (got < n) throw payloadTruncated(h, offset, got);
   return buf;
+}
+
+/** What the file holds from `at` now, up to `most`: for the message, so a failing fstat only makes it 0. */
+function bytesLeft(at: { fd: number; offset: number }, most: number): number {
+  try {
+    return Math.max(0, Math.min(fstatSync(at.fd).size - at.offset, most));
+  } catch {
+    return 0;
+  }
+}
+
+function payloadTruncated(h: ChunkHeader, offset: number, got: number): BootportError {
+  return bundleError(
+    'ERR_BUNDLE_TRUNCATED',
+    `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${h.compLength} bytes at offset ${offset}, ${got} remain`,
+    { offset: offset + got },
+  );
 }
 
 /**
@@ -103,10 +116,28 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
  * a hostile but correctly-digested bomb fails `verify` too.
  */
 export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array): Uint8Array | undefined {
+  // Only checked, not inflated, the payload is mapped rather than copied; the file may have
+  // shrunk since it was measured, and a range read past its end is a truncation whatever else
+  // its zeros made of it.
+  const { at } = job;
+  const mapped = at && !job.inflate ? mapRange(at.fd, at.offset, job.header.compLength) : undefined;
+  const cut = (): BootportError | undefined => (mapped?.cut() ? payloadTruncated(job.header, at!.offset, bytesLeft(at!, job.header.compLength)) : undefined);
+  try {
+    const data = checkChunk(engines, job, mapped?.bytes ?? payloadOf(job, scratch));
+    const short = cut();
+    if (short) throw short;
+    return data;
+  } catch (e) {
+    throw cut() ?? e;
+  } finally {
+    mapped?.release();
+  }
+}
+
+function checkChunk(engines: Engines, job: OpenJob, payload: Uint8Array): Uint8Array | undefined {
   const { header: h } = job;
   const loc: ErrorLocation = { entry: h.entry, chunk: h.seq, offset: job.offset };
   const fields = job.headerBytes.subarray(0, CHUNK_FIELDS_SIZE);
-  const payload = payloadOf(job, scratch);
   if (!equalBytes(engines.hash.digestOf([job.headerHash, fields, payload]), h.digest)) {
     throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'chunk digest does not match its bytes', loc);
   }
@@ -120,6 +151,61 @@ export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array):
     if (isBootportError(e)) throw e;
     throw bundleError('ERR_BUNDLE_CORRUPT_CHUNK', `chunk is not one zstd frame of ${h.rawLength} bytes: ${(e as Error).message}`, loc);
   }
+}
+
+/** A run of whole chunk records, [from, to) of a bundle file, for one worker to check in one go (bundle/walk.ts). */
+export interface WalkJob {
+  headerHash: Uint8Array;
+  fd: number;
+  from: number;
+  to: number;
+}
+
+/** The 52-byte headers of the records that passed, in order, and whether they reach `to`. */
+export interface Walked {
+  headers: Uint8Array;
+  complete: boolean;
+}
+
+/**
+ * Checks each record of a walk as openChunk does without inflating, mapping the whole run at
+ * once where it can. It stops at the first record that does not pass, or that would run past
+ * `to`, and never throws for what it finds there: the reader reads on from that record one at a
+ * time, so what is reported, and where, is what a reading in order reports. Nothing it passes is
+ * trusted before the reader has also put each header through the order rules.
+ */
+export function walkChunks(engines: Engines, job: WalkJob, scratch: (bytes: number) => Uint8Array): Walked {
+  const { fd, from, to } = job;
+  const mapped = mapRange(fd, from, to - from);
+  const passed: Uint8Array[] = [];
+  let at = from;
+  let cut = false;
+  try {
+    while (to - at >= CHUNK_HEADER_SIZE) {
+      const headerBytes = mapped ? copyOf(mapped.bytes, at - from, at - from + CHUNK_HEADER_SIZE) : new Uint8Array(CHUNK_HEADER_SIZE);
+      if (!mapped && readFullSync(fd, headerBytes, at, `a chunk header at byte offset ${at}`) < CHUNK_HEADER_SIZE) break;
+      const header = decodeChunkHeader(headerBytes, at);
+      const payloadAt = at + CHUNK_HEADER_SIZE;
+      const end = payloadAt + header.compLength;
+      if (end > to) break;
+      const payload = mapped ? { payload: mapped.bytes.subarray(payloadAt - from, end - from) } : { at: { fd, offset: payloadAt } };
+      openChunk(
+        engines,
+        { headerHash: job.headerHash, headerBytes, header, ...payload, offset: at, inflate: false },
+        mapped ? undefined : scratch(header.compLength),
+      );
+      passed.push(headerBytes);
+      at = end;
+    }
+  } catch {
+    // Read again in order by the reader, which reports it.
+  } finally {
+    cut = mapped?.cut() ?? false;
+    mapped?.release();
+  }
+  // Zeros read past a new end of the file may have passed for nothing: the reader reads it all.
+  if (cut) return { headers: new Uint8Array(0), complete: false };
+  return { headers: concatBytes(passed), complete: at === to };
 }
 
 /**
@@ -139,4 +225,6 @@ export interface ChunkRunner {
   readonly readsFiles?: boolean;
   /** A hint that multi-chunk work is coming: start any threads now, while the caller does other things. */
   warm?(): void;
+  /** Checks a run of records in a file at once (walkChunks), where the runner has threads to spread runs over. */
+  walk?(job: WalkJob): Promise<Walked>;
 }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { standalone } from '../../format/bytes.js';
-import { openWithPieces, sealChunk } from './chunk-work.js';
+import { openWithPieces, sealChunk, walkChunks } from './chunk-work.js';
 import { readAndHashSpan } from '../delta/spans.js';
 import { enginesNamed } from '../engine/engines.js';
 import { hashFile } from './file-hash.js';
@@ -11,6 +11,7 @@ const port = parentPort!;
 const ready = enginesNamed(data.hash, data.codec, data.pieces);
 // Payloads this worker reads from a file land here, are hashed (and inflated) and never leave.
 let scratch = new Uint8Array(0);
+const scratchOf = (bytes: number): Uint8Array => (scratch.length >= bytes ? scratch : (scratch = new Uint8Array(bytes)));
 // Keep the promise from being reported as unhandled before the first job awaits it.
 ready.catch(() => {});
 
@@ -43,6 +44,10 @@ port.on('message', (req: PoolRequest) => {
       } else if (req.kind === 'hash') {
         const digest = await hashFile(engines, req.path, (n) => port.postMessage({ id: req.id, progress: n } satisfies PoolReply));
         reply = { id: req.id, ok: true, digest };
+      } else if (req.kind === 'walk') {
+        const walked = walkChunks(engines, req.job, scratchOf);
+        transfer.push(walked.headers.buffer as ArrayBuffer);
+        reply = { id: req.id, ok: true, walked };
       } else if (req.kind === 'seal') {
         const s = sealChunk(engines, req.job);
         const payload = sendable(s.payload, s.out);
@@ -51,8 +56,7 @@ port.on('message', (req: PoolRequest) => {
         reply = { id: req.id, ok: true, sealed };
       } else {
         const job = req.job;
-        if (!job.payload && scratch.length < job.header.compLength) scratch = new Uint8Array(job.header.compLength);
-        const { data: out, pieces, pair } = openWithPieces(engines, job, scratch);
+        const { data: out, pieces, pair } = openWithPieces(engines, job, job.payload ? undefined : scratchOf(job.header.compLength));
         const d = out && sendable(out, job.out);
         if (d) transfer.push(d.buffer as ArrayBuffer);
         if (pieces) transfer.push(pieces.cuts.buffer as ArrayBuffer, pieces.digests.buffer as ArrayBuffer);

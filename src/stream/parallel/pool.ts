@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
 import type { Candidates } from '../engine/pieces.js';
 import type { HashedSpan } from '../delta/spans.js';
-import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob } from './chunk-work.js';
+import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob, type WalkJob, type Walked } from './chunk-work.js';
 import type { Engines } from '../engine/engines.js';
 import type { FileDigest } from './file-hash.js';
 
@@ -80,6 +80,12 @@ export class WorkerPool implements ChunkRunner {
     const transfer = [job.payload?.buffer, job.out?.buffer].filter((b): b is ArrayBuffer => b !== undefined);
     const r = await this.send({ id: this.nextId++, kind: 'open', job }, transfer);
     return { ...(r.data ? { data: r.data } : {}), ...(r.pieces ? { pieces: r.pieces } : {}), ...(r.pair ? { pair: r.pair } : {}) };
+  }
+
+  /** Checks a run of records on a worker (walkChunks): a message per run, not per chunk. */
+  async walk(job: WalkJob): Promise<Walked> {
+    const r = await this.send({ id: this.nextId++, kind: 'walk', job }, []);
+    return r.walked!;
   }
 
   /** A block's candidate pieces (see engine/pieces.ts), cut on a worker; `data` is moved to it, unless shared. */

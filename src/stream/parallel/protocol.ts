@@ -4,7 +4,7 @@
  */
 import { BootportError, type ErrorLocation } from '../../format/errors.js';
 import { isStreamLayerCode } from '../errors.js';
-import type { OpenJob, Sealed, SealJob } from './chunk-work.js';
+import type { OpenJob, Sealed, SealJob, WalkJob, Walked } from './chunk-work.js';
 import type { FileDigest } from './file-hash.js';
 import type { Candidates } from '../engine/pieces.js';
 import type { HashedSpan } from '../delta/spans.js';
@@ -12,6 +12,7 @@ import type { HashedSpan } from '../delta/spans.js';
 export type PoolRequest =
   | { id: number; kind: 'seal'; job: SealJob }
   | { id: number; kind: 'open'; job: OpenJob }
+  | { id: number; kind: 'walk'; job: WalkJob }
   | { id: number; kind: 'hash'; path: string }
   | { id: number; kind: 'cut'; data: Uint8Array }
   | { id: number; kind: 'subtree'; data: Uint8Array; offset: number }
@@ -27,7 +28,17 @@ export type WireError = {
   cause?: WireError;
 };
 export type PoolReply =
-  | { id: number; ok: true; sealed?: Sealed; data?: Uint8Array; pieces?: Candidates; pair?: Uint8Array; span?: HashedSpan; digest?: FileDigest }
+  | {
+      id: number;
+      ok: true;
+      sealed?: Sealed;
+      data?: Uint8Array;
+      pieces?: Candidates;
+      pair?: Uint8Array;
+      span?: HashedSpan;
+      digest?: FileDigest;
+      walked?: Walked;
+    }
   | { id: number; ok: false; error: WireError }
   /** Bytes of a file hashed since the last progress message; the job goes on. */
   | { id: number; progress: number };

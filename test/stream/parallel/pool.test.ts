@@ -1,6 +1,4 @@
-import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { truncate } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +12,7 @@ import { fileSource } from '../../../src/stream/io/source.js';
 import { WorkerPool } from '../../../src/stream/parallel/pool.js';
 import { bundleBytes, createBundleStream } from '../../../src/stream/bundle/writer.js';
 import { copyOf } from '../../../src/format/bytes.js';
-import { ENGINES, engines, fromBytes, makeBundle, manifestFor, sampleBytes, verdict } from '../../helpers.js';
+import { ENGINES, engines, fromBytes, makeBundle, manifestFor, sampleBytes, verdict, onDisk, outcome } from '../../helpers.js';
 
 const CS = MIN_CHUNK_SIZE;
 const contents = () => ({ kernel: sampleBytes(3 * CS + 11, 2), initramfs: sampleBytes(CS, 3), image: sampleBytes(9 * CS + 5, 4) });
@@ -108,17 +106,6 @@ describe('buffers crossing threads', () => {
 });
 
 describe('workers reading payloads from the bundle file themselves', () => {
-  async function onDisk(b: Uint8Array): Promise<string> {
-    const path = join(await mkdtemp(join(tmpdir(), 'bootport-pool-')), 'b.bpb');
-    await writeFile(path, b);
-    return path;
-  }
-  const outcome = (p: Promise<unknown>) =>
-    p.then(
-      () => 'ok',
-      (e: BootportError) => ({ code: e.code, message: e.message }),
-    );
-
   it('reads the content back exactly, and verifies deep', async () => {
     const eng = await engines();
     const c = contents();
