@@ -38,33 +38,45 @@ export function planWalk(fd: number, size: number, start: number, width: number)
     // At least a header and a byte of payload per record: a count beyond that is a lie, read no further.
     if (chunkCount === 0 || trailerSize(entryCount, chunkCount) !== trailerLength || chunkCount > (trailerOffset - start) / (CHUNK_HEADER_SIZE + 1))
       return undefined;
-    const table = readExactly(fd, trailerOffset + TRAILER_FIXED_SIZE + entryCount * TRAILER_ENTRY_SIZE, chunkCount * 8);
-    const dv = view(table);
-    const seek: number[] = [];
-    for (let i = 0; i < chunkCount; i++) {
-      const at = readU64(dv, i * 8, 'a seek table offset');
-      if (i === 0 ? at !== start : at <= seek[i - 1]! + CHUNK_HEADER_SIZE) return undefined;
-      seek.push(at);
-    }
-    if (seek[chunkCount - 1]! + CHUNK_HEADER_SIZE >= trailerOffset) return undefined;
+    const table = { fd, at: trailerOffset + TRAILER_FIXED_SIZE + entryCount * TRAILER_ENTRY_SIZE, count: chunkCount };
     const target = Math.min(RUN_MAX, Math.max(1, Math.floor((trailerOffset - start) / (2 * width))));
-    return { runs: runsOf(seek, trailerOffset, target), trailerOffset };
+    return { runs: runsOf(table, start, trailerOffset, target), trailerOffset };
   } catch {
     return undefined;
   }
 }
 
-async function* runsOf(seek: readonly number[], end: number, target: number): AsyncGenerator<Run> {
-  let i = 0;
-  while (i < seek.length) {
-    const from = seek[i]!;
-    let j = i + 1;
-    while (j < seek.length && seek[j]! - from < target) j++;
-    yield { from, to: j < seek.length ? seek[j]! : end };
-    i = j;
-  }
-}
+/** Seek table entries read at a time: the table is read as the runs are taken, never held whole. */
+const TABLE_BLOCK = 8192;
 
+/**
+ * Runs of at least `target` bytes (the last to `end`) between offsets of the seek table. At the
+ * first offset that cannot be a record's (not after the last one's header, past the trailer,
+ * unreadable), the runs end where the last one ended, and the reader reads on in order from
+ * there: what the table claims is checked against what was read only at the trailer.
+ */
+async function* runsOf(table: { fd: number; at: number; count: number }, start: number, end: number, target: number): AsyncGenerator<Run> {
+  let from = start;
+  let last = -1;
+  try {
+    for (let i = 0; i < table.count; i += TABLE_BLOCK) {
+      const n = Math.min(TABLE_BLOCK, table.count - i);
+      const dv = view(readExactly(table.fd, table.at + i * 8, n * 8));
+      for (let k = 0; k < n; k++) {
+        const at = readU64(dv, k * 8, 'a seek table offset');
+        if (last < 0 ? at !== start : at <= last + CHUNK_HEADER_SIZE || at >= end) return;
+        if (at - from >= target) {
+          yield { from, to: at };
+          from = at;
+        }
+        last = at;
+      }
+    }
+  } catch {
+    return;
+  }
+  if (last + CHUNK_HEADER_SIZE < end) yield { from, to: end };
+}
 function readExactly(fd: number, at: number, n: number): Uint8Array {
   const b = new Uint8Array(n);
   if (at < 0 || readFullSync(fd, b, at, 'the end of the bundle') < n) throw new RangeError('short');

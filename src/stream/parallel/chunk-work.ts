@@ -1,4 +1,3 @@
-import { fstatSync } from 'node:fs';
 import { decodeChunkHeader, encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
 import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
@@ -93,15 +92,6 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
   return buf;
 }
 
-/** What the file holds from `at` now, up to `most`: for the message, so a failing fstat only makes it 0. */
-function bytesLeft(at: { fd: number; offset: number }, most: number): number {
-  try {
-    return Math.max(0, Math.min(fstatSync(at.fd).size - at.offset, most));
-  } catch {
-    return 0;
-  }
-}
-
 function payloadTruncated(h: ChunkHeader, offset: number, got: number): BootportError {
   return bundleError(
     'ERR_BUNDLE_TRUNCATED',
@@ -116,22 +106,22 @@ function payloadTruncated(h: ChunkHeader, offset: number, got: number): Bootport
  * a hostile but correctly-digested bomb fails `verify` too.
  */
 export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array): Uint8Array | undefined {
-  // Only checked, not inflated, the payload is mapped rather than copied; the file may have
-  // shrunk since it was measured, and a range read past its end is a truncation whatever else
-  // its zeros made of it.
+  // Only checked, not inflated, the payload is mapped rather than copied.
   const { at } = job;
   const mapped = at && !job.inflate ? mapRange(at.fd, at.offset, job.header.compLength) : undefined;
-  const cut = (): BootportError | undefined => (mapped?.cut() ? payloadTruncated(job.header, at!.offset, bytesLeft(at!, job.header.compLength)) : undefined);
-  try {
-    const data = checkChunk(engines, job, mapped?.bytes ?? payloadOf(job, scratch));
-    const short = cut();
-    if (short) throw short;
-    return data;
-  } catch (e) {
-    throw cut() ?? e;
-  } finally {
-    mapped?.release();
+  if (mapped) {
+    try {
+      const data = checkChunk(engines, job, mapped.bytes);
+      if (!mapped.cut()) return data;
+    } catch (e) {
+      if (!mapped.cut()) throw e;
+    } finally {
+      mapped.release();
+    }
   }
+  // Read: also where the mapped pages were cut short, by a file truncated meanwhile or a disk
+  // failing, so that what is reported is what a read finds.
+  return checkChunk(engines, job, payloadOf(job, scratch));
 }
 
 function checkChunk(engines: Engines, job: OpenJob, payload: Uint8Array): Uint8Array | undefined {
@@ -203,7 +193,8 @@ export function walkChunks(engines: Engines, job: WalkJob, scratch: (bytes: numb
     cut = mapped?.cut() ?? false;
     mapped?.release();
   }
-  // Zeros read past a new end of the file may have passed for nothing: the reader reads it all.
+  // Pages cut short (a file truncated meanwhile, a disk failing) read as zeros, which may have
+  // passed for nothing: the reader reads the whole run again, and reports what a read finds.
   if (cut) return { headers: new Uint8Array(0), complete: false };
   return { headers: concatBytes(passed), complete: at === to };
 }

@@ -136,14 +136,19 @@ describe('workers reading payloads from the bundle file themselves', () => {
     }
   });
 
-  it('reports a file that shrinks while being read as truncated', async () => {
+  it('reports a file that shrinks while being read as truncated, read or mapped', async () => {
     const eng = await engines();
     const good = await makeBundle(contents(), { engines: eng });
-    const path = await onDisk(good);
-    const src = fileSource(path);
-    await src.locate!(); // the size is taken now; the file is cut afterwards
-    await truncate(path, good.length >> 1);
-    expect(await outcome(verifyBundle(src, { engines: eng, threads: 2 }))).toMatchObject({ code: 'ERR_BUNDLE_TRUNCATED' });
+    // Deep, payloads are read; only checked, they are mapped, and the pages past the new end are
+    // cut short under the mapping: each is read again, and found truncated.
+    for (const deep of [true, false]) {
+      const path = await onDisk(good);
+      const src = fileSource(path);
+      await src.locate!(); // the size is taken now; the file is cut afterwards
+      await truncate(path, good.length >> 1);
+      const got = await outcome(verifyBundle(src, { engines: eng, threads: 2, deep }));
+      expect(got).toMatchObject({ code: 'ERR_BUNDLE_TRUNCATED', message: expect.stringContaining('input ended inside the payload') });
+    }
   });
 });
 
