@@ -5,10 +5,11 @@
  * behind the design").
  *
  * A mapped file can shrink under its mapping when another process truncates it, and touching a
- * page past the new end raises SIGBUS, which ends the process. The handler here maps a page of
- * zeros in place of such a page of a view and marks the view cut: the code reading it carries on,
- * and asks mapCut before believing anything it read. Faults anywhere else go where they went
- * before. Where this is not Linux, mapRange maps nothing and callers read the bytes instead.
+ * page past the new end raises SIGBUS, which ends the process; so does a page the disk fails to
+ * read. The handler here maps a page of zeros in place of such a page of a view and marks the
+ * view cut: the code reading it carries on, and asks mapCut before believing anything it read
+ * (bootport then reads the bytes again, and reports what the read finds). Faults anywhere else go
+ * where they went before. Where this is not Linux, mapRange maps nothing and callers read instead.
  */
 #define _GNU_SOURCE
 #include "mapped.h"

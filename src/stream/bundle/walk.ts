@@ -77,6 +77,7 @@ async function* runsOf(table: { fd: number; at: number; count: number }, start: 
   }
   if (last + CHUNK_HEADER_SIZE < end) yield { from, to: end };
 }
+
 function readExactly(fd: number, at: number, n: number): Uint8Array {
   const b = new Uint8Array(n);
   if (at < 0 || readFullSync(fd, b, at, 'the end of the bundle') < n) throw new RangeError('short');
