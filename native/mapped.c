@@ -171,7 +171,7 @@ static napi_value map_range(napi_env env, napi_callback_info info) {
     return none;
   }
   size_t span = lead + (size_t)length;
-  void *p = mmap(NULL, span, PROT_READ, MAP_SHARED | MAP_POPULATE, (int)fd, (off_t)base);
+  void *p = mmap(NULL, span, PROT_READ, MAP_SHARED, (int)fd, (off_t)base);
   if (p == MAP_FAILED) {
     atomic_store(&s->start, 0);
     free(m);
@@ -193,12 +193,10 @@ static napi_value map_range(napi_env env, napi_callback_info info) {
   return view;
 }
 
-/* The call's one argument, a view, and the slot of its mapping (NULL if it has none); false once thrown. */
-static bool view_arg(napi_env env, napi_callback_info info, const char *what, napi_value *view, slot **s) {
-  void *data;
-  size_t n;
-  if (!args(env, info, 1, view) || !typed(env, *view, napi_uint8_array, &data, &n, what)) return false;
-  *s = n ? slot_of(data) : NULL;
+/* The call's one argument, a view, where it lies, and the slot of its mapping (NULL if it has none); false once thrown. */
+static bool view_arg(napi_env env, napi_callback_info info, const char *what, napi_value *view, slot **s, void **data, size_t *n) {
+  if (!args(env, info, 1, view) || !typed(env, *view, napi_uint8_array, data, n, what)) return false;
+  *s = *n ? slot_of(*data) : NULL;
   return true;
 }
 
@@ -206,7 +204,9 @@ static bool view_arg(napi_env env, napi_callback_info info, const char *what, na
 static napi_value map_cut(napi_env env, napi_callback_info info) {
   napi_value view, r;
   slot *s;
-  if (!view_arg(env, info, "mapCut(view: Uint8Array)", &view, &s)) return NULL;
+  void *data;
+  size_t n;
+  if (!view_arg(env, info, "mapCut(view: Uint8Array)", &view, &s, &data, &n)) return NULL;
   CALL(env, napi_get_boolean(env, s && atomic_load(&s->cut), &r));
   return r;
 }
@@ -218,9 +218,29 @@ static napi_value map_cut(napi_env env, napi_callback_info info) {
 static napi_value unmap_js(napi_env env, napi_callback_info info) {
   napi_value view, buffer, r;
   slot *s;
-  if (!view_arg(env, info, "unmap(view: Uint8Array)", &view, &s)) return NULL;
+  void *data;
+  size_t n;
+  if (!view_arg(env, info, "unmap(view: Uint8Array)", &view, &s, &data, &n)) return NULL;
   bool done = s && napi_get_typedarray_info(env, view, NULL, NULL, NULL, &buffer, NULL) == napi_ok && napi_detach_arraybuffer(env, buffer) == napi_ok;
   if (done) unmap(s->owner);
+  CALL(env, napi_get_boolean(env, done, &r));
+  return r;
+}
+
+/*
+ * mapDrop(part) -> whether the whole pages inside `part`, a view into a mapping, were let go of.
+ * Read again, they come back from the page cache; until then they no longer count in this
+ * process's resident memory, which a long read through a mapping would otherwise fill.
+ */
+static napi_value map_drop(napi_env env, napi_callback_info info) {
+  napi_value view, r;
+  slot *s;
+  void *data;
+  size_t n;
+  if (!view_arg(env, info, "mapDrop(part: Uint8Array)", &view, &s, &data, &n)) return NULL;
+  uintptr_t lo = ((uintptr_t)data + page - 1) & ~(uintptr_t)(page - 1);
+  uintptr_t hi = ((uintptr_t)data + n) & ~(uintptr_t)(page - 1);
+  bool done = s && hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
   CALL(env, napi_get_boolean(env, done, &r));
   return r;
 }
@@ -243,6 +263,8 @@ static napi_value map_cut(napi_env env, napi_callback_info info) {
 
 static napi_value unmap_js(napi_env env, napi_callback_info info) { return map_cut(env, info); }
 
+static napi_value map_drop(napi_env env, napi_callback_info info) { return map_cut(env, info); }
+
 #endif
 
 bool mapped_define(napi_env env, napi_value exports) {
@@ -250,6 +272,7 @@ bool mapped_define(napi_env env, napi_value exports) {
       {"mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL},
       {"mapCut", NULL, map_cut, NULL, NULL, NULL, napi_default, NULL},
       {"unmap", NULL, unmap_js, NULL, NULL, NULL, napi_default, NULL},
+      {"mapDrop", NULL, map_drop, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof *props, props) == napi_ok;
 }

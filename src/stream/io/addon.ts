@@ -20,6 +20,8 @@ export interface Addon {
   mapRange(fd: number, offset: number, length: number): Uint8Array | undefined;
   /** Whether any byte of `view`'s mapping was read past the file's end, as zeros. */
   mapCut(view: Uint8Array): boolean;
+  /** Lets go of the whole pages inside `part`, a view into a mapping: read again, they come back from the page cache. */
+  mapDrop(part: Uint8Array): boolean;
   /** Releases `view`'s mapping now, detaching its buffer; false if it is not a live mapping. */
   unmap(view: Uint8Array): boolean;
 }

@@ -11,6 +11,11 @@ export interface MappedRange {
   readonly bytes: Uint8Array;
   /** Whether any of `bytes` was read past the file's end, and so as zeros. */
   cut(): boolean;
+  /**
+   * Lets go of the pages of `bytes` from `start` to `end`, done with: until read again, they no
+   * longer count in the process's resident memory, which a long walk would otherwise fill.
+   */
+  drop(start: number, end: number): void;
   release(): void;
 }
 
@@ -19,5 +24,10 @@ export function mapRange(fd: number, offset: number, length: number): MappedRang
   const addon = addonIfBuilt();
   const bytes = addon?.mapRange(fd, offset, length);
   if (!addon || !bytes) return undefined;
-  return { bytes, cut: () => addon.mapCut(bytes), release: () => void addon.unmap(bytes) };
+  return {
+    bytes,
+    cut: () => addon.mapCut(bytes),
+    drop: (start, end) => void addon.mapDrop(bytes.subarray(start, end)),
+    release: () => void addon.unmap(bytes),
+  };
 }

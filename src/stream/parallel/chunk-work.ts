@@ -157,6 +157,9 @@ export interface Walked {
   complete: boolean;
 }
 
+/** How much of a mapped walk is checked before its pages are let go of. */
+const DROP_EVERY = 4 << 20;
+
 /**
  * Checks each record of a walk as openChunk does without inflating, mapping the whole run at
  * once where it can. It stops at the first record that does not pass, or that would run past
@@ -169,9 +172,16 @@ export function walkChunks(engines: Engines, job: WalkJob, scratch: (bytes: numb
   const mapped = mapRange(fd, from, to - from);
   const passed: Uint8Array[] = [];
   let at = from;
+  let dropped = 0;
   let cut = false;
   try {
     while (to - at >= CHUNK_HEADER_SIZE) {
+      // What is checked is let go of as the walk goes: a whole run's pages counted in the
+      // process's resident memory until the run was released.
+      if (mapped && at - from - dropped >= DROP_EVERY) {
+        mapped.drop(dropped, at - from);
+        dropped = at - from;
+      }
       const headerBytes = mapped ? copyOf(mapped.bytes, at - from, at - from + CHUNK_HEADER_SIZE) : new Uint8Array(CHUNK_HEADER_SIZE);
       if (!mapped && readFullSync(fd, headerBytes, at, `a chunk header at byte offset ${at}`) < CHUNK_HEADER_SIZE) break;
       const header = decodeChunkHeader(headerBytes, at);

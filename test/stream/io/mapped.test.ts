@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { closeSync, openSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,27 @@ describe.runIf(maps)('ranges of a file mapped from the page cache', () => {
       // What is still in the file is read as it is; the pages past the new end, as zeros.
       expect(copy.subarray(0, 2 * 4096 + 10 - 100)).toEqual(Buffer.from(bytes.subarray(100, 2 * 4096 + 10)));
       expect(copy.subarray(3 * 4096 - 100).every((b) => b === 0)).toBe(true);
+      m.release();
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('lets go of pages done with: they leave resident memory, and read again the same', async () => {
+    const bytes = sampleBytes(48 << 20, 10);
+    const fd = openSync(await fileOf(bytes), 'r');
+    const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+    try {
+      const m = mapRange(fd, 100, bytes.length - 100)!;
+      let sum = 0;
+      for (let i = 0; i < m.bytes.length; i += 4096) sum += m.bytes[i]!;
+      const touched = rssFile();
+      m.drop(0, m.bytes.length);
+      expect(touched - rssFile()).toBeGreaterThan(40 << 20);
+      let again = 0;
+      for (let i = 0; i < m.bytes.length; i += 4096) again += m.bytes[i]!;
+      expect(again).toBe(sum);
+      expect(Buffer.from(m.bytes.subarray(0, 9000))).toEqual(Buffer.from(bytes.subarray(100, 9100)));
       m.release();
     } finally {
       closeSync(fd);
