@@ -193,21 +193,27 @@ static napi_value map_range(napi_env env, napi_callback_info info) {
   return view;
 }
 
-/* The call's one argument, a view, where it lies, and the slot of its mapping (NULL if it has none); false once thrown. */
-static bool view_arg(napi_env env, napi_callback_info info, const char *what, napi_value *view, slot **s, void **data, size_t *n) {
-  if (!args(env, info, 1, view) || !typed(env, *view, napi_uint8_array, data, n, what)) return false;
-  *s = *n ? slot_of(*data) : NULL;
+/* A call's one argument, a view: where it lies, and the slot of its mapping (NULL if it has none). */
+typedef struct {
+  napi_value view;
+  void *data;
+  size_t n;
+  slot *s;
+} view_arg;
+
+/* False once thrown. */
+static bool get_view(napi_env env, napi_callback_info info, const char *what, view_arg *v) {
+  if (!args(env, info, 1, &v->view) || !typed(env, v->view, napi_uint8_array, &v->data, &v->n, what)) return false;
+  v->s = v->n ? slot_of(v->data) : NULL;
   return true;
 }
 
 /* mapCut(view) -> whether any byte of the view's mapping was read past the file's end. */
 static napi_value map_cut(napi_env env, napi_callback_info info) {
-  napi_value view, r;
-  slot *s;
-  void *data;
-  size_t n;
-  if (!view_arg(env, info, "mapCut(view: Uint8Array)", &view, &s, &data, &n)) return NULL;
-  CALL(env, napi_get_boolean(env, s && atomic_load(&s->cut), &r));
+  view_arg v;
+  napi_value r;
+  if (!get_view(env, info, "mapCut(view: Uint8Array)", &v)) return NULL;
+  CALL(env, napi_get_boolean(env, v.s && atomic_load(&v.s->cut), &r));
   return r;
 }
 
@@ -216,13 +222,11 @@ static napi_value map_cut(napi_env env, napi_callback_info info) {
  * every view of it reads as empty and none can reach the released pages.
  */
 static napi_value unmap_js(napi_env env, napi_callback_info info) {
-  napi_value view, buffer, r;
-  slot *s;
-  void *data;
-  size_t n;
-  if (!view_arg(env, info, "unmap(view: Uint8Array)", &view, &s, &data, &n)) return NULL;
-  bool done = s && napi_get_typedarray_info(env, view, NULL, NULL, NULL, &buffer, NULL) == napi_ok && napi_detach_arraybuffer(env, buffer) == napi_ok;
-  if (done) unmap(s->owner);
+  view_arg v;
+  napi_value buffer, r;
+  if (!get_view(env, info, "unmap(view: Uint8Array)", &v)) return NULL;
+  bool done = v.s && napi_get_typedarray_info(env, v.view, NULL, NULL, NULL, &buffer, NULL) == napi_ok && napi_detach_arraybuffer(env, buffer) == napi_ok;
+  if (done) unmap(v.s->owner);
   CALL(env, napi_get_boolean(env, done, &r));
   return r;
 }
@@ -233,14 +237,12 @@ static napi_value unmap_js(napi_env env, napi_callback_info info) {
  * process's resident memory, which a long read through a mapping would otherwise fill.
  */
 static napi_value map_drop(napi_env env, napi_callback_info info) {
-  napi_value view, r;
-  slot *s;
-  void *data;
-  size_t n;
-  if (!view_arg(env, info, "mapDrop(part: Uint8Array)", &view, &s, &data, &n)) return NULL;
-  uintptr_t lo = ((uintptr_t)data + page - 1) & ~(uintptr_t)(page - 1);
-  uintptr_t hi = ((uintptr_t)data + n) & ~(uintptr_t)(page - 1);
-  bool done = s && hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+  view_arg v;
+  napi_value r;
+  if (!get_view(env, info, "mapDrop(part: Uint8Array)", &v)) return NULL;
+  uintptr_t lo = ((uintptr_t)v.data + page - 1) & ~(uintptr_t)(page - 1);
+  uintptr_t hi = ((uintptr_t)v.data + v.n) & ~(uintptr_t)(page - 1);
+  bool done = v.s && hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
   CALL(env, napi_get_boolean(env, done, &r));
   return r;
 }
