@@ -78,11 +78,8 @@ export class ByteReader {
     const { fd, size } = where;
     const offset = this.position;
     if (offset + n > size) this.truncated(n, what, size - offset);
-    // Buffered bytes (less than a block) are the start of the range: drop them, skip the rest.
-    src.skip(n - this.buffered);
-    this.pieces = [];
-    this.buffered = 0;
-    this.position += n;
+    // Buffered bytes (less than a block) are the start of the range.
+    this.skip(n);
     return { fd, offset };
   }
 

@@ -1,7 +1,7 @@
 import { decodeChunkHeader, encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
 import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
-import { bundleError, isBootportError, type BootportError, type ErrorLocation } from '../../format/errors.js';
+import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
 import { readFullSync } from '../io/files.js';
@@ -88,16 +88,14 @@ export function payloadOf(job: OpenJob, scratch?: Uint8Array): Uint8Array {
   const n = h.compLength;
   const buf = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Uint8Array(n);
   const got = readFullSync(fd, buf, offset, `the payload of entry ${h.entry} chunk ${h.seq} at byte offset ${offset}`);
-  if (got < n) throw payloadTruncated(h, offset, got);
+  if (got < n) {
+    throw bundleError(
+      'ERR_BUNDLE_TRUNCATED',
+      `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${n} bytes at offset ${offset}, ${got} remain`,
+      { offset: offset + got },
+    );
+  }
   return buf;
-}
-
-function payloadTruncated(h: ChunkHeader, offset: number, got: number): BootportError {
-  return bundleError(
-    'ERR_BUNDLE_TRUNCATED',
-    `input ended inside the payload of entry ${h.entry} chunk ${h.seq}: needed ${h.compLength} bytes at offset ${offset}, ${got} remain`,
-    { offset: offset + got },
-  );
 }
 
 /**
@@ -106,28 +104,10 @@ function payloadTruncated(h: ChunkHeader, offset: number, got: number): Bootport
  * a hostile but correctly-digested bomb fails `verify` too.
  */
 export function openChunk(engines: Engines, job: OpenJob, scratch?: Uint8Array): Uint8Array | undefined {
-  // Only checked, not inflated, the payload is mapped rather than copied.
-  const { at } = job;
-  const mapped = at && !job.inflate ? mapRange(at.fd, at.offset, job.header.compLength) : undefined;
-  if (mapped) {
-    try {
-      const data = checkChunk(engines, job, mapped.bytes);
-      if (!mapped.cut()) return data;
-    } catch (e) {
-      if (!mapped.cut()) throw e;
-    } finally {
-      mapped.release();
-    }
-  }
-  // Read: also where the mapped pages were cut short, by a file truncated meanwhile or a disk
-  // failing, so that what is reported is what a read finds.
-  return checkChunk(engines, job, payloadOf(job, scratch));
-}
-
-function checkChunk(engines: Engines, job: OpenJob, payload: Uint8Array): Uint8Array | undefined {
   const { header: h } = job;
   const loc: ErrorLocation = { entry: h.entry, chunk: h.seq, offset: job.offset };
   const fields = job.headerBytes.subarray(0, CHUNK_FIELDS_SIZE);
+  const payload = payloadOf(job, scratch);
   if (!equalBytes(engines.hash.digestOf([job.headerHash, fields, payload]), h.digest)) {
     throw bundleError('ERR_BUNDLE_DIGEST_MISMATCH', 'chunk digest does not match its bytes', loc);
   }
