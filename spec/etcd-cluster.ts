@@ -37,6 +37,16 @@ export interface ClusterTls {
   client: { cert: string; key: string };
 }
 
+/**
+ * How long a new cluster may take to answer. A member fsyncs its WAL before it votes or acks, and
+ * while the rest of the suite writes and fsyncs gigabytes beside it, one fsync can outlast an
+ * election: the first leader may take several rounds, well past what an idle disk needs.
+ */
+export const CLUSTER_START_MS = 120_000;
+
+/** A test hook that starts a cluster: the start, and time for the hook's other work. */
+export const START_HOOK_MS = CLUSTER_START_MS + 60_000;
+
 export class EtcdCluster {
   private constructor(
     readonly dir: string,
@@ -52,7 +62,7 @@ export class EtcdCluster {
     for (let i = 0; i < n; i++) members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
     const c = new EtcdCluster(dir, members, `bootport-${process.pid}-${Date.now()}`, tls);
     for (let i = 0; i < n; i++) c.launch(i);
-    await c.waitHealthy();
+    await c.waitHealthy(CLUSTER_START_MS);
     return c;
   }
 
@@ -94,9 +104,10 @@ export class EtcdCluster {
         `--initial-cluster=${cluster}`,
         `--initial-cluster-token=${this.token}`,
         '--initial-cluster-state=new',
-        // Fast elections, so that a killed leader is replaced within a test's patience.
-        '--heartbeat-interval=50',
-        '--election-timeout=500',
+        // Elections fast enough that a killed leader is replaced within a test's patience, and
+        // slow enough that a WAL fsync stalled by the suite's other writers does not start one.
+        '--heartbeat-interval=100',
+        '--election-timeout=1000',
         '--logger=zap',
         '--log-level=error',
       ],
@@ -126,7 +137,7 @@ export class EtcdCluster {
   }
 
   /** Waits until a linearizable request through every live member's endpoint succeeds. */
-  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = spawnSync('etcdctl', [...this.ctlArgs(), 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000 });

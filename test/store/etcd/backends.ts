@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { parseEtcdUrl, type StoreLocation } from '../../../src/store/location.js';
 import { Store, type StoreMode, type StoreOptions } from '../../../src/store/store.js';
-import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { EtcdCluster, START_HOOK_MS } from '../../../spec/etcd-cluster.js';
 
 export interface Backend {
   name: 'sqlite' | 'etcd';
@@ -23,7 +23,7 @@ export function backends(): Backend[] {
   let cluster: EtcdCluster | undefined;
   beforeAll(async () => {
     cluster = await EtcdCluster.start(mkdtempSync(join(tmpdir(), 'bootport-etcd-')));
-  }, 60_000);
+  }, START_HOOK_MS);
   afterAll(() => {
     cluster?.stop();
     if (cluster) rmSync(cluster.dir, { recursive: true, force: true });

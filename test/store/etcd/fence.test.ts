@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ITxnRequest } from 'etcd3';
-import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { EtcdCluster, START_HOOK_MS } from '../../../spec/etcd-cluster.js';
 import type { EtcdCatalog } from '../../../src/store/backend/etcd/catalog.js';
 import { createNodes, listNodes } from '../../../src/store/catalog/nodes.js';
 import { parseEtcdUrl } from '../../../src/store/location.js';
@@ -23,7 +23,7 @@ let cluster: EtcdCluster;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootport-etcd-fence-'));
   cluster = await EtcdCluster.start(join(dir, 'etcd'), 1);
-}, 60_000);
+}, START_HOOK_MS);
 afterAll(async () => {
   cluster?.stop();
   await rm(dir, { recursive: true, force: true });

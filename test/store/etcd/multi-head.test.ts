@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bp, MAIN, seedStore, tinyFiles, type TinyFiles } from '../helpers.js';
-import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { EtcdCluster, START_HOOK_MS } from '../../../spec/etcd-cluster.js';
 import { expectClean, json, newCatalog } from './catalogs.js';
 
 let dir: string;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootport-multihead-'));
   cluster = await EtcdCluster.start(join(dir, 'etcd'));
   files = await tinyFiles(join(dir, 'files'));
-}, 60_000);
+}, START_HOOK_MS);
 afterAll(async () => {
   cluster?.stop();
   await rm(dir, { recursive: true, force: true });

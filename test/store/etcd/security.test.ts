@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdCluster } from '../../../spec/etcd-cluster.js';
+import { EtcdCluster, START_HOOK_MS } from '../../../spec/etcd-cluster.js';
 import { bp } from '../helpers.js';
 
 let dir: string;
@@ -62,7 +62,7 @@ beforeAll(async () => {
     ca: pki.ca,
     client: { cert: pki.client[0], key: pki.client[1] },
   });
-}, 60_000);
+}, START_HOOK_MS);
 afterAll(async () => {
   cluster?.stop();
   await rm(dir, { recursive: true, force: true });
