@@ -1,8 +1,9 @@
 /*
  * bootport's native addon. Mostly its piece engine, which cuts content into the delta chunker's
  * pieces and hashes them, the work behind every chunk index. In JS each piece cost a native call
- * for its BLAKE3, and one piece alone fills only a few of the SIMD kernel's lanes; here the whole
- * chunks of a block's pieces go through the kernel together. The cut rule and its gear table come
+ * for its BLAKE3, and one piece alone fills only a few of the SIMD kernel's lanes; here the
+ * chunks, short last chunks and parent nodes of a block's pieces go through the kernel together
+ * (piece_digests). The cut rule and its gear table come
  * from JS (src/format/cdc.ts), so there is one definition of where a piece ends. It also tells JS
  * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT), and
  * (native/mapped.c) maps ranges of a file for reading without a copy.
@@ -74,40 +75,20 @@ static void store_cv(uint8_t out[32], const uint32_t cv[8]) {
   }
 }
 
-/* The chaining value of chunk `counter` from its r bytes (0 < r <= 1024), a block at a time. */
-static void chunk_cv(const uint8_t *p, size_t r, uint64_t counter, uint8_t extra, uint8_t out[32]) {
-  uint32_t cv[8];
-  memcpy(cv, IV, sizeof cv);
-  uint8_t flags = CHUNK_START;
-  size_t off = 0;
-  while (r - off > BLAKE3_BLOCK_LEN) {
-    blake3_compress_in_place(cv, p + off, BLAKE3_BLOCK_LEN, counter, flags);
-    flags = 0;
-    off += BLAKE3_BLOCK_LEN;
-  }
-  uint8_t block[BLAKE3_BLOCK_LEN] = {0};
-  memcpy(block, p + off, r - off);
-  blake3_compress_in_place(cv, block, (uint8_t)(r - off), counter, flags | CHUNK_END | extra);
-  store_cv(out, cv);
-}
+/* The last chunk of a piece when it is not whole (or the piece's only chunk): what pass 2 hashes. */
+typedef struct {
+  const uint8_t *p;
+  uint8_t *dest;
+  uint32_t len;
+  uint16_t key;
+  uint8_t counter, extra;
+} tail;
 
-/* The root (with ROOT in `extra`) or chaining value of a tree over n >= 1 chunks' values. */
-static void merge(const uint8_t (*cvs)[32], size_t n, uint8_t extra, uint8_t out[32]) {
-  if (n == 1) {
-    memcpy(out, cvs[0], 32);
-    return;
-  }
-  /* The left subtree is the largest power of two of chunks that leaves at least one. */
-  size_t left = 1;
-  while (left * 2 < n) left *= 2;
-  uint8_t block[BLAKE3_BLOCK_LEN];
-  merge(cvs, left, 0, block);
-  merge(cvs + left, n - left, 0, block + 32);
-  uint32_t cv[8];
-  memcpy(cv, IV, sizeof cv);
-  blake3_compress_in_place(cv, block, BLAKE3_BLOCK_LEN, 0, PARENT | extra);
-  store_cv(out, cv);
-}
+/* Tails are grouped by chunk counter and count of blocks before the last: 16 of each at most. */
+#define TAIL_KEYS (LANE_CHUNKS * (BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN))
+
+/* The most nodes one batch of pieces can give a SIMD pass: every pair of a piece's whole chunks. */
+#define PER_PIECE (LANE_CHUNKS / 2)
 
 /* Working space for piece_digests, kept between calls: one per thread (per N-API environment). */
 typedef struct {
@@ -118,6 +99,9 @@ typedef struct {
   size_t *starts;
   uint8_t *lane_out;
   uint32_t *lens;
+  tail *tails;
+  uint32_t *order;
+  uint8_t *level;
 } scratch;
 
 static void scratch_free(scratch *s) {
@@ -127,6 +111,9 @@ static void scratch_free(scratch *s) {
   free(s->starts);
   free(s->lane_out);
   free(s->lens);
+  free(s->tails);
+  free(s->order);
+  free(s->level);
   memset(s, 0, sizeof *s);
 }
 
@@ -135,12 +122,15 @@ static int scratch_fit(scratch *s, size_t n) {
   if (n <= s->cap) return 0;
   scratch_free(s);
   s->cvs = malloc(n * LANE_CHUNKS * 32);
-  s->ptrs = malloc(n * sizeof *s->ptrs);
-  s->which = malloc(n * sizeof *s->which);
+  s->ptrs = malloc(n * PER_PIECE * sizeof *s->ptrs);
+  s->which = malloc(n * PER_PIECE * sizeof *s->which);
   s->starts = malloc(n * sizeof *s->starts);
-  s->lane_out = malloc(n * 32);
+  s->lane_out = malloc(n * PER_PIECE * 32);
   s->lens = malloc(n * sizeof *s->lens);
-  if (!s->cvs || !s->ptrs || !s->which || !s->starts || !s->lane_out || !s->lens) {
+  s->tails = malloc(n * sizeof *s->tails);
+  s->order = malloc(n * sizeof *s->order);
+  s->level = malloc(n);
+  if (!s->cvs || !s->ptrs || !s->which || !s->starts || !s->lane_out || !s->lens || !s->tails || !s->order || !s->level) {
     scratch_free(s);
     return -1;
   }
@@ -148,10 +138,99 @@ static int scratch_fit(scratch *s, size_t n) {
   return 0;
 }
 
+static void load_cv(uint32_t cv[8], const uint8_t in[32]) {
+  for (int i = 0; i < 8; i++) cv[i] = load32(in + 4 * i);
+}
+
 /*
- * The BLAKE3 of each of n pieces that lie one after another from `data`: the j-th whole chunk of
- * every piece goes through blake3_hash_many in one call, with the counter j they all share.
- * Returns 0, or -1 if out of memory.
+ * Pass 2: the tails. The whole blocks of tails that share a chunk counter and a block count go
+ * through blake3_hash_many together, stopping short of CHUNK_END; each tail's last block, the
+ * only one that may be short, then finishes it alone.
+ */
+static void hash_tails(scratch *s, size_t count) {
+  size_t start[TAIL_KEYS + 1] = {0};
+  for (size_t t = 0; t < count; t++) {
+    tail *x = &s->tails[t];
+    size_t before = x->len ? (x->len - 1) / BLAKE3_BLOCK_LEN : 0;
+    x->key = (uint16_t)(x->counter * (BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN) + before);
+    start[x->key + 1]++;
+  }
+  for (size_t k = 0; k < TAIL_KEYS; k++) start[k + 1] += start[k];
+  size_t fill[TAIL_KEYS];
+  memcpy(fill, start, sizeof fill);
+  for (size_t t = 0; t < count; t++) s->order[fill[s->tails[t].key]++] = (uint32_t)t;
+  for (size_t k = 0; k < TAIL_KEYS; k++) {
+    size_t from = start[k], n = start[k + 1] - from;
+    if (!n) continue;
+    size_t before = k % (BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN);
+    uint64_t counter = k / (BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN);
+    if (before) {
+      for (size_t q = 0; q < n; q++) s->ptrs[q] = s->tails[s->order[from + q]].p;
+      blake3_hash_many(s->ptrs, n, before, IV, counter, false, 0, CHUNK_START, 0, s->lane_out);
+    }
+    for (size_t q = 0; q < n; q++) {
+      const tail *x = &s->tails[s->order[from + q]];
+      uint32_t cv[8];
+      if (before) load_cv(cv, s->lane_out + q * 32);
+      else memcpy(cv, IV, sizeof cv);
+      size_t last = x->len - before * BLAKE3_BLOCK_LEN;
+      uint8_t block[BLAKE3_BLOCK_LEN] = {0};
+      memcpy(block, x->p + before * BLAKE3_BLOCK_LEN, last);
+      blake3_compress_in_place(cv, block, (uint8_t)last, counter, (before ? 0 : CHUNK_START) | CHUNK_END | x->extra);
+      store_cv(x->dest, cv);
+    }
+  }
+}
+
+/*
+ * Pass 3: the trees over the chunks' values of every piece of 2 to 16 chunks, a level at a time.
+ * Pairing left to right and carrying an odd last node up unchanged builds BLAKE3's tree (a left
+ * subtree of the largest power of two of chunks that leaves at least one). The nodes of a level
+ * go through blake3_hash_many together, its roots in a call of their own with ROOT.
+ */
+static void hash_trees(scratch *s, const uint32_t *lens, size_t n, uint8_t *out) {
+  uint8_t (*cvs)[32] = s->cvs;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = lens[i];
+    s->level[i] = len > BLAKE3_CHUNK_LEN && len <= LANE_CHUNKS * BLAKE3_CHUNK_LEN ? (uint8_t)((len + BLAKE3_CHUNK_LEN - 1) / BLAKE3_CHUNK_LEN) : 0;
+  }
+  for (bool more = true; more;) {
+    more = false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t m = s->level[i];
+      if (m < 3) continue;
+      for (size_t j = 0; j < m / 2; j++) {
+        s->ptrs[k] = cvs[i * LANE_CHUNKS + 2 * j];
+        s->which[k++] = i * LANE_CHUNKS + j;
+      }
+    }
+    if (k) blake3_hash_many(s->ptrs, k, 1, IV, 0, false, PARENT, 0, 0, s->lane_out);
+    for (size_t q = 0; q < k; q++) memcpy(cvs[s->which[q]], s->lane_out + q * 32, 32);
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t m = s->level[i];
+      if (m == 2) {
+        s->ptrs[k] = cvs[i * LANE_CHUNKS];
+        s->which[k++] = i;
+        s->level[i] = 0;
+      } else if (m >= 3) {
+        if (m & 1) memcpy(cvs[i * LANE_CHUNKS + m / 2], cvs[i * LANE_CHUNKS + m - 1], 32);
+        s->level[i] = (uint8_t)((m + 1) / 2);
+        more = true;
+      }
+    }
+    if (k) blake3_hash_many(s->ptrs, k, 1, IV, 0, false, PARENT | ROOT, 0, 0, s->lane_out);
+    for (size_t q = 0; q < k; q++) memcpy(out + s->which[q] * 32, s->lane_out + q * 32, 32);
+  }
+}
+
+/*
+ * The BLAKE3 of each of n pieces that lie one after another from `data`, in three passes that
+ * put nearly every compression in a SIMD lane beside those of other pieces: one piece alone fills
+ * few lanes, and its short last chunk and its parents would be compressed one block at a time.
+ * Pass 1 hashes the j-th whole chunk of every piece in one blake3_hash_many call per j, with the
+ * counter j they all share; then hash_tails and hash_trees. Returns 0, or -1 if out of memory.
  */
 static int piece_digests(scratch *s, const uint8_t *data, const uint32_t *lens, size_t n, uint8_t *out) {
   if (scratch_fit(s, n)) return -1;
@@ -165,7 +244,7 @@ static int piece_digests(scratch *s, const uint8_t *data, const uint32_t *lens, 
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
       size_t len = lens[i];
-      /* Whole, and not the root: a piece of one chunk is finished with the ROOT flag below. */
+      /* Whole, and not the root: a piece of one chunk is finished with the ROOT flag as a tail. */
       if (len > BLAKE3_CHUNK_LEN && len <= LANE_CHUNKS * BLAKE3_CHUNK_LEN && (j + 1) * BLAKE3_CHUNK_LEN <= len) {
         s->ptrs[k] = data + s->starts[i] + j * BLAKE3_CHUNK_LEN;
         s->which[k++] = i;
@@ -175,25 +254,26 @@ static int piece_digests(scratch *s, const uint8_t *data, const uint32_t *lens, 
     blake3_hash_many(s->ptrs, k, BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN, IV, j, false, 0, CHUNK_START, CHUNK_END, s->lane_out);
     for (size_t q = 0; q < k; q++) memcpy(cvs[s->which[q] * LANE_CHUNKS + j], s->lane_out + q * 32, 32);
   }
+  size_t tails = 0;
   for (size_t i = 0; i < n; i++) {
     size_t len = lens[i];
     const uint8_t *p = data + s->starts[i];
     if (len <= BLAKE3_CHUNK_LEN) {
-      chunk_cv(p, len, 0, ROOT, out + i * 32);
-      continue;
-    }
-    if (len > LANE_CHUNKS * BLAKE3_CHUNK_LEN) {
+      s->tails[tails++] = (tail){.p = p, .dest = out + i * 32, .len = (uint32_t)len, .counter = 0, .extra = ROOT};
+    } else if (len > LANE_CHUNKS * BLAKE3_CHUNK_LEN) {
       blake3_hasher h;
       blake3_hasher_init(&h);
       blake3_hasher_update(&h, p, len);
       blake3_hasher_finalize(&h, out + i * 32, 32);
-      continue;
+    } else {
+      size_t chunks = (len + BLAKE3_CHUNK_LEN - 1) / BLAKE3_CHUNK_LEN;
+      size_t last = len - (chunks - 1) * BLAKE3_CHUNK_LEN;
+      if (last < BLAKE3_CHUNK_LEN)
+        s->tails[tails++] = (tail){.p = p + (chunks - 1) * BLAKE3_CHUNK_LEN, .dest = cvs[i * LANE_CHUNKS + chunks - 1], .len = (uint32_t)last, .counter = (uint8_t)(chunks - 1), .extra = 0};
     }
-    size_t chunks = (len + BLAKE3_CHUNK_LEN - 1) / BLAKE3_CHUNK_LEN;
-    size_t last = len - (chunks - 1) * BLAKE3_CHUNK_LEN;
-    if (last < BLAKE3_CHUNK_LEN) chunk_cv(p + (chunks - 1) * BLAKE3_CHUNK_LEN, last, chunks - 1, 0, cvs[i * LANE_CHUNKS + chunks - 1]);
-    merge((const uint8_t (*)[32])cvs + i * LANE_CHUNKS, chunks, ROOT, out + i * 32);
   }
+  hash_tails(s, tails);
+  hash_trees(s, lens, n, out);
   return 0;
 }
 

@@ -65,6 +65,18 @@ describe('piece engines', () => {
     for (const e of others) expect(Buffer.from(e.digests(data, mixed)), e.name).toEqual(want);
   });
 
+  it('hash thousands of pieces in one call, their short last chunks and their trees side by side in SIMD lanes', () => {
+    // Every length from 0 to 16 KiB comes up, so tails of every chunk counter and block count,
+    // and trees of every shape up to 16 chunks, are batched with many others like them.
+    const rnd = noiseBytes(4 * 3000, 26);
+    const lengths = Uint32Array.from({ length: 3000 }, (_, i) => (i < 1100 ? i * 15 : new DataView(rnd.buffer).getUint32(4 * i, true) % 17_500));
+    const data = noiseBytes(lengths.reduce((a, b) => a + b, 0), 27);
+    const want: Uint8Array[] = [];
+    let at = 0;
+    for (const n of lengths) want.push(hash.digestOf([data.subarray(at, (at += n))]));
+    expect(Buffer.from(native.digests(data, lengths)).equals(Buffer.concat(want))).toBe(true);
+  });
+
   it('refuse pieces that run past the data, rather than read beyond it', () => {
     expect(() => native.digests(new Uint8Array(100), Uint32Array.of(60, 41))).toThrow(RangeError);
     expect(native.digests(new Uint8Array(100), new Uint32Array(0))).toEqual(new Uint8Array(0));
