@@ -70,7 +70,10 @@ describe('piece engines', () => {
     // and trees of every shape up to 16 chunks, are batched with many others like them.
     const rnd = noiseBytes(4 * 3000, 26);
     const lengths = Uint32Array.from({ length: 3000 }, (_, i) => (i < 1100 ? i * 15 : new DataView(rnd.buffer).getUint32(4 * i, true) % 17_500));
-    const data = noiseBytes(lengths.reduce((a, b) => a + b, 0), 27);
+    const data = noiseBytes(
+      lengths.reduce((a, b) => a + b, 0),
+      27,
+    );
     const want: Uint8Array[] = [];
     let at = 0;
     for (const n of lengths) want.push(hash.digestOf([data.subarray(at, (at += n))]));
