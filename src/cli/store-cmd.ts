@@ -11,7 +11,7 @@ import { ioError, readHead } from '../stream/io/files.js';
 import type { Engines } from '../stream/engine/engines.js';
 import { packTree, type TreeStats } from '../stream/tree/pack-tree.js';
 import { WorkerPool } from '../stream/parallel/pool.js';
-import { defaultThreads } from '../stream/parallel/runner.js';
+import { defaultThreads, THREADS_PAY_FROM } from '../stream/parallel/runner.js';
 import type { Progress } from './progress.js';
 import { type CommandContext, type GlobalOptions } from './context.js';
 import { usage } from './parse.js';
@@ -95,9 +95,6 @@ export function boolField(f: Field | undefined): boolean | undefined {
   throw new BootportError('ERR_INVALID', `${f.key} must be true or false`);
 }
 
-/** Images smaller than this are cut on this thread: starting workers would cost more. */
-const POOL_FROM = 16 << 20;
-
 /**
  * Files given as key=@PATH are copied into the store's staging (hashed on the way) before any
  * transaction; whatever is not placed goes with the staging when the store closes.
@@ -131,7 +128,7 @@ export class FileIngest {
     let tree: TreeStats | undefined;
     // The chunk index is cut on the worker pool as the image streams in (see BlockIndexer).
     const threads = this.ctx && this.opts ? (await this.ctx.runOptions(this.opts)).threads : defaultThreads();
-    const pool = threads > 1 && (st.isDirectory() || st.size > POOL_FROM) ? new WorkerPool(this.engines, threads) : undefined;
+    const pool = threads > 1 && (st.isDirectory() || st.size >= THREADS_PAY_FROM) ? new WorkerPool(this.engines, threads) : undefined;
     try {
       if (st.isDirectory()) {
         const packed = packTree(f.file, { onWarning: (w) => this.ctx?.err(warningText(w, f.file)) });

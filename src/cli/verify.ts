@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { verifyBundle } from '../stream/bundle/reader.js';
+import { THREADS_PAY_FROM } from '../stream/parallel/runner.js';
 import { readPublicKey } from '../stream/sign/keys.js';
 import { checkSignatures, signatureFailure, type TrustedKey } from '../stream/sign/signatures.js';
 import { CommandContext, engineReport, type GlobalOptions, type RunInfo } from './context.js';
@@ -16,9 +17,6 @@ import { errorJson } from './hints.js';
 export const VERIFY_PROVES =
   'every chunk digest, the order and completeness of all chunks, the trailer totals, the seek table, the header hash and the bundle digest';
 export const DEEP_PROVES = "and, by decompressing every chunk, that each entry's content matches its BLAKE3 content digest";
-
-/** Bundle files smaller than this are verified on one thread, unless threads are asked for. */
-const SMALL_BUNDLE = 16 << 20;
 
 /** Collects a repeatable option. */
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -54,7 +52,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         const progress = ctx.progress(opts, `verifying ${bundle}`, size);
         const { source: input } = await ctx.bundleInput(bundle, more, opts, progress);
         // Starting workers takes longer than checking a small file on this thread.
-        const small = size !== undefined && size < SMALL_BUNDLE && opts.threads === undefined && !ctx.io.env.BOOTPORT_THREADS;
+        const small = size !== undefined && size < THREADS_PAY_FROM && opts.threads === undefined && !ctx.io.env.BOOTPORT_THREADS;
         const read = { ...run, ...(small ? { threads: 1 } : {}), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
         // The store's modules load only when a store is asked for: plain verify never opens one.
         const r = opts.againstStore

@@ -28,6 +28,12 @@ export function localRunner(engines: Engines): ChunkRunner {
   };
 }
 
+/**
+ * Inputs smaller than this are worked on the calling thread unless threads are asked for: a
+ * worker takes longer to start than such an input takes to check or cut.
+ */
+export const THREADS_PAY_FROM = 16 << 20;
+
 /** The threads to use when none are asked for: one per core, as pzstd does. */
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
