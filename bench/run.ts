@@ -31,7 +31,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH = join(ROOT, 'bench');
 const DATA = join(BENCH, 'data');
 const OUT = join(BENCH, 'out');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/main.js');
 const MiB = 1 << 20;
 
 const args = process.argv.slice(2);

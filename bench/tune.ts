@@ -14,7 +14,7 @@ export async function tune(o: { root: string; data: string; out: string; runs: n
   const dir = join(o.out, 'tune');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const cli = join(o.root, 'dist/cli/main.js');
+  const cli = join(o.root, 'dist/bin/main.js');
   const kernel = join(o.data, 'boot/vmlinuz');
   const zstd3 = Number(sh(`cat ${kernel} ${kernel} ${slice} | zstd -q -3 -T2 -c | wc -c`, dir).trim());
   sh(`cat ${slice} > /dev/null`, dir);

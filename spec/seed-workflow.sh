@@ -3,7 +3,7 @@
 # one boot config exported from A and imported into B, then assigned to B's compute nodes.
 # Run by `npm run quickstart` (after the build). Everything lands in ./quickstart/.
 set -euo pipefail
-MAIN=$(cd "$(dirname "$0")/.." && pwd)/dist/cli/main.js
+MAIN=$(cd "$(dirname "$0")/.." && pwd)/dist/bin/main.js
 bootport() { node "$MAIN" "$@"; }
 D=${1:-quickstart}
 rm -rf "$D" && mkdir -p "$D" && cd "$D"

@@ -1,7 +1,8 @@
 /**
- * Builds dist/ before any test runs. The worker pool's threads and every test that runs the CLI
- * as a process execute the built code (a worker thread cannot load TypeScript), so without this
- * a bare `npx vitest` after an edit would test what the last build left.
+ * Builds dist/ before any test runs, as `npm run build` does: the worker pool's threads and every
+ * test that runs the CLI as a process execute the built code, the bundles in dist/bin/ (a worker
+ * thread cannot load TypeScript), so without this a bare `npx vitest` after an edit would test
+ * what the last build left.
  *
  * Every temporary directory the tests make (stores, bundles, etcd members) lands under one root
  * that the teardown removes: the test files and the processes they start take TMPDIR from here.
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 
 export function setup(): () => void {
   const root = join(import.meta.dirname, '..');
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   const scratch = mkdtempSync(join(tmpdir(), 'bootport-tests-'));
   process.env.TMPDIR = scratch;
   return () => {

@@ -12,7 +12,7 @@ import { baseProgram, commandWord } from '../../src/cli/program-base.js';
 import { runQuick } from '../../src/cli/quick.js';
 
 const VEC = join(import.meta.dirname, '../../fixtures/vectors');
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/bin/main.js');
 
 async function capture(fn: (io: Parameters<typeof run>[1]) => Promise<number | undefined>) {
   const out: Buffer[] = [];

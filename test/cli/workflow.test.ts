@@ -6,7 +6,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeSample } from '../../src/cli/sample-files.js';
 import { cli, tempDir } from './run.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/bin/main.js');
 
 /** Runs the built CLI under strace with `args` (fault injection), returning its exit code and stderr. */
 function straced(args: string[], argv: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {

@@ -10,7 +10,7 @@ import { tempDir } from '../cli/run.js';
  * `verify -` in another process, so the bundle never touches the disk, and reports the peak RSS
  * of the packer for a 20 MB and a multi-GB image. BOOTPORT_SLOW_GB sets the size (default 4).
  */
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
+const MAIN = join(import.meta.dirname, '../../dist/bin/main.js');
 const GB = Number(process.env.BOOTPORT_SLOW_GB ?? 4);
 
 /** A node script writing `bytes` of a tar-like mix (2/3 text, 1/3 random) to stdout, never to disk. */

@@ -7,7 +7,7 @@ import { fakeBzImageHeader } from '../../src/format/kernel-release.js';
  * The CLI under test, run as a real process. BOOTPORT_TEST_MAIN points the store tests at another
  * build (an older one, to show that a regression test fails before its fix).
  */
-export const MAIN = process.env.BOOTPORT_TEST_MAIN ?? join(import.meta.dirname, '../../dist/cli/main.js');
+export const MAIN = process.env.BOOTPORT_TEST_MAIN ?? join(import.meta.dirname, '../../dist/bin/main.js');
 
 export interface Run {
   code: number | null;

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from './package-path.js';
 
 /** native/pieces.c, as binding.gyp builds it. */
 export interface Addon {
@@ -45,8 +45,12 @@ export function addonIfBuilt(): Addon | undefined {
 }
 
 function load(): { addon: Addon } | { error: Error } {
-  // The same depth under src/ and dist/: both reach the repository's build/.
-  const path = fileURLToPath(new URL('../../../build/Release/bootport_pieces.node', import.meta.url));
+  let path: string;
+  try {
+    path = packagePath('build/Release/bootport_pieces.node');
+  } catch (e) {
+    return { error: e as Error };
+  }
   try {
     return { addon: createRequire(import.meta.url)(path) as Addon };
   } catch (e) {
