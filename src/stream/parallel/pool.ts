@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { packagePath } from '../io/package-path.js';
 import { Worker } from 'node:worker_threads';
 import { BootportError } from '../../format/errors.js';
+import { packagePath } from '../io/package-path.js';
 import type { Candidates } from '../engine/pieces.js';
 import type { HashedSpan } from '../delta/spans.js';
 import { openWithPieces, sealChunk, type ChunkRunner, type OpenJob, type Opened, type Sealed, type SealJob, type WalkJob, type Walked } from './chunk-work.js';
