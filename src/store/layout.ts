@@ -86,9 +86,9 @@ const CREATION_LEFTOVERS = new Set<string>(STORE_ENTRIES);
 /**
  * Looks at `dir` without changing anything, and refuses what must not be opened as a store: a
  * store whose catalog is gone (recreating it would orphan, then collect, every blob), a newer
- * layout, and a directory that holds anything but a store.
+ * layout, and a directory that holds anything but a store. `again` is for the second look.
  */
-export function probeStore(dir: string): StoreState {
+export function probeStore(dir: string, again = true): StoreState {
   const p = storePaths(dir);
   let st;
   try {
@@ -125,7 +125,10 @@ export function probeStore(dir: string): StoreState {
   } catch (e) {
     throw new BootportError('ERR_STORE', `cannot read the store ${dir}: ${(e as Error).message}`, {}, undefined, { cause: e });
   }
-  const foreign = names.filter((n) => !CREATION_LEFTOVERS.has(n) && !n.startsWith(`${LAYOUT_FILE}.`));
+  // A layout file listed here was not there when it was looked for above: another process has
+  // just finished creating a store in this directory, so this one looks again and opens it.
+  if (names.includes(LAYOUT_FILE) && again) return probeStore(dir, false);
+  const foreign = names.filter((n) => !CREATION_LEFTOVERS.has(n) && n !== LAYOUT_FILE && !n.startsWith(`${LAYOUT_FILE}.`));
   if (foreign.length) {
     const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? ', …' : '');
     throw new BootportError(
