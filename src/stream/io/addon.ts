@@ -22,6 +22,8 @@ export interface Addon {
   mapCut(view: Uint8Array): boolean;
   /** Lets go of the whole pages inside `part`, a view into a mapping: read again, they come back from the page cache. */
   mapDrop(part: Uint8Array): boolean;
+  /** Makes the whole pages inside `view`, ordinary memory, resident in one call instead of a fault each; false where it cannot. */
+  populate(view: Uint8Array): boolean;
   /** Releases `view`'s mapping now, detaching its buffer; false if it is not a live mapping. */
   unmap(view: Uint8Array): boolean;
 }

@@ -10,7 +10,9 @@ export const DIRECT_ALIGN = 4096;
 /**
  * `size` bytes starting on a DIRECT_ALIGN boundary, where the addon can say where memory lies;
  * plain bytes where it cannot (they are then written through the page cache). `shared` puts them
- * in a SharedArrayBuffer, which workers can fill in place.
+ * in a SharedArrayBuffer, which workers can fill in place. They are buffers that are filled and
+ * kept (a pool's chunks, a worker's scratch), so their pages are made resident at once: faulted
+ * in one by one as they were first written, they cost several times more (bench/README.md).
  */
 export function alignedBytes(size: number, shared = false): Uint8Array {
   const addon = addonIfBuilt();
@@ -18,7 +20,9 @@ export function alignedBytes(size: number, shared = false): Uint8Array {
   if (!addon) return new Uint8Array(make(size));
   const buf = make(size + DIRECT_ALIGN);
   const off = (DIRECT_ALIGN - addon.alignment(new Uint8Array(buf, 0, 1))) % DIRECT_ALIGN;
-  return new Uint8Array(buf, off, size);
+  const bytes = new Uint8Array(buf, off, size);
+  addon.populate(bytes);
+  return bytes;
 }
 
 /**

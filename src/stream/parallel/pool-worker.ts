@@ -3,15 +3,18 @@ import { standalone } from '../../format/bytes.js';
 import { openWithPieces, sealChunk, walkChunks } from './chunk-work.js';
 import { readAndHashSpan } from '../delta/spans.js';
 import { enginesNamed } from '../engine/engines.js';
+import { alignedBytes } from '../io/direct.js';
 import { hashFile } from './file-hash.js';
 import { toWireError, type PoolReply, type PoolRequest, type PoolWorkerData } from './protocol.js';
 
 const data = workerData as PoolWorkerData;
 const port = parentPort!;
 const ready = enginesNamed(data.hash, data.codec, data.pieces);
-// Payloads this worker reads from a file land here, are hashed (and inflated) and never leave.
-let scratch = new Uint8Array(0);
-const scratchOf = (bytes: number): Uint8Array => (scratch.length >= bytes ? scratch : (scratch = new Uint8Array(bytes)));
+// Payloads this worker reads from a file land here, are hashed (and inflated) and never leave. It
+// grows by whole MiB, so that it is not made again for every payload a little longer than the last.
+const GROW = 1 << 20;
+let scratch: Uint8Array = new Uint8Array(0);
+const scratchOf = (bytes: number): Uint8Array => (scratch.length >= bytes ? scratch : (scratch = alignedBytes(Math.ceil(bytes / GROW) * GROW)));
 // Keep the promise from being reported as unhandled before the first job awaits it.
 ready.catch(() => {});
 

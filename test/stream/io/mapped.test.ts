@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { addonIfBuilt } from '../../../src/stream/io/addon.js';
+import { alignedBytes } from '../../../src/stream/io/direct.js';
 import { mapRange } from '../../../src/stream/io/mapped.js';
 import { sampleBytes } from '../../helpers.js';
 
@@ -107,5 +108,35 @@ describe.runIf(maps)('ranges of a file mapped from the page cache', () => {
       (e: { signal: string | null; code: number | null }) => ({ signal: e.signal, code: e.code }),
     );
     expect(r).toEqual({ signal: 'SIGBUS', code: null });
+  });
+});
+
+describe.runIf(maps)('buffers made resident at once', () => {
+  const rssAnon = () => Number(/RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+
+  it('brings a new buffer’s pages in before anything is written, and leaves its bytes as they were', () => {
+    const before = rssAnon();
+    const plain = new Uint8Array(32 << 20);
+    // A new buffer's pages are not there until written: that is what populate saves a fault each for.
+    expect(rssAnon() - before).toBeLessThan(8 << 20);
+    const at = rssAnon();
+    const bytes = alignedBytes(32 << 20);
+    expect(rssAnon() - at).toBeGreaterThan(30 << 20);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    bytes.set([1, 2, 3], 5000);
+    expect(addonIfBuilt()!.populate(bytes)).toBe(true);
+    expect([...bytes.subarray(5000, 5003)]).toEqual([1, 2, 3]);
+    expect(plain.length).toBe(32 << 20);
+  });
+
+  it('never touches a mapped file’s view', async () => {
+    const fd = openSync(await fileOf(sampleBytes(3 * 4096, 12)), 'r');
+    try {
+      const m = mapRange(fd, 0, 3 * 4096)!;
+      expect(addonIfBuilt()!.populate(m.bytes)).toBe(false);
+      m.release();
+    } finally {
+      closeSync(fd);
+    }
   });
 });
