@@ -211,6 +211,14 @@ static bool get_view(napi_env env, napi_callback_info info, const char *what, vi
   return true;
 }
 
+/* The whole pages inside a view, [*lo, *hi); false if there are none. */
+static bool whole_pages(const view_arg *v, uintptr_t *lo, uintptr_t *hi) {
+  uintptr_t size = (uintptr_t)sysconf(_SC_PAGESIZE);
+  *lo = ((uintptr_t)v->data + size - 1) & ~(size - 1);
+  *hi = ((uintptr_t)v->data + v->n) & ~(size - 1);
+  return *hi > *lo;
+}
+
 /* mapCut(view) -> whether any byte of the view's mapping was read past the file's end. */
 static napi_value map_cut(napi_env env, napi_callback_info info) {
   view_arg v;
@@ -243,9 +251,8 @@ static napi_value map_drop(napi_env env, napi_callback_info info) {
   view_arg v;
   napi_value r;
   if (!get_view(env, info, "mapDrop(part: Uint8Array)", &v)) return NULL;
-  uintptr_t lo = ((uintptr_t)v.data + page - 1) & ~(uintptr_t)(page - 1);
-  uintptr_t hi = ((uintptr_t)v.data + v.n) & ~(uintptr_t)(page - 1);
-  bool done = v.s && hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+  uintptr_t lo, hi;
+  bool done = v.s && whole_pages(&v, &lo, &hi) && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
   CALL(env, napi_get_boolean(env, done, &r));
   return r;
 }
@@ -264,10 +271,8 @@ static napi_value populate(napi_env env, napi_callback_info info) {
   view_arg v;
   napi_value r;
   if (!get_view(env, info, "populate(view: Uint8Array)", &v)) return NULL;
-  uintptr_t size = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t lo = ((uintptr_t)v.data + size - 1) & ~(size - 1);
-  uintptr_t hi = ((uintptr_t)v.data + v.n) & ~(size - 1);
-  bool done = !v.s && hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0;
+  uintptr_t lo, hi;
+  bool done = !v.s && whole_pages(&v, &lo, &hi) && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0;
   CALL(env, napi_get_boolean(env, done, &r));
   return r;
 }

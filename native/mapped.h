@@ -4,7 +4,7 @@
 #include <node_api.h>
 #include <stdbool.h>
 
-/* Adds mapRange, mapCut, mapDrop and unmap (native/mapped.c) to the addon's exports. */
+/* Adds mapRange, mapCut, mapDrop, unmap and populate (native/mapped.c) to the addon's exports. */
 bool mapped_define(napi_env env, napi_value exports);
 
 #endif
