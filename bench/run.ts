@@ -166,44 +166,33 @@ async function caseFor(label: string, imageBytes: number, rows: Row[], notes: st
   const dst = join(dir, 'store-dst');
   const fresh = () => rmSync(dst, { recursive: true, force: true });
   sh(`cat ${bundle} ${zst} > /dev/null`);
-  row({
-    op: 'import',
-    tool: 'bootport import',
-    what: 'raw output',
-    bytes: raw,
-    m: measure(`${bp(`--store ${dst} import ${bundle}`)} >/dev/null`, RUNS, { ...opts, before: () => (fresh(), sh('sync')) }),
-    vs: 'zstd -d -c | b3sum',
-    target: 1.0,
-  });
-  if (have('b3sum'))
-    row({
-      op: 'import',
-      tool: 'zstd -d -c | b3sum',
-      what: 'raw output',
-      bytes: raw,
-      m: measure(`zstd -q -d -c ${zst} | b3sum --no-mmap > /dev/null`, RUNS, opts),
-    });
+  const pipeTail = have('b3sum') ? 'b3sum --no-mmap' : 'cat';
+  const freshCopy = () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync'));
+  // Import, its pipeline baseline and the disk alone, alternated run by run: import writes and
+  // fsyncs every byte, the pipeline writes nothing, and this machine's disk changes pace from one
+  // minute to the next, so the three are only comparable measured in the same rounds. The dd row
+  // writes the image as import's staged files do: whole aligned blocks around the page cache.
+  const [imp, pipe, dd] = measureInterleaved(
+    [
+      { script: `${bp(`--store ${dst} import ${bundle}`)} >/dev/null`, ...opts, before: () => (fresh(), sh('sync')) },
+      { script: `zstd -q -d -c ${zst} | ${pipeTail} > /dev/null`, ...opts },
+      { script: `dd if=files/image of=copy/image bs=4M oflag=direct conv=fsync status=none`, ...opts, before: freshCopy },
+    ],
+    RUNS,
+  );
+  row({ op: 'import', tool: 'bootport import', what: 'raw output', bytes: raw, m: imp!, vs: 'zstd -d -c | b3sum', target: 1.0 });
+  if (have('b3sum')) row({ op: 'import', tool: 'zstd -d -c | b3sum', what: 'raw output', bytes: raw, m: pipe! });
   row({
     op: 'import',
     tool: 'disk: cp + fsync of the raw files',
     what: 'raw output',
     bytes: raw,
-    m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, {
-      ...opts,
-      before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')),
-    }),
+    m: measure(`cp -L files/* copy/ && sync -f copy/image`, RUNS, { ...opts, before: freshCopy }),
   });
-  // What import's staged files now do: whole aligned blocks around the page cache (O_DIRECT).
-  row({
-    op: 'import',
-    tool: 'disk: dd oflag=direct + fsync of the image',
-    what: 'raw output',
-    bytes: size(join(dir, 'files/image')),
-    m: measure(`dd if=files/image of=copy/image bs=4M oflag=direct conv=fsync status=none`, RUNS, {
-      ...opts,
-      before: () => (rmSync(join(dir, 'copy'), { recursive: true, force: true }), mkdirSync(join(dir, 'copy')), sh('sync')),
-    }),
-  });
+  row({ op: 'import', tool: 'disk: dd oflag=direct + fsync of the image', what: 'raw output', bytes: size(join(dir, 'files/image')), m: dd! });
+  notes.push(
+    `${label}: in the same rounds, writing and fsyncing the image alone (dd) took ${dd!.seconds.toFixed(2)} s, ${(dd!.seconds / pipe!.seconds).toFixed(2)}× the time of \`zstd -d -c | ${pipeTail}\`, which writes nothing; import took ${imp!.seconds.toFixed(2)} s, ${(imp!.seconds / dd!.seconds).toFixed(2)}× the disk's time.`,
+  );
   rmSync(join(dir, 'copy'), { recursive: true, force: true });
 
   // ---- fsck ----
