@@ -1,11 +1,11 @@
 {
-  # bootport's native piece engine (native/pieces.c) and its mapped file views (native/mapped.c),
+  # bootport's native piece engine (native/pieces.c) and its resident buffers (native/resident.c),
   # with BLAKE3's C implementation, vendored in native/blake3 (see its README). On x86-64 Unix the
   # SIMD kernels are BLAKE3's own assembly, chosen at run time by CPU; elsewhere the portable code.
   "targets": [
     {
       "target_name": "bootport_pieces",
-      "sources": ["native/pieces.c", "native/mapped.c", "native/blake3/blake3.c", "native/blake3/blake3_dispatch.c", "native/blake3/blake3_portable.c"],
+      "sources": ["native/pieces.c", "native/resident.c", "native/blake3/blake3.c", "native/blake3/blake3_dispatch.c", "native/blake3/blake3_portable.c"],
       "cflags": ["-O3", "-std=c11"],
       "conditions": [
         [

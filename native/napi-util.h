@@ -1,5 +1,5 @@
 /*
- * The N-API plumbing that native/pieces.c and native/mapped.c share: argument fetching, type
+ * The N-API plumbing that native/pieces.c and native/resident.c share: argument fetching, type
  * checks that throw with a message naming the argument, and a failed call reported by its own
  * message. Static, so each file that includes it has its own copy and nothing is exported.
  */

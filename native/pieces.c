@@ -6,7 +6,7 @@
  * (piece_digests). The cut rule and its gear table come
  * from JS (src/format/cdc.ts), so there is one definition of where a piece ends. It also tells JS
  * where a buffer lies, so that staged files can be written around the page cache (O_DIRECT), and
- * (native/mapped.c) maps ranges of a file for reading without a copy.
+ * (native/resident.c) makes the buffers it fills and keeps resident at once.
  */
 #include <node_api.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 
 #include "blake3/blake3.h"
 #include "blake3/blake3_impl.h"
-#include "mapped.h"
+#include "resident.h"
 #include "napi-util.h"
 
 typedef struct {
@@ -582,6 +582,6 @@ NAPI_MODULE_INIT() {
   };
   napi_value state_bytes;
   if (napi_create_uint32(env, (uint32_t)sizeof(blake3_hasher), &state_bytes) != napi_ok || napi_set_named_property(env, exports, "treeStateBytes", state_bytes) != napi_ok) return NULL;
-  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok || !mapped_define(env, exports)) return NULL;
+  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok || !resident_define(env, exports)) return NULL;
   return exports;
 }

@@ -16,16 +16,8 @@ export interface Addon {
   treePush(state: Uint8Array, pair: Uint8Array, chunk: number, chunks: number): boolean;
   treeUpdate(state: Uint8Array, data: Uint8Array): void;
   treeDigest(state: Uint8Array, out: Uint8Array): void;
-  /** Those bytes of the open file `fd`, mapped (native/mapped.c); undefined where they cannot be. */
-  mapRange(fd: number, offset: number, length: number): Uint8Array | undefined;
-  /** Whether any byte of `view`'s mapping was read past the file's end, as zeros. */
-  mapCut(view: Uint8Array): boolean;
-  /** Lets go of the whole pages inside `part`, a view into a mapping: read again, they come back from the page cache. */
-  mapDrop(part: Uint8Array): boolean;
-  /** Makes the whole pages inside `view`, ordinary memory, resident in one call instead of a fault each; false where it cannot. */
+  /** Makes the whole pages inside `view` resident in one call instead of a fault each (native/resident.c); false where it cannot. */
   populate(view: Uint8Array): boolean;
-  /** Releases `view`'s mapping now, detaching its buffer; false if it is not a live mapping. */
-  unmap(view: Uint8Array): boolean;
 }
 
 let loaded: { addon: Addon } | { error: Error } | undefined;

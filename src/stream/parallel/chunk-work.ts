@@ -1,11 +1,10 @@
 import { decodeChunkHeader, encodeChunkFields, encodeChunkHeader, type ChunkHeader } from '../../format/chunk.js';
 import { CHUNK_FIELDS_SIZE, CHUNK_HEADER_SIZE } from '../../format/constants.js';
-import { concatBytes, copyOf, equalBytes } from '../../format/bytes.js';
+import { concatBytes, equalBytes } from '../../format/bytes.js';
 import { bundleError, isBootportError, type ErrorLocation } from '../../format/errors.js';
 import { FrameError, inspectZstdFrame } from '../../format/zstd-frame.js';
 import type { Engines } from '../engine/engines.js';
 import { readFullSync } from '../io/files.js';
-import { mapRange } from '../io/mapped.js';
 import type { Candidates } from '../engine/pieces.js';
 
 /**
@@ -137,55 +136,42 @@ export interface Walked {
   complete: boolean;
 }
 
-/** How much of a mapped walk is checked before its pages are let go of. */
-const DROP_EVERY = 4 << 20;
-
 /**
- * Checks each record of a walk as openChunk does without inflating, mapping the whole run at
- * once where it can. It stops at the first record that does not pass, or that would run past
- * `to`, and never throws for what it finds there: the reader reads on from that record one at a
- * time, so what is reported, and where, is what a reading in order reports. Nothing it passes is
+ * Checks each record of a walk as openChunk does without inflating, each read into the worker's
+ * scratch with positional reads. It stops at the first record that does not pass, that would run
+ * past `to`, or that the file ends inside (it may have been cut short since the run was planned),
+ * and never throws for what it finds there: the reader reads on from that record one at a time,
+ * so what is reported, and where, is what a reading in order reports. Nothing it passes is
  * trusted before the reader has also put each header through the order rules.
+ *
+ * Read, not mapped: letting go of a mapping's pages as a walk goes flushes the TLB of every
+ * other thread of the process, which a hypervisor makes dear, and hashing through a mapping ran
+ * slower than copying each record into a buffer the thread keeps reusing, as b3sum does, on a
+ * machine where both were timed (bench/README.md).
  */
 export function walkChunks(engines: Engines, job: WalkJob, scratch: (bytes: number) => Uint8Array): Walked {
   const { fd, from, to } = job;
-  const mapped = mapRange(fd, from, to - from);
   const passed: Uint8Array[] = [];
   let at = from;
-  let dropped = 0;
-  let cut = false;
   try {
     while (to - at >= CHUNK_HEADER_SIZE) {
-      // What is checked is let go of as the walk goes: a whole run's pages counted in the
-      // process's resident memory until the run was released.
-      if (mapped && at - from - dropped >= DROP_EVERY) {
-        mapped.drop(dropped, at - from);
-        dropped = at - from;
-      }
-      const headerBytes = mapped ? copyOf(mapped.bytes, at - from, at - from + CHUNK_HEADER_SIZE) : new Uint8Array(CHUNK_HEADER_SIZE);
-      if (!mapped && readFullSync(fd, headerBytes, at, `a chunk header at byte offset ${at}`) < CHUNK_HEADER_SIZE) break;
+      const headerBytes = new Uint8Array(CHUNK_HEADER_SIZE);
+      if (readFullSync(fd, headerBytes, at, `a chunk header at byte offset ${at}`) < CHUNK_HEADER_SIZE) break;
       const header = decodeChunkHeader(headerBytes, at);
       const payloadAt = at + CHUNK_HEADER_SIZE;
       const end = payloadAt + header.compLength;
       if (end > to) break;
-      const payload = mapped ? { payload: mapped.bytes.subarray(payloadAt - from, end - from) } : { at: { fd, offset: payloadAt } };
       openChunk(
         engines,
-        { headerHash: job.headerHash, headerBytes, header, ...payload, offset: at, inflate: false },
-        mapped ? undefined : scratch(header.compLength),
+        { headerHash: job.headerHash, headerBytes, header, at: { fd, offset: payloadAt }, offset: at, inflate: false },
+        scratch(header.compLength),
       );
       passed.push(headerBytes);
       at = end;
     }
   } catch {
     // Read again in order by the reader, which reports it.
-  } finally {
-    cut = mapped?.cut() ?? false;
-    mapped?.release();
   }
-  // Pages cut short (a file truncated meanwhile, a disk failing) read as zeros, which may have
-  // passed for nothing: the reader reads the whole run again, and reports what a read finds.
-  if (cut) return { headers: new Uint8Array(0), complete: false };
   return { headers: concatBytes(passed), complete: at === to };
 }
 

@@ -4,12 +4,13 @@
  * file system that refuses a direct write (EINVAL, injected) costs speed, never bytes.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { loadAddon } from '../../../src/stream/io/addon.js';
+import { addonIfBuilt, loadAddon } from '../../../src/stream/io/addon.js';
 import { alignedBytes, DIRECT_ALIGN } from '../../../src/stream/io/direct.js';
 import { tempDir } from '../../cli/run.js';
 
@@ -122,5 +123,32 @@ describe('direct writes', () => {
     const dir = await tempDir();
     const t = await run(dir, 'h', 'inject=pwrite64:error=ENOSPC:when=1');
     expect(t.stdout.trim()).toBe('ENOSPC');
+  });
+});
+
+describe.runIf(process.platform === 'linux' && addonIfBuilt() !== undefined)('buffers made resident at once', () => {
+  const rssAnon = () => Number(/RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+
+  it('brings a new buffer’s pages in before anything is written, and leaves its bytes as they were', () => {
+    const before = rssAnon();
+    const plain = new Uint8Array(32 << 20);
+    // A new buffer's pages are not there until written: that is what populate saves a fault each for.
+    expect(rssAnon() - before).toBeLessThan(8 << 20);
+    const at = rssAnon();
+    const bytes = alignedBytes(32 << 20);
+    expect(rssAnon() - at).toBeGreaterThan(30 << 20);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    bytes.set([1, 2, 3], 5000);
+    expect(addonIfBuilt()!.populate(bytes)).toBe(true);
+    expect([...bytes.subarray(5000, 5003)]).toEqual([1, 2, 3]);
+    expect(plain.length).toBe(32 << 20);
+  });
+
+  it('populates no page a view only partly covers', () => {
+    const bytes = alignedBytes(3 * 4096);
+    // Less than a page, however it lies: nothing whole to populate.
+    expect(addonIfBuilt()!.populate(bytes.subarray(1, 4096))).toBe(false);
+    expect(addonIfBuilt()!.populate(bytes.subarray(0, 4096))).toBe(true);
+    expect(() => addonIfBuilt()!.populate(new Uint16Array(8) as unknown as Uint8Array)).toThrow(/populate\(view: Uint8Array\)/);
   });
 });
