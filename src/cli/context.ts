@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { lineOf, terminalSafe } from './text.js';
 import { Progress, progressMode } from './progress.js';
-import { defaultThreads } from '../stream/parallel/runner.js';
+import { defaultThreads, THREADS_PAY_FROM } from '../stream/parallel/runner.js';
 import { createInterface } from 'node:readline';
 import { findVolumeSet, volumeSetBytes } from '../stream/volumes/read-volumes.js';
 import { askForVolume } from './volumes.js';
@@ -181,6 +181,16 @@ export class CommandContext {
     const engines = await this.engines(opts);
     for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}`);
     return { engines, threads };
+  }
+
+  /**
+   * `run` on the calling thread when the bytes to work on are known to be fewer than
+   * THREADS_PAY_FROM and no thread count was asked for: workers take longer to start than such
+   * work takes here.
+   */
+  threadsFor(run: RunInfo, opts: GlobalOptions, bytes: number | undefined): RunInfo {
+    const asked = opts.threads !== undefined || Boolean(this.io.env.BOOTPORT_THREADS);
+    return bytes !== undefined && bytes < THREADS_PAY_FROM && !asked ? { ...run, threads: 1 } : run;
   }
 
   /**

@@ -37,7 +37,9 @@ export async function emitBundle(
   const onChunk = (raw: number, comp: number) => progress.advance(raw, raw, comp);
   let volumes: string[] | undefined;
   try {
-    run = await ctx.runOptions(opts);
+    // What is compressed: a delta entry's carried pieces, however much it rebuilds.
+    const work = manifest.entries.map((e) => (e.delta ? e.delta.carried : e.size));
+    run = ctx.threadsFor(await ctx.runOptions(opts), opts, work.every((n) => n !== undefined) ? work.reduce((a, b) => a + b, 0) : undefined);
     if (out === '-' && opts.splitSize) throw usage('--split-size writes volume files: give -o NAME, not -o -');
     const path = resolve(ctx.io.cwd, out);
     const split = out === '-' ? undefined : await splitFor(ctx, path, manifest, opts.splitSize);

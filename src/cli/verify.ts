@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { verifyBundle } from '../stream/bundle/reader.js';
-import { THREADS_PAY_FROM } from '../stream/parallel/runner.js';
 import { readPublicKey } from '../stream/sign/keys.js';
 import { checkSignatures, signatureFailure, type TrustedKey } from '../stream/sign/signatures.js';
 import { CommandContext, engineReport, type GlobalOptions, type RunInfo } from './context.js';
@@ -51,9 +50,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         const size = await ctx.inputSize(bundle);
         const progress = ctx.progress(opts, `verifying ${bundle}`, size);
         const { source: input } = await ctx.bundleInput(bundle, more, opts, progress);
-        // Starting workers takes longer than checking a small file on this thread.
-        const small = size !== undefined && size < THREADS_PAY_FROM && opts.threads === undefined && !ctx.io.env.BOOTPORT_THREADS;
-        const read = { ...run, ...(small ? { threads: 1 } : {}), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
+        const read = { ...ctx.threadsFor(run, opts, size), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
         // The store's modules load only when a store is asked for: plain verify never opens one.
         const r = opts.againstStore
           ? await (async () => {

@@ -4,6 +4,7 @@
  * the target holds, rebuilt byte for byte; and every way a delta can fail to rebuild, each
  * refused with its code and nothing left behind.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -103,6 +104,30 @@ describe('delta export', () => {
     expect((await blobOf(t, 'boot2')).equals(newImage)).toBe(true);
     const fsck = JSON.parse((await cli(['fsck', '--json', '--store', t], { cwd: dir })).stdout) as { ok: boolean; notes: unknown[] };
     expect(fsck).toMatchObject({ ok: true, notes: [] });
+  });
+
+  it('carrying little, is written on this thread: no worker starts unless threads are asked for', async () => {
+    // The worker script is opened by each worker the pool starts, and by nothing else. 400 KB of
+    // new bytes in chunks of 64 KiB make the image's program several chunks, where a lone chunk
+    // would never go to a worker, and still far less than threads pay for.
+    const MAIN = join(import.meta.dirname, '../../dist/bin/main.js');
+    const mid = oldImage.length >> 1;
+    writeFileSync(p('grown.img'), Buffer.concat([oldImage.subarray(0, mid), randomBytes(400_000), oldImage.subarray(mid)]));
+    await ok(['image', 'create', 'name=grown', `content=@${p('grown.img')}`], SRC());
+    await ok(['create', 'name=boot-grown', `kernel=@${files.kernel}`, `initramfs=@${files.initramfs}`, 'image=grown'], SRC());
+    for (const [extra, starts] of [
+      [[], false],
+      [['--threads', '2'], true],
+    ] as const) {
+      const trace = p(`openat-${String(starts)}`);
+      const strace = ['-f', '-qq', '-e', 'trace=openat', '-o', trace];
+      const args = ['-i', 'boot-grown', 'export', '-o', p('d-threads.export'), '--force', '--chunk-size', '64K', '--base', p('boot.export')];
+      const code = await new Promise((res) =>
+        spawn('strace', [...strace, process.execPath, MAIN, ...args, '--store', SRC(), ...extra], { cwd: dir, stdio: 'ignore' }).on('close', res),
+      );
+      expect(code).toBe(0);
+      expect(readFileSync(trace, 'utf8').includes('pool-worker.js'), extra.join(' ')).toBe(starts);
+    }
   });
 
   it('against the inventory export --index wrote, and against one the target made, with the base under other names', async () => {
