@@ -180,17 +180,10 @@ export class CommandContext {
       given === undefined || given === '' ? defaultThreads() : parseIntOption(String(given), opts.threads ? '--threads' : 'BOOTPORT_THREADS', 1, MAX_THREADS);
     const engines = await this.engines(opts);
     for (const r of engines.fallbackReasons ?? []) this.err(`bootport: ${r}`);
-    return { engines, threads };
-  }
-
-  /**
-   * `run` on the calling thread when the bytes to work on are known to be fewer than
-   * THREADS_PAY_FROM and no thread count was asked for: workers take longer to start than such
-   * work takes here.
-   */
-  threadsFor(run: RunInfo, opts: GlobalOptions, bytes: number | undefined): RunInfo {
-    const asked = opts.threads !== undefined || Boolean(this.io.env.BOOTPORT_THREADS);
-    return bytes !== undefined && bytes < THREADS_PAY_FROM && !asked ? { ...run, threads: 1 } : run;
+    // Workers take longer to start than work under THREADS_PAY_FROM takes on this thread; a
+    // thread count asked for is used whatever the work.
+    const asked = given !== undefined && given !== '';
+    return { engines, threads, threadsFor: (bytes) => (!asked && bytes !== undefined && bytes < THREADS_PAY_FROM ? 1 : threads) };
   }
 
   /**
@@ -259,6 +252,8 @@ export class CommandContext {
 export interface RunInfo {
   engines: Engines;
   threads: number;
+  /** The threads for work of `bytes` (undefined when not known): one for little work, unless threads were asked for. */
+  threadsFor: (bytes: number | undefined) => number;
 }
 
 /** What ran the chunk work, for --json output. */

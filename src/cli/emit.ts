@@ -8,6 +8,7 @@ import { isDirect, type ByteSource } from '../stream/io/source.js';
 import { bundleBytes, type WriteSummary } from '../stream/bundle/writer.js';
 import { engineReport, type CommandContext, type GlobalOptions, type RunInfo } from './context.js';
 import { EXIT } from './exit.js';
+import { sumOf } from '../stream/parallel/runner.js';
 import type { Signer } from '../stream/sign/signatures.js';
 import { copyEach, copyTo } from './output.js';
 
@@ -28,18 +29,13 @@ export async function emitBundle(
   let summary: WriteSummary | undefined;
   const got = (s: WriteSummary) => (summary = s);
   let run: RunInfo;
-  const sizes = manifest.entries.map((e) => e.size);
-  const progress = ctx.progress(
-    opts,
-    out === '-' ? 'writing' : `writing ${out}`,
-    sizes.every((n) => n !== undefined) ? sizes.reduce((a, b) => a + b, 0) : undefined,
-  );
+  const progress = ctx.progress(opts, out === '-' ? 'writing' : `writing ${out}`, sumOf(manifest.entries.map((e) => e.size)));
   const onChunk = (raw: number, comp: number) => progress.advance(raw, raw, comp);
   let volumes: string[] | undefined;
   try {
     // What is compressed: a delta entry's carried pieces, however much it rebuilds.
-    const work = manifest.entries.map((e) => (e.delta ? e.delta.carried : e.size));
-    run = ctx.threadsFor(await ctx.runOptions(opts), opts, work.every((n) => n !== undefined) ? work.reduce((a, b) => a + b, 0) : undefined);
+    const options = await ctx.runOptions(opts);
+    run = { ...options, threads: options.threadsFor(sumOf(manifest.entries.map((e) => (e.delta ? e.delta.carried : e.size)))) };
     if (out === '-' && opts.splitSize) throw usage('--split-size writes volume files: give -o NAME, not -o -');
     const path = resolve(ctx.io.cwd, out);
     const split = out === '-' ? undefined : await splitFor(ctx, path, manifest, opts.splitSize);

@@ -50,7 +50,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         const size = await ctx.inputSize(bundle);
         const progress = ctx.progress(opts, `verifying ${bundle}`, size);
         const { source: input } = await ctx.bundleInput(bundle, more, opts, progress);
-        const read = { ...ctx.threadsFor(run, opts, size), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
+        const read = { ...run, threads: run.threadsFor(size), deep, onChunk: (raw: number, comp: number) => progress.chunkRead(raw, comp) };
         // The store's modules load only when a store is asked for: plain verify never opens one.
         const r = opts.againstStore
           ? await (async () => {

@@ -106,27 +106,34 @@ describe('delta export', () => {
     expect(fsck).toMatchObject({ ok: true, notes: [] });
   });
 
-  it('carrying little, is written on this thread: no worker starts unless threads are asked for', async () => {
+  it('carrying and rebuilding little, is exported and imported on this thread: no worker starts unless threads are asked for', async () => {
     // The worker script is opened by each worker the pool starts, and by nothing else. 400 KB of
     // new bytes in chunks of 64 KiB make the image's program several chunks, where a lone chunk
-    // would never go to a worker, and still far less than threads pay for.
+    // would never go to a worker, and the image still far less than threads pay for.
     const MAIN = join(import.meta.dirname, '../../dist/bin/main.js');
     const mid = oldImage.length >> 1;
-    writeFileSync(p('grown.img'), Buffer.concat([oldImage.subarray(0, mid), randomBytes(400_000), oldImage.subarray(mid)]));
+    const grown = Buffer.concat([oldImage.subarray(0, mid), randomBytes(400_000), oldImage.subarray(mid)]);
+    writeFileSync(p('grown.img'), grown);
     await ok(['image', 'create', 'name=grown', `content=@${p('grown.img')}`], SRC());
     await ok(['create', 'name=boot-grown', `kernel=@${files.kernel}`, `initramfs=@${files.initramfs}`, 'image=grown'], SRC());
+    /** Whether a worker started while the CLI ran `args`, which must succeed. */
+    const startsWorkers = async (name: string, args: string[]) => {
+      const trace = p(`openat-${name}`);
+      const strace = ['-f', '-qq', '-e', 'trace=openat', '-o', trace];
+      const code = await new Promise((res) => spawn('strace', [...strace, process.execPath, MAIN, ...args], { cwd: dir, stdio: 'ignore' }).on('close', res));
+      expect(code, args.join(' ')).toBe(0);
+      return readFileSync(trace, 'utf8').includes('pool-worker.js');
+    };
     for (const [extra, starts] of [
       [[], false],
       [['--threads', '2'], true],
     ] as const) {
-      const trace = p(`openat-${String(starts)}`);
-      const strace = ['-f', '-qq', '-e', 'trace=openat', '-o', trace];
-      const args = ['-i', 'boot-grown', 'export', '-o', p('d-threads.export'), '--force', '--chunk-size', '64K', '--base', p('boot.export')];
-      const code = await new Promise((res) =>
-        spawn('strace', [...strace, process.execPath, MAIN, ...args, '--store', SRC(), ...extra], { cwd: dir, stdio: 'ignore' }).on('close', res),
-      );
-      expect(code).toBe(0);
-      expect(readFileSync(trace, 'utf8').includes('pool-worker.js'), extra.join(' ')).toBe(starts);
+      const bundle = p(`grown-${String(starts)}.export`);
+      const exported = ['-i', 'boot-grown', 'export', '-o', bundle, '--chunk-size', '64K', '--base', p('boot.export'), '--store', SRC()];
+      expect(await startsWorkers(`export-${String(starts)}`, [...exported, ...extra])).toBe(starts);
+      const t = await target(`threads-${String(starts)}`);
+      expect(await startsWorkers(`import-${String(starts)}`, ['import', bundle, '--store', t, ...extra])).toBe(starts);
+      expect((await blobOf(t, 'boot-grown')).equals(grown)).toBe(true);
     }
   });
 

@@ -11,7 +11,7 @@ import { IndexSpool } from '../delta/index-spool.js';
 import { DeltaRebuild, type BaseLookup } from '../delta/rebuild.js';
 import { loadEngines } from '../engine/engines.js';
 import { WorkerPool } from '../parallel/pool.js';
-import { runnerFor } from '../parallel/runner.js';
+import { runnerFor, sumOf, type ChunkRunner } from '../parallel/runner.js';
 import type { ByteSource } from '../io/source.js';
 
 export interface StagedEntry {
@@ -57,18 +57,34 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
   let spool: IndexSpool | undefined;
   let rebuild: DeltaRebuild | undefined;
   const engines = opts.engines ?? (await loadEngines());
-  // One runner for reading and for hashing what a delta copies out of its bases.
-  const { runner, owned } = runnerFor(engines, opts);
-  const pool = runner instanceof WorkerPool ? runner : undefined;
+  // One runner for reading and for hashing what a delta copies out of its bases, chosen once the
+  // manifest says how much there is: every byte of every entry is inflated or rebuilt, and hashed.
+  let chosen: { runner: ChunkRunner; owned: boolean } | undefined;
+  let pool: WorkerPool | undefined;
   try {
     // Workers cut what they inflate into candidate pieces, for the chunk index of each kept entry.
     const pieces = (i: number) => opts.index === true && !opts.discard?.(i) && header?.manifest.entries[i]?.delta === undefined;
-    for await (const ev of readBundle(input, { ...opts, engines, runner, deep: true, recycle: true, pieces })) {
+    const read: ReadOptions = {
+      ...opts,
+      engines,
+      deep: true,
+      recycle: true,
+      pieces,
+      // The reader asks for its runner only after it has handed on the header, which chose it.
+      get runner() {
+        return chosen?.runner;
+      },
+    };
+    for await (const ev of readBundle(input, read)) {
       switch (ev.type) {
-        case 'header':
+        case 'header': {
           header = ev;
+          const work = sumOf(ev.manifest.entries.map((e) => e.delta?.size ?? e.size));
+          chosen = runnerFor(engines, { ...opts, threads: opts.threadsFor?.(work) ?? opts.threads });
+          pool = chosen.runner instanceof WorkerPool ? chosen.runner : undefined;
           await opts.decide?.(ev);
           break;
+        }
         case 'chunk': {
           if (opts.discard?.(ev.entry)) {
             ev.release?.();
@@ -129,7 +145,7 @@ export async function stageBundle(input: ByteSource, dir: string, opts: StageOpt
     await rebuild?.close();
     await file?.abandon();
     spool?.abandon();
-    if (owned) await runner.close();
+    if (chosen?.owned) await chosen.runner.close();
   }
   throw new BootportError('ERR_BUNDLE_TRUNCATED', 'bundle ended without a footer');
 }

@@ -16,6 +16,21 @@ export interface RunOptions {
   threads?: number;
   /** Overrides `threads`: a runner the caller owns (and closes). */
   runner?: ChunkRunner;
+  /**
+   * Where how much there is to work on is known only once a bundle's manifest is read: the
+   * threads for work of `bytes` (undefined when not known), in place of `threads`.
+   */
+  threadsFor?: (bytes: number | undefined) => number;
+}
+
+/** The sum of `sizes`, or undefined if any is not known. */
+export function sumOf(sizes: readonly (number | undefined)[]): number | undefined {
+  let sum = 0;
+  for (const n of sizes) {
+    if (n === undefined) return undefined;
+    sum += n;
+  }
+  return sum;
 }
 
 export function localRunner(engines: Engines): ChunkRunner {
