@@ -36,18 +36,19 @@ export async function deltaBench(opts: { data: string; out: string; cli: string;
   run(`${bp('--store S create name=bc kernel=@vmlinuz initramfs=@initramfs.img image=old')} >/dev/null`);
   run(`${bp(`--store S image create name=new content=@${pair.new}`)} >/dev/null`);
   run(`${bp('--store S create name=bc2 kernel=@vmlinuz initramfs=@initramfs.img image=new')} >/dev/null`);
-  // The least any import into the target does: a boot config whose kernel and initramfs it holds
-  // and whose image is one small block. Start-up, the store and the commit, and nothing to rebuild.
   writeFileSync(join(dir, 'small.img'), readFileSync(pair.new).subarray(0, 4096));
   run(`${bp('--store S image create name=small content=@small.img')} >/dev/null`);
   run(`${bp('--store S create name=bc3 kernel=@vmlinuz initramfs=@initramfs.img image=small')} >/dev/null`);
-  run(`${bp('--store S -i bc3 export -o small.export --force')} >/dev/null`);
   const rows: DeltaRow[] = [];
   const { runs } = opts;
   const full = measure(`${bp('--store S -i bc2 export -o full.export --force --index')} >/dev/null`, runs, { cwd: dir });
   rows.push({ what: 'bootport export (full)', m: full, bytes: statSync(join(dir, 'full.export')).size });
   // The base the target imported: the old image's export.
   run(`${bp('--store S -i bc export -o base.export --force')} >/dev/null`);
+  // The least any delta import into the target does: a delta against the same base whose kernel
+  // and initramfs are references to what the target holds, as the delta's are, and whose image is
+  // one small block. Start-up, the store and the commit, and nothing to rebuild.
+  run(`${bp('--store S -i bc3 export -o small.export --force --base base.export')} >/dev/null`);
   const delta = measure(`${bp('--store S -i bc2 export -o delta.export --force --base base.export')} >/dev/null`, runs, { cwd: dir });
   rows.push({ what: 'bootport export --base (delta)', m: delta, bytes: statSync(join(dir, 'delta.export')).size });
   run(`${bp('--store T0 import base.export')} >/dev/null`);
@@ -82,7 +83,7 @@ export async function deltaBench(opts: { data: string; out: string; cli: string;
   rows.push(
     { what: 'bootport import (full)', m: fullImport! },
     { what: 'bootport import (delta)', m: deltaImport! },
-    { what: 'bootport import of a 4 KiB image beside the same kernel and initramfs', m: smallImport! },
+    { what: 'bootport import of a delta rebuilding a 4 KiB image, kernel and initramfs referenced', m: smallImport! },
     { what: 'disk: dd oflag=direct + fsync of the new image', m: disk! },
   );
   const digest = run(`b3sum --no-names ${pair.new}`).trim();
@@ -126,6 +127,7 @@ export function deltaTable(r: DeltaResult): string {
     );
   }
   const ratio = (a: string, b: string) => (get(a)!.m!.seconds / get(b)!.m!.seconds).toFixed(2);
+  const floor = get('bootport import of a delta rebuilding')!.m!.seconds + get('disk: dd')!.m!.seconds;
   return [
     lines.join('\n'),
     '',
@@ -133,11 +135,9 @@ export function deltaTable(r: DeltaResult): string {
       'bootport import (delta)',
       'bootport import (full)',
     )}× (target 0.6×).`,
-    `- The least a delta import can take here is an import that rebuilds nothing plus writing and fsyncing the new image: ${(
-      get('bootport import of a 4 KiB')!.m!.seconds + get('disk: dd')!.m!.seconds
-    ).toFixed(2)} s, ${((get('bootport import of a 4 KiB')!.m!.seconds + get('disk: dd')!.m!.seconds) / get('bootport import (full)')!.m!.seconds).toFixed(
-      2,
-    )}× the full import.`,
+    `- The least a delta import can take here is an import that rebuilds nothing plus writing and fsyncing the new image: ${floor.toFixed(2)} s, ${(
+      floor / get('bootport import (full)')!.m!.seconds
+    ).toFixed(2)}× the full import.`,
     `- The rebuilt image is ${r.identical ? 'byte-identical to' : 'NOT the same as'} the new tar.`,
   ].join('\n');
 }
